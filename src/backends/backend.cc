@@ -1,0 +1,48 @@
+#include "backends/backend.h"
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "backends/torch/torch_backend.h"
+#include "common/status_macros.h"
+
+namespace ferry {
+
+absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(const BackendOptions& options) {
+  if (options.platform == "torchscript") return CreateTorchBackend(options);
+  return absl::InvalidArgumentError(
+      absl::StrCat("platform '", options.platform, "' has no backend"));
+}
+
+std::vector<Tensor> ZeroInputs(const ModelSignature& signature, int64_t rows) {
+  std::vector<Tensor> inputs;
+  for (const TensorSpec& spec : signature.inputs) {
+    Tensor t;
+    t.name = spec.name;
+    t.dtype = spec.dtype;
+    t.shape = spec.shape;
+    for (size_t d = 0; d < t.shape.size(); ++d) {
+      if (t.shape[d] < 0) t.shape[d] = d == 0 ? rows : 1;
+    }
+    t.data.assign(static_cast<size_t>(t.element_count()) * DataTypeByteSize(t.dtype), 0);
+    inputs.push_back(std::move(t));
+  }
+  return inputs;
+}
+
+absl::Status WarmUp(Backend& backend, const ModelSignature& signature,
+                    const std::vector<int64_t>& batch_sizes, int repeats) {
+  for (int64_t rows : batch_sizes) {
+    for (int i = 0; i < repeats; ++i) {
+      std::vector<Tensor> inputs = ZeroInputs(signature, rows);
+      absl::StatusOr<std::vector<Tensor>> outputs = backend.Execute(inputs);
+      if (!outputs.ok()) {
+        return absl::Status(outputs.status().code(),
+                            absl::StrCat("warm-up at batch size ", rows, ": ",
+                                         outputs.status().message()));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace ferry

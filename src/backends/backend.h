@@ -1,0 +1,59 @@
+// A loaded model version that can run a batch. Implementations: torch/ (TorchScript).
+// Framework headers stay inside each implementation's folder.
+#ifndef FERRY_BACKENDS_BACKEND_H_
+#define FERRY_BACKENDS_BACKEND_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/signature.h"
+#include "core/tensor.h"
+
+namespace ferry {
+
+struct BackendOptions {
+  std::string platform;      // "torchscript"
+  std::string version_path;  // the version folder, e.g. models/fashion_cnn/1
+  ModelSignature signature;
+  // Intra-op threads each worker thread may use inside one Execute call.
+  int intra_op_threads = 1;
+  // Try freezing and optimizing the graph at load time, falling back to the plain module.
+  bool optimize = true;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  // Runs one batch. `inputs` are in signature order, each with the batch in dimension 0;
+  // the backend may consume them. Returns outputs in signature order with the same rows.
+  // Thread-safe: several workers may call it at once. A model error is INTERNAL and fails
+  // only this batch.
+  virtual absl::StatusOr<std::vector<Tensor>> Execute(std::vector<Tensor>& inputs) = 0;
+
+  // Called once on every worker thread before its first Execute.
+  virtual void PrepareWorkerThread() {}
+
+  // One line for the start-up log, e.g. "frozen + optimized for inference".
+  virtual std::string Describe() const = 0;
+};
+
+// Loads the model for `options.platform`. Errors name the file and the problem:
+// NotFound for a missing file, InvalidArgument for a model that does not match its
+// signature or cannot be read.
+absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(const BackendOptions& options);
+
+// Runs `backend` on zero-filled inputs `repeats` times at each batch size, so that
+// one-off costs (graph specialization, allocator growth) are paid before traffic.
+// Variable non-batch dimensions are given size 1.
+absl::Status WarmUp(Backend& backend, const ModelSignature& signature,
+                    const std::vector<int64_t>& batch_sizes, int repeats = 3);
+
+// Zero-filled inputs for the signature with `rows` rows, in signature order.
+std::vector<Tensor> ZeroInputs(const ModelSignature& signature, int64_t rows);
+
+}  // namespace ferry
+
+#endif  // FERRY_BACKENDS_BACKEND_H_

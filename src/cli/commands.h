@@ -1,0 +1,17 @@
+// The `ferry` subcommands. Each registers its flags on the app and returns the exit code
+// when run.
+#ifndef FERRY_CLI_COMMANDS_H_
+#define FERRY_CLI_COMMANDS_H_
+
+#include <functional>
+
+#include "CLI/CLI.hpp"
+
+namespace ferry {
+
+// Adds `ferry serve` to `app`; `run` is set to the function that serves when chosen.
+void AddServeCommand(CLI::App& app, std::function<int()>& run);
+
+}  // namespace ferry
+
+#endif  // FERRY_CLI_COMMANDS_H_

@@ -1,0 +1,102 @@
+// `ferry serve`: load a model repository and serve it over HTTP until SIGTERM or SIGINT.
+#include <pthread.h>
+#include <signal.h>
+
+#include <memory>
+#include <string>
+
+#include "api/http/http_server.h"
+#include "backends/torch/torch_backend.h"
+#include "cli/commands.h"
+#include "server/inference_server.h"
+#include "spdlog/spdlog.h"
+
+namespace ferry {
+namespace {
+
+struct ServeFlags {
+  std::string model_repository = "models";
+  std::string host = "0.0.0.0";
+  int http_port = 8000;
+  int http_threads = 2;
+  size_t max_body_bytes = 64u << 20;
+  bool no_optimize = false;
+  std::string log_level = "info";
+};
+
+int Serve(const ServeFlags& flags) {
+  spdlog::set_level(spdlog::level::from_str(flags.log_level));
+  // Signals are taken synchronously by this thread (sigwait below), so every thread
+  // started from here on must inherit the blocked mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  // Batch workers set their own intra-op threads; this covers loading and warm-up.
+  ConfigureTorchProcess(/*interop_threads=*/1, /*intra_op_threads=*/1);
+
+  ServerOptions options;
+  options.model_repository = flags.model_repository;
+  options.optimize = !flags.no_optimize;
+  spdlog::info("loading model repository '{}'", flags.model_repository);
+  absl::StatusOr<std::unique_ptr<InferenceServer>> server = InferenceServer::Create(options);
+  if (!server.ok()) {
+    spdlog::error("{}", std::string(server.status().message()));
+    return 1;
+  }
+  HttpOptions http;
+  http.host = flags.host;
+  http.port = flags.http_port;
+  http.threads = flags.http_threads;
+  http.max_body_bytes = flags.max_body_bytes;
+  absl::StatusOr<std::unique_ptr<HttpServer>> http_server = HttpServer::Create(http, server->get());
+  if (!http_server.ok()) {
+    spdlog::error("{}", std::string(http_server.status().message()));
+    return 1;
+  }
+  (*http_server)->Start();
+  spdlog::info("listening on http://{}:{}", flags.host, (*http_server)->port());
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("received {}; no new connections, finishing queued work",
+               sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  (*http_server)->StopAccepting();
+  (*server)->Drain();
+  (*http_server)->Stop();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+void AddServeCommand(CLI::App& app, std::function<int()>& run) {
+  auto flags = std::make_shared<ServeFlags>();
+  CLI::App* cmd = app.add_subcommand("serve", "Serve a model repository over HTTP (V2 REST).");
+  cmd->add_option("--model-repository", flags->model_repository,
+                  "Folder with <model>/config.toml and <model>/<version>/model.pt")
+      ->capture_default_str();
+  cmd->add_option("--host", flags->host, "Address to listen on")->capture_default_str();
+  cmd->add_option("--http-port", flags->http_port, "HTTP port; 0 picks a free one")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--http-threads", flags->http_threads,
+                  "Threads that handle HTTP connections (decode, encode, network I/O)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  cmd->add_option("--max-body-bytes", flags->max_body_bytes,
+                  "Largest request body accepted; larger ones get 413")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1} << 34));
+  cmd->add_flag("--no-optimize", flags->no_optimize,
+                "Serve TorchScript modules as saved, without freeze + optimize_for_inference");
+  cmd->add_option("--log-level", flags->log_level, "trace, debug, info, warn, error")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  cmd->callback([flags, &run] { run = [flags] { return Serve(*flags); }; });
+}
+
+}  // namespace ferry

@@ -1,0 +1,225 @@
+#include "repository/model_config.h"
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "common/status_macros.h"
+
+#define TOML_EXCEPTIONS 1
+#include <toml++/toml.h>
+
+namespace ferry {
+namespace {
+
+constexpr absl::string_view kPlatforms[] = {"torchscript"};
+
+// Builds errors of the form "<file>: <key>: <problem>".
+class ConfigErrors {
+ public:
+  explicit ConfigErrors(absl::string_view source) : source_(source) {}
+  absl::Status operator()(absl::string_view key, absl::string_view problem) const {
+    return absl::InvalidArgumentError(absl::StrCat(source_, ": ", key, ": ", problem));
+  }
+
+ private:
+  std::string source_;
+};
+
+absl::Status CheckKnownKeys(const toml::table& table, const std::set<std::string>& known,
+                            absl::string_view prefix, const ConfigErrors& err) {
+  for (const auto& [key, value] : table) {
+    if (known.count(std::string(key.str())) == 0) {
+      return err(absl::StrCat(prefix, std::string(key.str())), "unknown key");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> GetInt(const toml::table& table, std::string_view key,
+                               absl::string_view path, int64_t fallback, int64_t min,
+                               const ConfigErrors& err) {
+  const toml::node* node = table.get(key);
+  if (node == nullptr) return fallback;
+  const auto value = node->value<int64_t>();
+  if (!node->is_integer() || !value) return err(path, "must be an integer");
+  if (*value < min) return err(path, absl::StrCat("must be at least ", min, "; was ", *value));
+  return *value;
+}
+
+absl::StatusOr<std::vector<int64_t>> GetIntList(const toml::table& table, std::string_view key,
+                                                absl::string_view path, int64_t min,
+                                                const ConfigErrors& err) {
+  std::vector<int64_t> out;
+  const toml::node* node = table.get(key);
+  if (node == nullptr) return out;
+  const toml::array* array = node->as_array();
+  if (array == nullptr) return err(path, "must be an array of integers");
+  for (const toml::node& item : *array) {
+    const auto value = item.value<int64_t>();
+    if (!item.is_integer() || !value) return err(path, "must be an array of integers");
+    if (*value < min) return err(path, absl::StrCat("values must be at least ", min, "; found ", *value));
+    out.push_back(*value);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<TensorSpec>> GetTensors(const toml::table& root, const std::string& key,
+                                                   int64_t max_batch_size,
+                                                   const ConfigErrors& err) {
+  const toml::node* node = root.get(key);
+  if (node == nullptr) return err(key, "is required: give at least one [[" + std::string(key) + "]]");
+  const toml::array* array = node->as_array();
+  if (array == nullptr || array->empty()) {
+    return err(key, absl::StrCat("must be a non-empty array of tables ([[", key, "]])"));
+  }
+  std::vector<TensorSpec> specs;
+  for (size_t i = 0; i < array->size(); ++i) {
+    const std::string path = absl::StrCat(key, "[", i, "]");
+    const toml::table* t = (*array)[i].as_table();
+    if (t == nullptr) return err(path, "must be a table with name, datatype and shape");
+    FERRY_RETURN_IF_ERROR(
+        CheckKnownKeys(*t, {"name", "datatype", "shape"}, path + ".", err));
+    TensorSpec spec;
+    const auto name = t->get("name") ? t->get("name")->value<std::string>() : std::nullopt;
+    if (!name || name->empty()) return err(path + ".name", "is required and must be a non-empty string");
+    spec.name = *name;
+    for (const auto& other : specs) {
+      if (other.name == spec.name) return err(path + ".name", "'" + spec.name + "' appears twice");
+    }
+    const auto dtype = t->get("datatype") ? t->get("datatype")->value<std::string>() : std::nullopt;
+    if (!dtype) return err(path + ".datatype", "is required (e.g. \"FP32\")");
+    spec.dtype = ParseDataType(*dtype);
+    if (spec.dtype == DataType::kInvalid) {
+      return err(path + ".datatype", absl::StrCat("unknown datatype \"", *dtype, "\""));
+    }
+    if (t->get("shape") == nullptr) return err(path + ".shape", "is required (e.g. [-1, 10])");
+    FERRY_ASSIGN_OR_RETURN(spec.shape, GetIntList(*t, "shape", path + ".shape", -1, err));
+    if (spec.shape.empty() || spec.shape[0] != -1) {
+      return err(path + ".shape",
+                 "must start with -1, the batch dimension (max_batch_size is " +
+                     std::to_string(max_batch_size) + ")");
+    }
+    specs.push_back(std::move(spec));
+  }
+  return specs;
+}
+
+}  // namespace
+
+absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view text, absl::string_view source,
+                                             absl::string_view model_name) {
+  const ConfigErrors err(source);
+  toml::table root;
+  try {
+    root = toml::parse(std::string_view(text.data(), text.size()), std::string_view(source.data(), source.size()));
+  } catch (const toml::parse_error& e) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ":", e.source().begin.line, ":",
+                                                   e.source().begin.column, ": ", std::string(e.description())));
+  }
+  FERRY_RETURN_IF_ERROR(CheckKnownKeys(
+      root, {"platform", "max_batch_size", "labels", "inputs", "outputs", "batching", "execution"},
+      "", err));
+
+  ModelConfig config;
+  config.name = std::string(model_name);
+  const auto platform = root.get("platform") ? root.get("platform")->value<std::string>() : std::nullopt;
+  if (!platform) return err("platform", "is required (\"torchscript\")");
+  bool known = false;
+  for (absl::string_view p : kPlatforms) known |= (p == *platform);
+  if (!known) return err("platform", absl::StrCat("unknown platform \"", *platform, "\"; expected \"torchscript\""));
+  config.platform = *platform;
+
+  FERRY_ASSIGN_OR_RETURN(config.signature.max_batch_size,
+                         GetInt(root, "max_batch_size", "max_batch_size", 8, 1, err));
+  if (const toml::node* labels = root.get("labels")) {
+    const auto value = labels->value<std::string>();
+    if (!value || value->empty()) return err("labels", "must be a file name");
+    config.labels_file = *value;
+  }
+  FERRY_ASSIGN_OR_RETURN(config.signature.inputs,
+                         GetTensors(root, "inputs", config.signature.max_batch_size, err));
+  FERRY_ASSIGN_OR_RETURN(config.signature.outputs,
+                         GetTensors(root, "outputs", config.signature.max_batch_size, err));
+
+  static const toml::table kEmpty;
+  const toml::node* batching_node = root.get("batching");
+  if (batching_node != nullptr && !batching_node->is_table()) return err("batching", "must be a table");
+  const toml::table& batching = batching_node ? *batching_node->as_table() : kEmpty;
+  FERRY_RETURN_IF_ERROR(CheckKnownKeys(
+      batching, {"max_queue_delay_us", "preferred_batch_sizes", "max_queue_size"}, "batching.", err));
+  BatchingConfig& b = config.batching;
+  FERRY_ASSIGN_OR_RETURN(b.max_queue_delay_us,
+                         GetInt(batching, "max_queue_delay_us", "batching.max_queue_delay_us",
+                                b.max_queue_delay_us, 0, err));
+  FERRY_ASSIGN_OR_RETURN(b.preferred_batch_sizes,
+                         GetIntList(batching, "preferred_batch_sizes",
+                                    "batching.preferred_batch_sizes", 1, err));
+  for (int64_t size : b.preferred_batch_sizes) {
+    if (size > config.signature.max_batch_size) {
+      return err("batching.preferred_batch_sizes",
+                 absl::StrCat(size, " exceeds max_batch_size ", config.signature.max_batch_size));
+    }
+  }
+  FERRY_ASSIGN_OR_RETURN(b.max_queue_size, GetInt(batching, "max_queue_size",
+                                                  "batching.max_queue_size", b.max_queue_size, 1, err));
+
+  const toml::node* execution_node = root.get("execution");
+  if (execution_node != nullptr && !execution_node->is_table()) return err("execution", "must be a table");
+  const toml::table& execution = execution_node ? *execution_node->as_table() : kEmpty;
+  FERRY_RETURN_IF_ERROR(CheckKnownKeys(
+      execution, {"workers", "intra_op_threads", "warmup_batch_sizes"}, "execution.", err));
+  ExecutionConfig& e = config.execution;
+  FERRY_ASSIGN_OR_RETURN(int64_t workers,
+                         GetInt(execution, "workers", "execution.workers", e.workers, 1, err));
+  FERRY_ASSIGN_OR_RETURN(int64_t threads, GetInt(execution, "intra_op_threads",
+                                                 "execution.intra_op_threads", e.intra_op_threads, 1, err));
+  if (workers > 64) return err("execution.workers", absl::StrCat("must be at most 64; was ", workers));
+  if (threads > 256) return err("execution.intra_op_threads", absl::StrCat("must be at most 256; was ", threads));
+  e.workers = static_cast<int>(workers);
+  e.intra_op_threads = static_cast<int>(threads);
+  FERRY_ASSIGN_OR_RETURN(e.warmup_batch_sizes,
+                         GetIntList(execution, "warmup_batch_sizes", "execution.warmup_batch_sizes", 1, err));
+  for (int64_t size : e.warmup_batch_sizes) {
+    if (size > config.signature.max_batch_size) {
+      return err("execution.warmup_batch_sizes",
+                 absl::StrCat(size, " exceeds max_batch_size ", config.signature.max_batch_size));
+    }
+  }
+  if (e.warmup_batch_sizes.empty()) {
+    e.warmup_batch_sizes.push_back(1);
+    if (config.signature.max_batch_size > 1) e.warmup_batch_sizes.push_back(config.signature.max_batch_size);
+  }
+  return config;
+}
+
+absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir) {
+  namespace fs = std::filesystem;
+  const fs::path dir(model_dir);
+  const fs::path path = dir / "config.toml";
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat(path.string(), ": cannot open the file"));
+  std::stringstream text;
+  text << in.rdbuf();
+  FERRY_ASSIGN_OR_RETURN(ModelConfig config,
+                         ParseModelConfig(text.str(), path.string(), dir.filename().string()));
+  if (!config.labels_file.empty()) {
+    const fs::path labels_path = dir / config.labels_file;
+    std::ifstream labels(labels_path);
+    if (!labels) {
+      return absl::NotFoundError(absl::StrCat(path.string(), ": labels: cannot open ",
+                                              labels_path.string()));
+    }
+    std::string line;
+    while (std::getline(labels, line)) {
+      config.signature.labels.emplace_back(absl::StripTrailingAsciiWhitespace(line));
+    }
+  }
+  return config;
+}
+
+}  // namespace ferry

@@ -1,0 +1,49 @@
+// A model's config.toml, parsed and checked. Every key has a default documented in
+// docs/repository.md; an error names the file, the key and the problem.
+#ifndef FERRY_REPOSITORY_MODEL_CONFIG_H_
+#define FERRY_REPOSITORY_MODEL_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "core/signature.h"
+
+namespace ferry {
+
+struct BatchingConfig {
+  int64_t max_queue_delay_us = 100;
+  std::vector<int64_t> preferred_batch_sizes;  // empty: none preferred
+  int64_t max_queue_size = 1024;
+};
+
+struct ExecutionConfig {
+  int workers = 1;
+  int intra_op_threads = 1;
+  // Empty in the file means {1, max_batch_size}.
+  std::vector<int64_t> warmup_batch_sizes;
+};
+
+struct ModelConfig {
+  std::string name;      // the model's folder name
+  std::string platform;  // "torchscript"
+  ModelSignature signature;
+  std::string labels_file;  // relative to the model folder; empty when there is none
+  BatchingConfig batching;
+  ExecutionConfig execution;
+};
+
+// Parses config text. `source` names the file in error messages. Does not read the labels
+// file (see LoadModelConfig). Errors are InvalidArgument.
+absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view text, absl::string_view source,
+                                             absl::string_view model_name);
+
+// Reads <model_dir>/config.toml and, if it names one, the labels file (one label a line).
+// Errors: NotFound for a missing file, InvalidArgument for bad contents.
+absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir);
+
+}  // namespace ferry
+
+#endif  // FERRY_REPOSITORY_MODEL_CONFIG_H_

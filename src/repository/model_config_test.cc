@@ -1,0 +1,131 @@
+#include "repository/model_config.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace ferry {
+namespace {
+
+using testing::HasSubstr;
+
+constexpr char kMinimal[] = R"(
+platform = "torchscript"
+[[inputs]]
+name = "x"
+datatype = "FP32"
+shape = [-1, 4]
+[[outputs]]
+name = "y"
+datatype = "FP32"
+shape = [-1, 2]
+)";
+
+std::string ErrorFor(const std::string& text) {
+  absl::StatusOr<ModelConfig> c = ParseModelConfig(text, "m/config.toml", "m");
+  EXPECT_FALSE(c.ok());
+  return std::string(c.status().message());
+}
+
+TEST(ModelConfigTest, MinimalConfigGetsDocumentedDefaults) {
+  absl::StatusOr<ModelConfig> c = ParseModelConfig(kMinimal, "m/config.toml", "m");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->name, "m");
+  EXPECT_EQ(c->platform, "torchscript");
+  EXPECT_EQ(c->signature.max_batch_size, 8);
+  EXPECT_EQ(c->batching.max_queue_delay_us, 100);
+  EXPECT_TRUE(c->batching.preferred_batch_sizes.empty());
+  EXPECT_EQ(c->batching.max_queue_size, 1024);
+  EXPECT_EQ(c->execution.workers, 1);
+  EXPECT_EQ(c->execution.intra_op_threads, 1);
+  EXPECT_EQ(c->execution.warmup_batch_sizes, (std::vector<int64_t>{1, 8}));
+  ASSERT_EQ(c->signature.inputs.size(), 1u);
+  EXPECT_EQ(c->signature.inputs[0].name, "x");
+  EXPECT_EQ(c->signature.inputs[0].dtype, DataType::kFp32);
+  EXPECT_EQ(c->signature.inputs[0].shape, (std::vector<int64_t>{-1, 4}));
+  EXPECT_TRUE(c->labels_file.empty());
+}
+
+TEST(ModelConfigTest, FullConfig) {
+  const std::string text = std::string(kMinimal) + R"(
+max_batch_size = 64
+labels = "labels.txt"
+[batching]
+max_queue_delay_us = 250
+preferred_batch_sizes = [32, 64]
+max_queue_size = 16
+[execution]
+workers = 2
+intra_op_threads = 3
+warmup_batch_sizes = [1, 64]
+)";
+  // max_batch_size and labels must precede the tables in TOML, so rebuild the order.
+  const std::string ordered = "max_batch_size = 64\nlabels = \"labels.txt\"\n" + std::string(kMinimal) + R"(
+[batching]
+max_queue_delay_us = 250
+preferred_batch_sizes = [32, 64]
+max_queue_size = 16
+[execution]
+workers = 2
+intra_op_threads = 3
+warmup_batch_sizes = [1, 64]
+)";
+  absl::StatusOr<ModelConfig> c = ParseModelConfig(ordered, "m/config.toml", "m");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->signature.max_batch_size, 64);
+  EXPECT_EQ(c->labels_file, "labels.txt");
+  EXPECT_EQ(c->batching.max_queue_delay_us, 250);
+  EXPECT_EQ(c->batching.preferred_batch_sizes, (std::vector<int64_t>{32, 64}));
+  EXPECT_EQ(c->batching.max_queue_size, 16);
+  EXPECT_EQ(c->execution.workers, 2);
+  EXPECT_EQ(c->execution.intra_op_threads, 3);
+  EXPECT_EQ(c->execution.warmup_batch_sizes, (std::vector<int64_t>{1, 64}));
+  // Keys placed after [[outputs]] belong to that table and are rejected by name.
+  EXPECT_THAT(ErrorFor(text), testing::MatchesRegex(".*outputs\\[0\\]\\.(max_batch_size|labels): unknown key"));
+}
+
+TEST(ModelConfigTest, ErrorsNameFileKeyAndProblem) {
+  EXPECT_THAT(ErrorFor("platform = "), HasSubstr("m/config.toml:1"));
+  EXPECT_THAT(ErrorFor("max_batch_size = 4"), HasSubstr("m/config.toml: platform: is required"));
+  EXPECT_THAT(ErrorFor("platform = \"onnx\""), HasSubstr("platform: unknown platform \"onnx\""));
+  EXPECT_THAT(ErrorFor("colour = 1\n" + std::string(kMinimal)), HasSubstr("colour: unknown key"));
+  EXPECT_THAT(ErrorFor("max_batch_size = 0\n" + std::string(kMinimal)),
+              HasSubstr("max_batch_size: must be at least 1; was 0"));
+  EXPECT_THAT(ErrorFor("max_batch_size = \"big\"\n" + std::string(kMinimal)),
+              HasSubstr("max_batch_size: must be an integer"));
+  EXPECT_THAT(ErrorFor("platform = \"torchscript\""), HasSubstr("inputs: is required"));
+  EXPECT_THAT(ErrorFor(std::string(kMinimal) + "[batching]\nmax_queue_size = 0\n"),
+              HasSubstr("batching.max_queue_size: must be at least 1; was 0"));
+  EXPECT_THAT(ErrorFor(std::string(kMinimal) + "[batching]\nmax_queue_delay_us = -5\n"),
+              HasSubstr("batching.max_queue_delay_us: must be at least 0"));
+  EXPECT_THAT(ErrorFor(std::string(kMinimal) + "[batching]\npreferred_batch_sizes = [16]\n"),
+              HasSubstr("batching.preferred_batch_sizes: 16 exceeds max_batch_size 8"));
+  EXPECT_THAT(ErrorFor(std::string(kMinimal) + "[batching]\nspeed = 3\n"),
+              HasSubstr("batching.speed: unknown key"));
+  EXPECT_THAT(ErrorFor(std::string(kMinimal) + "[execution]\nworkers = 0\n"),
+              HasSubstr("execution.workers: must be at least 1; was 0"));
+  EXPECT_THAT(ErrorFor(std::string(kMinimal) + "[execution]\nwarmup_batch_sizes = [1, 99]\n"),
+              HasSubstr("execution.warmup_batch_sizes: 99 exceeds max_batch_size"));
+  EXPECT_THAT(ErrorFor(std::string(kMinimal) + "batching = 3\n"), HasSubstr("unknown key"));
+}
+
+TEST(ModelConfigTest, TensorErrors) {
+  const std::string head = "platform = \"torchscript\"\n[[outputs]]\nname = \"y\"\ndatatype = \"FP32\"\nshape = [-1]\n";
+  EXPECT_THAT(ErrorFor(head + "[[inputs]]\ndatatype = \"FP32\"\nshape = [-1]\n"),
+              HasSubstr("inputs[0].name: is required"));
+  EXPECT_THAT(ErrorFor(head + "[[inputs]]\nname = \"x\"\ndatatype = \"FLOAT\"\nshape = [-1]\n"),
+              HasSubstr("inputs[0].datatype: unknown datatype \"FLOAT\""));
+  EXPECT_THAT(ErrorFor(head + "[[inputs]]\nname = \"x\"\ndatatype = \"FP32\"\n"),
+              HasSubstr("inputs[0].shape: is required"));
+  EXPECT_THAT(ErrorFor(head + "[[inputs]]\nname = \"x\"\ndatatype = \"FP32\"\nshape = [3, 4]\n"),
+              HasSubstr("inputs[0].shape: must start with -1"));
+  EXPECT_THAT(ErrorFor(head + "[[inputs]]\nname = \"x\"\ndatatype = \"FP32\"\nshape = [-1, -2]\n"),
+              HasSubstr("inputs[0].shape: values must be at least -1"));
+  EXPECT_THAT(ErrorFor(head + "[[inputs]]\nname = \"x\"\ndatatype = \"FP32\"\nshape = [-1]\n"
+                              "[[inputs]]\nname = \"x\"\ndatatype = \"FP32\"\nshape = [-1]\n"),
+              HasSubstr("inputs[1].name: 'x' appears twice"));
+  EXPECT_THAT(ErrorFor(head + "[[inputs]]\nname = \"x\"\ndatatype = \"FP32\"\nshape = [-1]\nsize = 2\n"),
+              HasSubstr("inputs[0].size: unknown key"));
+}
+
+}  // namespace
+}  // namespace ferry

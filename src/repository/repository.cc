@@ -1,0 +1,57 @@
+#include "repository/repository.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <system_error>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace ferry {
+
+int64_t ParseVersion(const std::string& name) {
+  if (name.empty() || name.size() > 18 || name[0] == '0') return 0;
+  int64_t value = 0;
+  for (char c : name) {
+    if (c < '0' || c > '9') return 0;
+    value = value * 10 + (c - '0');
+  }
+  return value;
+}
+
+absl::StatusOr<std::vector<ModelDir>> ScanRepository(const std::string& root) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) {
+    return absl::NotFoundError(absl::StrCat("model repository '", root, "' is not a directory"));
+  }
+  std::vector<ModelDir> models;
+  for (const fs::directory_entry& entry : fs::directory_iterator(root, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name[0] == '.' || !entry.is_directory(ec)) continue;
+    ModelDir model;
+    model.name = name;
+    model.path = entry.path().string();
+    for (const fs::directory_entry& sub : fs::directory_iterator(entry.path(), ec)) {
+      if (!sub.is_directory(ec)) continue;
+      const std::string sub_name = sub.path().filename().string();
+      if (sub_name[0] == '.') continue;
+      const int64_t version = ParseVersion(sub_name);
+      if (version == 0) {
+        model.warnings.push_back(absl::StrCat("skipping folder '", sub.path().string(),
+                                              "': a version folder must be a positive integer"));
+        continue;
+      }
+      model.versions.push_back({version, sub.path().string()});
+    }
+    std::sort(model.versions.begin(), model.versions.end(),
+              [](const VersionDir& a, const VersionDir& b) { return a.version < b.version; });
+    models.push_back(std::move(model));
+  }
+  if (ec) return absl::InternalError(absl::StrCat("reading '", root, "': ", ec.message()));
+  std::sort(models.begin(), models.end(),
+            [](const ModelDir& a, const ModelDir& b) { return a.name < b.name; });
+  return models;
+}
+
+}  // namespace ferry

@@ -1,0 +1,219 @@
+#include "scheduler/dynamic_batcher.h"
+
+#include <chrono>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace ferry {
+
+absl::StatusOr<std::unique_ptr<DynamicBatcher>> DynamicBatcher::Create(BatcherOptions options,
+                                                                       BatchFn execute) {
+  if (options.max_batch_size < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_batch_size must be at least 1; was ", options.max_batch_size));
+  }
+  if (options.max_queue_delay_us < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_queue_delay_us must not be negative; was ", options.max_queue_delay_us));
+  }
+  if (options.max_queue_size < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_queue_size must be at least 1; was ", options.max_queue_size));
+  }
+  if (options.num_workers < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("workers must be at least 1; was ", options.num_workers));
+  }
+  for (int64_t size : options.preferred_batch_sizes) {
+    if (size < 1 || size > options.max_batch_size) {
+      return absl::InvalidArgumentError(absl::StrCat("preferred batch size ", size,
+                                                     " must be in [1, max_batch_size=",
+                                                     options.max_batch_size, "]"));
+    }
+  }
+  if (!execute) return absl::InvalidArgumentError("no execute function");
+  if (options.clock == nullptr) options.clock = Clock::Real();
+  return std::unique_ptr<DynamicBatcher>(new DynamicBatcher(std::move(options), std::move(execute)));
+}
+
+DynamicBatcher::DynamicBatcher(BatcherOptions options, BatchFn execute)
+    : options_(std::move(options)),
+      rule_{options_.max_batch_size, options_.max_queue_delay_us * 1000,
+            options_.preferred_batch_sizes},
+      execute_(std::move(execute)),
+      clock_(options_.clock) {}
+
+DynamicBatcher::~DynamicBatcher() { Shutdown(); }
+
+absl::Status DynamicBatcher::Enqueue(std::unique_ptr<BatchTask>& task) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return absl::UnavailableError("the model is shutting down");
+    if (static_cast<int64_t>(queue_.size()) >= options_.max_queue_size) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "the model's queue is full (", options_.max_queue_size, " requests); retry later"));
+    }
+    task->enqueue_ns = clock_->NowNanos();
+    queue_.push_back(std::move(task));
+    depth_.store(queue_.size(), std::memory_order_relaxed);
+  }
+  cv_.notify_one();
+  return absl::OkStatus();
+}
+
+void DynamicBatcher::Start() {
+  for (int i = 0; i < options_.num_workers; ++i) {
+    workers_.emplace_back([this] { WorkerLoop(); });
+  }
+}
+
+BatchDecision DynamicBatcher::TakeLocked(std::vector<std::unique_ptr<BatchTask>>& batch,
+                                         std::vector<std::unique_ptr<BatchTask>>& dropped) {
+  // Cancelled tasks leave first, so they neither count toward a batch nor get computed.
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    if ((*it)->cancelled && (*it)->cancelled->load(std::memory_order_relaxed)) {
+      dropped.push_back(std::move(*it));
+      it = queue_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  BatchDecision decision;
+  if (!queue_.empty()) {
+    std::vector<int64_t> rows;
+    rows.reserve(queue_.size());
+    for (const auto& task : queue_) {
+      rows.push_back(task->rows);
+      // The walk never goes past max_batch_size rows, so neither does this copy.
+      if (static_cast<int64_t>(rows.size()) > rule_.max_batch_size) break;
+    }
+    decision = DecideBatch(rule_, rows, queue_.front()->enqueue_ns, clock_->NowNanos(), stopping_);
+    for (size_t i = 0; i < decision.take; ++i) {
+      batch.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+  }
+  depth_.store(queue_.size(), std::memory_order_relaxed);
+  return decision;
+}
+
+void DynamicBatcher::Drop(std::vector<std::unique_ptr<BatchTask>>& dropped) {
+  for (auto& task : dropped) {
+    TaskTiming timing;
+    timing.enqueue_ns = task->enqueue_ns;
+    task->done(absl::CancelledError("the client went away before the request ran"), timing);
+  }
+  dropped.clear();
+}
+
+void DynamicBatcher::Execute(std::vector<std::unique_ptr<BatchTask>>& batch) {
+  TaskTiming timing;
+  timing.start_ns = clock_->NowNanos();
+  std::vector<int64_t> rows;
+  rows.reserve(batch.size());
+  for (const auto& task : batch) {
+    rows.push_back(task->rows);
+    timing.batch_rows += task->rows;
+  }
+  // A lone request runs on its own tensors; otherwise each input is concatenated once.
+  std::vector<Tensor> inputs;
+  if (batch.size() == 1) {
+    inputs = std::move(batch[0]->inputs);
+  } else {
+    const size_t num_inputs = batch[0]->inputs.size();
+    inputs.reserve(num_inputs);
+    std::vector<const Tensor*> parts(batch.size());
+    for (size_t i = 0; i < num_inputs; ++i) {
+      for (size_t t = 0; t < batch.size(); ++t) parts[t] = &batch[t]->inputs[i];
+      inputs.push_back(ConcatRows(parts));
+    }
+  }
+  absl::StatusOr<std::vector<Tensor>> outputs = execute_(inputs);
+  timing.end_ns = clock_->NowNanos();
+  if (options_.on_batch) options_.on_batch(timing.batch_rows, timing.end_ns - timing.start_ns);
+
+  // Split each output into per-request pieces: split[o][t].
+  std::vector<std::vector<Tensor>> split;
+  absl::Status status = outputs.status();
+  if (status.ok()) {
+    for (const Tensor& out : *outputs) {
+      absl::StatusOr<std::vector<Tensor>> pieces = SplitRows(out, rows);
+      if (!pieces.ok()) {
+        status = pieces.status();
+        break;
+      }
+      split.push_back(std::move(*pieces));
+    }
+  }
+  for (size_t t = 0; t < batch.size(); ++t) {
+    timing.enqueue_ns = batch[t]->enqueue_ns;
+    if (!status.ok()) {
+      batch[t]->done(status, timing);
+      continue;
+    }
+    std::vector<Tensor> mine;
+    mine.reserve(split.size());
+    for (auto& pieces : split) mine.push_back(std::move(pieces[t]));
+    batch[t]->done(std::move(mine), timing);
+  }
+}
+
+bool DynamicBatcher::RunOnce() {
+  std::vector<std::unique_ptr<BatchTask>> batch, dropped;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    TakeLocked(batch, dropped);
+  }
+  Drop(dropped);
+  if (batch.empty()) return false;
+  Execute(batch);
+  return true;
+}
+
+void DynamicBatcher::WorkerLoop() {
+  if (options_.on_worker_start) options_.on_worker_start();
+  std::vector<std::unique_ptr<BatchTask>> batch, dropped;
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    const BatchDecision decision = TakeLocked(batch, dropped);
+    if (!batch.empty() || !dropped.empty()) {
+      lock.unlock();
+      Drop(dropped);
+      if (!batch.empty()) Execute(batch);
+      batch.clear();
+      lock.lock();
+      continue;
+    }
+    if (stopping_ && queue_.empty()) break;
+    if (decision.wake_at_ns == BatchDecision::kNever) {
+      cv_.wait(lock);
+    } else {
+      const int64_t wait_ns = decision.wake_at_ns - clock_->NowNanos();
+      if (wait_ns > 0) cv_.wait_for(lock, std::chrono::nanoseconds(wait_ns));
+    }
+  }
+  // Another worker may be asleep on a deadline; let it see the empty, stopping queue.
+  lock.unlock();
+  cv_.notify_all();
+}
+
+void DynamicBatcher::Shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& worker : workers_) {
+    if (worker.joinable()) worker.join();
+  }
+  workers_.clear();
+  // Without workers (or if they are gone), whatever is still queued runs here.
+  while (RunOnce()) {
+  }
+}
+
+size_t DynamicBatcher::QueueDepth() const { return depth_.load(std::memory_order_relaxed); }
+
+}  // namespace ferry

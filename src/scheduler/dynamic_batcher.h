@@ -1,0 +1,135 @@
+// DynamicBatcher: one per model version. Requests queue here; workers take batches off the
+// front by the rule in batch_rule.h, run them through one call of the model, and hand each
+// request its own rows of the result.
+//
+// Concurrency: one mutex guards the queue. Enqueue never blocks on the model: it appends,
+// signals, and returns, or refuses at once with RESOURCE_EXHAUSTED when the queue is full (the
+// caller sheds load with a 503 rather than queueing unbounded latency). Workers hold the
+// lock only to decide and to pop; assembling, executing and answering happen outside it.
+// Callbacks run on a worker thread (or the caller of RunOnce) and must not block for long.
+#ifndef FERRY_SCHEDULER_DYNAMIC_BATCHER_H_
+#define FERRY_SCHEDULER_DYNAMIC_BATCHER_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "common/clock.h"
+#include "core/tensor.h"
+#include "scheduler/batch_rule.h"
+
+namespace ferry {
+
+// Where one request's time went, for the metrics.
+struct TaskTiming {
+  int64_t enqueue_ns = 0;
+  int64_t start_ns = 0;  // its batch started executing
+  int64_t end_ns = 0;    // its batch finished
+  int64_t batch_rows = 0;
+};
+
+using TaskCallback =
+    std::function<void(absl::StatusOr<std::vector<Tensor>> outputs, const TaskTiming& timing)>;
+
+struct BatchTask {
+  // Inputs in the model's signature order; dimension 0 of each holds `rows`.
+  std::vector<Tensor> inputs;
+  int64_t rows = 1;
+  // Set by the transport when the client went away; the task is then dropped (and its
+  // callback told CANCELLED) instead of computed. May be null.
+  std::shared_ptr<const std::atomic<bool>> cancelled;
+  TaskCallback done;
+  int64_t enqueue_ns = 0;  // stamped by Enqueue
+};
+
+// Runs one batch: inputs in signature order with the batch's total rows in dimension 0;
+// returns the outputs in signature order with the same rows. Must be thread-safe when
+// num_workers > 1.
+using BatchFn = std::function<absl::StatusOr<std::vector<Tensor>>(std::vector<Tensor>& inputs)>;
+
+struct BatcherOptions {
+  // Most rows in one batch. Must be >= 1.
+  int64_t max_batch_size = 1;
+  // Longest a request waits for others to join its batch. 0 runs whatever is queued as
+  // soon as a worker is free.
+  int64_t max_queue_delay_us = 100;
+  // Batch sizes the model runs best at; a batch that reaches one runs at once. Each must
+  // be in [1, max_batch_size].
+  std::vector<int64_t> preferred_batch_sizes;
+  // Requests (not rows) that may wait; more are refused with UNAVAILABLE. Must be >= 1.
+  int64_t max_queue_size = 1024;
+  // Threads that execute batches. Must be >= 1. Used only after Start().
+  int num_workers = 1;
+  // Not owned; must outlive the batcher. Default: the real clock.
+  Clock* clock = nullptr;
+  // Called once on each worker thread before it takes work (e.g. to set per-thread
+  // intra-op parallelism). May be empty.
+  std::function<void()> on_worker_start;
+  // Called after each executed batch with its rows and compute time. May be empty.
+  std::function<void(int64_t rows, int64_t compute_ns)> on_batch;
+};
+
+class DynamicBatcher {
+ public:
+  // Fails with InvalidArgument, naming the option and its value, on bad options.
+  static absl::StatusOr<std::unique_ptr<DynamicBatcher>> Create(BatcherOptions options,
+                                                                BatchFn execute);
+  ~DynamicBatcher();  // Shutdown()
+
+  DynamicBatcher(const DynamicBatcher&) = delete;
+  DynamicBatcher& operator=(const DynamicBatcher&) = delete;
+
+  // Takes ownership of `task` on success. On failure the task stays with the caller:
+  // RESOURCE_EXHAUSTED when the queue is full, UNAVAILABLE when the batcher is
+  // shutting down.
+  absl::Status Enqueue(std::unique_ptr<BatchTask>& task);
+
+  // Starts the worker threads. Without it, the owner drives the batcher with RunOnce().
+  void Start();
+
+  // Drops cancelled tasks, then runs at most one batch on the calling thread if the rule
+  // says one is due now. Returns true if it executed a batch. For tests and for Shutdown.
+  bool RunOnce();
+
+  // Stops accepting work, runs everything already queued (ignoring the delay), and joins
+  // the workers. Idempotent.
+  void Shutdown();
+
+  size_t QueueDepth() const;
+
+ private:
+  DynamicBatcher(BatcherOptions options, BatchFn execute);
+
+  // Pops the next due batch into `batch` and the cancelled tasks into `dropped`.
+  // Returns the decision, so a waiting worker knows until when to sleep.
+  BatchDecision TakeLocked(std::vector<std::unique_ptr<BatchTask>>& batch,
+                           std::vector<std::unique_ptr<BatchTask>>& dropped)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Execute(std::vector<std::unique_ptr<BatchTask>>& batch);
+  static void Drop(std::vector<std::unique_ptr<BatchTask>>& dropped);
+  void WorkerLoop();
+
+  const BatcherOptions options_;
+  const BatchRuleOptions rule_;
+  const BatchFn execute_;
+  Clock* const clock_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<BatchTask>> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> workers_;
+  std::atomic<size_t> depth_{0};
+};
+
+}  // namespace ferry
+
+#endif  // FERRY_SCHEDULER_DYNAMIC_BATCHER_H_

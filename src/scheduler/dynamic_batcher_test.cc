@@ -1,0 +1,258 @@
+#include "scheduler/dynamic_batcher.h"
+
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace ferry {
+namespace {
+
+using testing::ElementsAre;
+
+// A model that doubles its single INT32 input, and remembers each batch's size.
+class FakeBackend {
+ public:
+  absl::StatusOr<std::vector<Tensor>> Execute(std::vector<Tensor>& inputs) {
+    std::lock_guard<std::mutex> lock(mu_);
+    batch_rows_.push_back(inputs[0].shape[0]);
+    if (fail_next_) {
+      fail_next_ = false;
+      return absl::InternalError("fake backend failure");
+    }
+    Tensor out = inputs[0];
+    out.name = "y";
+    for (size_t i = 0; i < out.data.size() / 4; ++i) out.mutable_data_as<int32_t>()[i] *= 2;
+    return std::vector<Tensor>{std::move(out)};
+  }
+  std::vector<int64_t> batch_rows() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return batch_rows_;
+  }
+  void FailNext() {
+    std::lock_guard<std::mutex> lock(mu_);
+    fail_next_ = true;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<int64_t> batch_rows_;
+  bool fail_next_ = false;
+};
+
+struct Result {
+  absl::Status status;
+  std::vector<int32_t> values;
+  TaskTiming timing;
+  bool called = false;
+};
+
+class DynamicBatcherTest : public testing::Test {
+ protected:
+  std::unique_ptr<DynamicBatcher> Make(BatcherOptions options) {
+    options.clock = &clock_;
+    auto batcher = DynamicBatcher::Create(
+        std::move(options), [this](std::vector<Tensor>& in) { return backend_.Execute(in); });
+    EXPECT_TRUE(batcher.ok()) << batcher.status();
+    return std::move(*batcher);
+  }
+
+  // Enqueues a request of `rows` rows whose values start at `first`.
+  absl::Status Submit(DynamicBatcher& b, int64_t rows, int32_t first, Result* result,
+                      std::shared_ptr<std::atomic<bool>> cancelled = nullptr) {
+    auto task = std::make_unique<BatchTask>();
+    Tensor t;
+    t.name = "x";
+    t.dtype = DataType::kInt32;
+    t.shape = {rows, 1};
+    t.data.resize(rows * 4);
+    for (int64_t i = 0; i < rows; ++i) t.mutable_data_as<int32_t>()[i] = first + static_cast<int32_t>(i);
+    task->inputs.push_back(std::move(t));
+    task->rows = rows;
+    task->cancelled = cancelled;
+    task->done = [result](absl::StatusOr<std::vector<Tensor>> out, const TaskTiming& timing) {
+      result->called = true;
+      result->timing = timing;
+      result->status = out.status();
+      if (out.ok()) {
+        const Tensor& y = (*out)[0];
+        result->values.assign(y.data_as<int32_t>(), y.data_as<int32_t>() + y.data.size() / 4);
+      }
+    };
+    return b.Enqueue(task);
+  }
+
+  FakeClock clock_;
+  FakeBackend backend_;
+};
+
+TEST_F(DynamicBatcherTest, CreateRejectsBadOptions) {
+  BatcherOptions o;
+  o.max_batch_size = 0;
+  EXPECT_THAT(std::string(DynamicBatcher::Create(o, [](std::vector<Tensor>&) {
+                            return absl::StatusOr<std::vector<Tensor>>(std::vector<Tensor>{});
+                          }).status().message()),
+              testing::HasSubstr("max_batch_size must be at least 1; was 0"));
+  o = BatcherOptions();
+  o.max_batch_size = 4;
+  o.preferred_batch_sizes = {8};
+  EXPECT_FALSE(DynamicBatcher::Create(o, [](std::vector<Tensor>&) {
+                 return absl::StatusOr<std::vector<Tensor>>(std::vector<Tensor>{});
+               }).ok());
+}
+
+TEST_F(DynamicBatcherTest, WaitsAtMostTheQueueDelay) {
+  BatcherOptions o;
+  o.max_batch_size = 8;
+  o.max_queue_delay_us = 500;
+  auto b = Make(o);
+  Result r1, r2;
+  ASSERT_TRUE(Submit(*b, 1, 10, &r1).ok());
+  clock_.AdvanceMicros(200);
+  ASSERT_TRUE(Submit(*b, 1, 20, &r2).ok());
+  EXPECT_FALSE(b->RunOnce());  // the oldest has waited 200 of 500 µs
+  clock_.AdvanceMicros(299);
+  EXPECT_FALSE(b->RunOnce());
+  clock_.AdvanceMicros(1);  // exactly 500 µs for the oldest
+  EXPECT_TRUE(b->RunOnce());
+  EXPECT_THAT(backend_.batch_rows(), ElementsAre(2));
+  EXPECT_THAT(r1.values, ElementsAre(20));
+  EXPECT_THAT(r2.values, ElementsAre(40));
+  EXPECT_EQ(r1.timing.start_ns - r1.timing.enqueue_ns, 500'000);
+  EXPECT_EQ(r2.timing.start_ns - r2.timing.enqueue_ns, 300'000);
+  EXPECT_EQ(r1.timing.batch_rows, 2);
+}
+
+TEST_F(DynamicBatcherTest, NeverExceedsMaxBatchSizeAndSplitsRowsBack) {
+  BatcherOptions o;
+  o.max_batch_size = 4;
+  o.max_queue_delay_us = 100;
+  auto b = Make(o);
+  Result r[4];
+  ASSERT_TRUE(Submit(*b, 2, 0, &r[0]).ok());
+  ASSERT_TRUE(Submit(*b, 1, 100, &r[1]).ok());
+  ASSERT_TRUE(Submit(*b, 2, 200, &r[2]).ok());  // would make 5
+  ASSERT_TRUE(Submit(*b, 1, 300, &r[3]).ok());
+  EXPECT_TRUE(b->RunOnce());  // 2 + 1 cannot grow without passing 4: runs at once
+  EXPECT_THAT(backend_.batch_rows(), ElementsAre(3));
+  EXPECT_FALSE(b->RunOnce());  // 2 + 1 = 3 again, waiting for the delay
+  clock_.AdvanceMicros(100);
+  EXPECT_TRUE(b->RunOnce());
+  EXPECT_THAT(backend_.batch_rows(), ElementsAre(3, 3));
+  EXPECT_THAT(r[0].values, ElementsAre(0, 2));
+  EXPECT_THAT(r[1].values, ElementsAre(200));
+  EXPECT_THAT(r[2].values, ElementsAre(400, 402));
+  EXPECT_THAT(r[3].values, ElementsAre(600));
+}
+
+TEST_F(DynamicBatcherTest, PreferredSizeRunsWithoutWaiting) {
+  BatcherOptions o;
+  o.max_batch_size = 8;
+  o.max_queue_delay_us = 1'000'000;
+  o.preferred_batch_sizes = {4};
+  auto b = Make(o);
+  Result r[5];
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Submit(*b, 1, i, &r[i]).ok());
+  EXPECT_FALSE(b->RunOnce());
+  ASSERT_TRUE(Submit(*b, 1, 3, &r[3]).ok());
+  ASSERT_TRUE(Submit(*b, 1, 4, &r[4]).ok());
+  EXPECT_TRUE(b->RunOnce());  // the first four make a preferred batch; the fifth waits
+  EXPECT_THAT(backend_.batch_rows(), ElementsAre(4));
+  EXPECT_FALSE(r[4].called);
+  EXPECT_EQ(b->QueueDepth(), 1u);
+}
+
+TEST_F(DynamicBatcherTest, FullQueueRefusesAtOnce) {
+  BatcherOptions o;
+  o.max_batch_size = 8;
+  o.max_queue_delay_us = 1000;
+  o.max_queue_size = 2;
+  auto b = Make(o);
+  Result r[3];
+  ASSERT_TRUE(Submit(*b, 1, 0, &r[0]).ok());
+  ASSERT_TRUE(Submit(*b, 1, 1, &r[1]).ok());
+  const absl::Status full = Submit(*b, 1, 2, &r[2]);
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_FALSE(r[2].called);  // the task stayed with the caller
+  clock_.AdvanceMicros(1000);
+  EXPECT_TRUE(b->RunOnce());
+  EXPECT_TRUE(Submit(*b, 1, 2, &r[2]).ok());  // room again
+}
+
+TEST_F(DynamicBatcherTest, BackendErrorFailsOnlyItsBatch) {
+  BatcherOptions o;
+  o.max_batch_size = 2;
+  o.max_queue_delay_us = 0;
+  auto b = Make(o);
+  Result r[3];
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Submit(*b, 1, i, &r[i]).ok());
+  backend_.FailNext();
+  EXPECT_TRUE(b->RunOnce());
+  EXPECT_TRUE(b->RunOnce());
+  EXPECT_EQ(r[0].status.code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(r[1].status.code(), absl::StatusCode::kInternal);
+  EXPECT_TRUE(r[2].status.ok());
+  EXPECT_THAT(r[2].values, ElementsAre(4));
+}
+
+TEST_F(DynamicBatcherTest, CancelledRequestIsDroppedBeforeCompute) {
+  BatcherOptions o;
+  o.max_batch_size = 8;
+  o.max_queue_delay_us = 100;
+  auto b = Make(o);
+  auto gone = std::make_shared<std::atomic<bool>>(false);
+  Result r1, r2;
+  ASSERT_TRUE(Submit(*b, 1, 1, &r1, gone).ok());
+  ASSERT_TRUE(Submit(*b, 1, 2, &r2).ok());
+  gone->store(true);
+  clock_.AdvanceMicros(100);
+  EXPECT_TRUE(b->RunOnce());
+  EXPECT_EQ(r1.status.code(), absl::StatusCode::kCancelled);
+  EXPECT_TRUE(r1.values.empty());
+  EXPECT_THAT(r2.values, ElementsAre(4));
+  EXPECT_THAT(backend_.batch_rows(), ElementsAre(1));  // only the live request ran
+}
+
+TEST_F(DynamicBatcherTest, ShutdownDrainsQueuedWorkAndRefusesNew) {
+  BatcherOptions o;
+  o.max_batch_size = 2;
+  o.max_queue_delay_us = 10'000'000;  // far away: only the flush can run these
+  auto b = Make(o);
+  Result r[5];
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(Submit(*b, 1, i, &r[i]).ok());
+  b->Shutdown();
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_TRUE(r[i].status.ok()) << i;
+    EXPECT_THAT(r[i].values, ElementsAre(2 * i));
+  }
+  EXPECT_THAT(backend_.batch_rows(), ElementsAre(2, 2, 1));
+  Result late;
+  EXPECT_EQ(Submit(*b, 1, 9, &late).code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(DynamicBatcherTest, WorkerThreadsDrainOnShutdown) {
+  // Real worker threads, but no sleeps: the delay is far away, so only Shutdown's flush
+  // can release the batch, and Shutdown returns only after the workers ran it.
+  BatcherOptions o;
+  o.max_batch_size = 8;
+  o.max_queue_delay_us = 10'000'000;
+  o.num_workers = 2;
+  std::atomic<int> started{0};
+  o.on_worker_start = [&started] { started.fetch_add(1); };
+  auto b = Make(o);
+  b->Start();
+  Result r[6];
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(Submit(*b, 1, i, &r[i]).ok());
+  b->Shutdown();
+  EXPECT_EQ(started.load(), 2);
+  int rows = 0;
+  for (int64_t n : backend_.batch_rows()) rows += static_cast<int>(n);
+  EXPECT_EQ(rows, 6);
+  for (int i = 0; i < 6; ++i) EXPECT_THAT(r[i].values, ElementsAre(2 * i)) << i;
+}
+
+}  // namespace
+}  // namespace ferry

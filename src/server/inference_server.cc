@@ -1,0 +1,200 @@
+#include "server/inference_server.h"
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "core/classification.h"
+#include "repository/repository.h"
+#include "server/model_manager.h"
+#include "spdlog/spdlog.h"
+
+namespace ferry {
+namespace {
+
+constexpr char kServerName[] = "ferry";
+constexpr char kServerVersion[] = "0.1.0";
+
+// The protocol's platform names are <framework>_<format>.
+std::string ProtocolPlatform(const std::string& platform) {
+  if (platform == "torchscript") return "pytorch_torchscript";
+  return platform;
+}
+
+Outcome OutcomeOf(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kOk: return Outcome::kSuccess;
+    case absl::StatusCode::kInvalidArgument: return Outcome::kInvalid;
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kUnavailable: return Outcome::kRejected;
+    case absl::StatusCode::kCancelled: return Outcome::kCancelled;
+    default: return Outcome::kError;
+  }
+}
+
+// Picks and transforms the outputs a request asked for; all of them when it named none.
+absl::StatusOr<std::vector<Tensor>> Postprocess(const ModelSignature& sig,
+                                                const std::vector<RequestedOutput>& requested,
+                                                std::vector<Tensor> outputs) {
+  if (requested.empty()) return outputs;
+  std::vector<Tensor> selected;
+  selected.reserve(requested.size());
+  for (const RequestedOutput& want : requested) {
+    const int idx = FindTensor(sig.outputs, want.name);
+    if (want.classification > 0) {
+      FERRY_ASSIGN_OR_RETURN(Tensor top, TopClasses(outputs[idx], want.classification, sig.labels));
+      selected.push_back(std::move(top));
+    } else {
+      selected.push_back(std::move(outputs[idx]));
+    }
+  }
+  return selected;
+}
+
+}  // namespace
+
+InferenceServer::InferenceServer(ServerOptions options) : options_(std::move(options)) {}
+
+absl::StatusOr<std::unique_ptr<InferenceServer>> InferenceServer::Create(ServerOptions options) {
+  if (options.clock == nullptr) options.clock = Clock::Real();
+  std::unique_ptr<InferenceServer> server(new InferenceServer(std::move(options)));
+  ManagerOptions manager;
+  manager.optimize = server->options_.optimize;
+  manager.clock = server->options_.clock;
+  manager.metrics = &server->metrics_;
+  server->models_ = std::make_unique<ModelManager>(manager);
+  FERRY_RETURN_IF_ERROR(server->models_->LoadRepository(server->options_.model_repository));
+  return server;
+}
+
+InferenceServer::~InferenceServer() { Drain(); }
+
+ServerMetadata InferenceServer::Metadata() const {
+  return {kServerName, kServerVersion, {"classification"}};
+}
+
+bool InferenceServer::IsReady() const { return !draining_.load(std::memory_order_acquire); }
+
+absl::StatusOr<ModelMetadata> InferenceServer::GetModelMetadata(const std::string& model,
+                                                                const std::string& version) const {
+  const ServedModel* served = models_->Find(model);
+  if (served == nullptr) return absl::NotFoundError(absl::StrCat("unknown model '", model, "'"));
+  if (served->config == nullptr) {
+    return absl::UnavailableError(absl::StrCat("model '", model, "' failed to load: ", served->config_error));
+  }
+  if (!version.empty()) {
+    // Any version that exists on disk has metadata, ready or not.
+    const int64_t wanted = ParseVersion(version);
+    bool found = false;
+    for (const auto& v : served->versions) found |= (wanted != 0 && v->version == wanted);
+    if (!found) return absl::NotFoundError(absl::StrCat("model '", model, "' has no version ", version));
+  }
+  ModelMetadata meta;
+  meta.name = served->name;
+  for (const auto& v : served->versions) {
+    if (v->state == VersionState::kReady) meta.versions.push_back(v->version_name);
+  }
+  meta.platform = ProtocolPlatform(served->config->platform);
+  meta.inputs = served->config->signature.inputs;
+  meta.outputs = served->config->signature.outputs;
+  return meta;
+}
+
+absl::StatusOr<bool> InferenceServer::IsModelReady(const std::string& model,
+                                                   const std::string& version) const {
+  absl::StatusOr<std::shared_ptr<ServedVersion>> v = models_->Resolve(model, version);
+  if (v.ok()) return !draining_.load(std::memory_order_acquire);
+  if (absl::IsUnavailable(v.status())) return false;
+  return v.status();
+}
+
+std::vector<ModelIndexEntry> InferenceServer::Index() const {
+  std::vector<ModelIndexEntry> index;
+  for (const ServedModel& model : models_->models()) {
+    if (model.versions.empty()) {
+      index.push_back({model.name, "", "UNAVAILABLE", model.config_error});
+      continue;
+    }
+    for (const auto& v : model.versions) {
+      const char* state = v->state == VersionState::kReady     ? "READY"
+                          : v->state == VersionState::kLoading ? "LOADING"
+                                                               : "UNAVAILABLE";
+      index.push_back({model.name, v->version_name, state, v->reason});
+    }
+  }
+  return index;
+}
+
+void InferenceServer::Infer(const std::string& model, const std::string& version,
+                            InferRequest request, std::shared_ptr<const std::atomic<bool>> cancelled,
+                            InferCallback done) {
+  if (draining_.load(std::memory_order_acquire)) {
+    done(absl::UnavailableError("the server is shutting down"));
+    return;
+  }
+  absl::StatusOr<std::shared_ptr<ServedVersion>> resolved = models_->Resolve(model, version);
+  if (!resolved.ok()) {
+    done(resolved.status());
+    return;
+  }
+  std::shared_ptr<ServedVersion> served = std::move(*resolved);
+  ModelMetrics* metrics = served->metrics;
+  const int64_t start_ns = options_.clock->NowNanos();
+  const ModelSignature& sig = served->config->signature;
+
+  absl::Status status = ValidateRequestedOutputs(sig, request.outputs);
+  absl::StatusOr<int64_t> rows = status;
+  if (status.ok()) rows = ValidateInputs(sig, request.inputs);
+  if (!rows.ok()) {
+    metrics->CountRequest(Outcome::kInvalid);
+    done(rows.status());
+    return;
+  }
+
+  auto task = std::make_unique<BatchTask>();
+  task->inputs = std::move(request.inputs);
+  task->rows = *rows;
+  task->cancelled = std::move(cancelled);
+  Clock* clock = options_.clock;
+  task->done = [served, clock, start_ns, id = std::move(request.id),
+                requested = std::move(request.outputs), done](
+                   absl::StatusOr<std::vector<Tensor>> outputs, const TaskTiming& timing) mutable {
+    ModelMetrics* m = served->metrics;
+    absl::StatusOr<std::vector<Tensor>> result =
+        outputs.ok() ? Postprocess(served->config->signature, requested, std::move(*outputs))
+                     : outputs.status();
+    if (result.ok()) {
+      m->queue_time.Observe((timing.start_ns - timing.enqueue_ns) / 1e9);
+      m->compute_time.Observe((timing.end_ns - timing.start_ns) / 1e9);
+      m->request_latency.Observe((clock->NowNanos() - start_ns) / 1e9);
+    } else if (result.status().code() == absl::StatusCode::kInternal) {
+      spdlog::error("model '{}' version {}: {}", served->model, served->version_name,
+                    std::string(result.status().message()));
+    }
+    m->CountRequest(OutcomeOf(result.status()));
+    if (!result.ok()) {
+      done(result.status());
+      return;
+    }
+    InferResponse response;
+    response.model_name = served->model;
+    response.model_version = served->version_name;
+    response.id = std::move(id);
+    response.outputs = std::move(*result);
+    done(std::move(response));
+  };
+  status = served->batcher->Enqueue(task);
+  if (!status.ok()) {
+    metrics->CountRequest(Outcome::kRejected);
+    done(status);
+  }
+}
+
+std::string InferenceServer::RenderMetrics() const { return metrics_.RenderPrometheus(); }
+
+void InferenceServer::Drain() {
+  if (draining_.exchange(true)) return;
+  spdlog::info("draining: finishing queued requests");
+  if (models_) models_->ShutdownAll();
+}
+
+}  // namespace ferry

@@ -1,0 +1,106 @@
+// InferenceServer: what the transports (api/http, later api/grpc) call. It owns the
+// loaded models and runs the request path below decoding:
+//   validate against the signature -> pick the version -> batcher -> postprocess.
+// Transports map absl::Status codes to their own: InvalidArgument 400, NotFound 404,
+// ResourceExhausted 503 with Retry-After (queue full), Unavailable 503 (not ready,
+// draining), Cancelled (client gone: nothing to send), Internal 500.
+#ifndef FERRY_SERVER_INFERENCE_SERVER_H_
+#define FERRY_SERVER_INFERENCE_SERVER_H_
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/clock.h"
+#include "core/infer.h"
+#include "core/signature.h"
+#include "monitor/metrics.h"
+
+namespace ferry {
+
+class ModelManager;
+
+struct ServerOptions {
+  // Folder holding <model>/config.toml and <model>/<version>/ (see docs/repository.md).
+  std::string model_repository;
+  // Try freeze + optimize_for_inference on TorchScript models at load.
+  bool optimize = true;
+  // Not owned. Default: the real clock.
+  Clock* clock = nullptr;
+};
+
+struct ServerMetadata {
+  std::string name;
+  std::string version;
+  std::vector<std::string> extensions;
+};
+
+struct ModelMetadata {
+  std::string name;
+  std::vector<std::string> versions;  // ready versions, ascending
+  std::string platform;               // as the protocol names it, e.g. "pytorch_torchscript"
+  std::vector<TensorSpec> inputs;
+  std::vector<TensorSpec> outputs;
+};
+
+// One row of the repository index.
+struct ModelIndexEntry {
+  std::string name;
+  std::string version;  // empty when the model failed before any version was found
+  std::string state;    // "READY", "UNAVAILABLE", "LOADING"
+  std::string reason;   // why it is not ready
+};
+
+using InferCallback = std::function<void(absl::StatusOr<InferResponse>)>;
+
+class InferenceServer {
+ public:
+  // Scans the repository and loads every model version it finds. A model that fails
+  // (bad config, missing file, load error) is logged with the reason and left
+  // unavailable; the others still serve. Fails only if the repository is unreadable.
+  static absl::StatusOr<std::unique_ptr<InferenceServer>> Create(ServerOptions options);
+  ~InferenceServer();
+
+  ServerMetadata Metadata() const;
+  bool IsLive() const { return true; }
+  // True while not draining. Models that failed to load do not make the server unready;
+  // they show in the index and their own ready endpoints.
+  bool IsReady() const;
+
+  // `version` empty = the version that answers by default. NotFound for an unknown model
+  // or version.
+  absl::StatusOr<ModelMetadata> GetModelMetadata(const std::string& model,
+                                                 const std::string& version) const;
+  // Ok(true/false) for a known model; NotFound for an unknown one.
+  absl::StatusOr<bool> IsModelReady(const std::string& model, const std::string& version) const;
+  std::vector<ModelIndexEntry> Index() const;
+
+  // Runs one request. Errors found before queueing (unknown model, bad input, full queue)
+  // are reported through `done` before Infer returns; otherwise `done` runs later on a
+  // worker thread. `cancelled` (may be null) drops the request before compute once set.
+  void Infer(const std::string& model, const std::string& version, InferRequest request,
+             std::shared_ptr<const std::atomic<bool>> cancelled, InferCallback done);
+
+  // Prometheus text for /metrics.
+  std::string RenderMetrics() const;
+  MetricsRegistry& metrics() { return metrics_; }
+
+  // Stops taking new requests (they get Unavailable), finishes everything queued, and
+  // stops the workers. Idempotent.
+  void Drain();
+
+ private:
+  explicit InferenceServer(ServerOptions options);
+
+  ServerOptions options_;
+  MetricsRegistry metrics_;
+  std::unique_ptr<ModelManager> models_;
+  std::atomic<bool> draining_{false};
+};
+
+}  // namespace ferry
+
+#endif  // FERRY_SERVER_INFERENCE_SERVER_H_
