@@ -1,0 +1,56 @@
+# Ferry: `make serve` and `make test` work on a fresh Debian 12 machine.
+# Both install whatever Debian packages are missing (apt-get), then build with CMake + Ninja.
+
+BUILD_DIR ?= build
+PORT ?= 8000
+HOST ?= 0.0.0.0
+CMAKE_BUILD_TYPE ?= Release
+
+# Everything the build, the server and the tests need. Training the bundled models
+# needs more (see `make models`), but their artifacts are committed.
+DEPS := cmake ninja-build ccache g++ pkg-config \
+        libtorch-dev libopenblas0-pthread \
+        libboost1.81-dev libboost-json1.81-dev libabsl-dev \
+        libcli11-dev libtomlplusplus-dev libspdlog-dev \
+        libgtest-dev libgmock-dev libbenchmark-dev \
+        python3 python3-requests python3-numpy dataset-fashion-mnist \
+        prometheus wrk
+MODEL_DEPS := python3-torch python3-numpy dataset-fashion-mnist
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps build serve test bench models clean
+
+all: build
+
+# Installs only what is missing, so a machine that has everything skips apt entirely.
+deps:
+	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  $(SUDO) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(CMAKE_BUILD_TYPE)
+	cmake --build $(BUILD_DIR)
+
+serve: build
+	$(BUILD_DIR)/ferry serve --model-repository models --host $(HOST) --http-port $(PORT)
+
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 900
+
+bench: build
+	bench/run_bench.sh
+
+# Retrains the bundled models from Debian's Fashion-MNIST (fixed seeds; a few minutes).
+models:
+	@missing=$$(for p in $(MODEL_DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; fi
+	/usr/bin/python3 tools/train_models.py --out models
+	/usr/bin/python3 tools/make_examples.py
+
+clean:
+	rm -rf $(BUILD_DIR)
