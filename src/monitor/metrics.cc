@@ -1,5 +1,6 @@
 #include "monitor/metrics.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
@@ -62,6 +63,15 @@ ModelMetrics::ModelMetrics(std::string model_name, std::string version_name)
       queue_time(LatencyBuckets()),
       compute_time(LatencyBuckets()),
       batch_size(BatchSizeBuckets()) {}
+
+void ModelMetrics::RecordBatch(int64_t rows, int64_t compute_ns) {
+  execution_count.fetch_add(1, std::memory_order_relaxed);
+  inference_count.fetch_add(static_cast<uint64_t>(rows), std::memory_order_relaxed);
+  batch_size.Observe(static_cast<double>(rows));
+  const size_t slot = std::min<size_t>(static_cast<size_t>(rows), kTrackedBatchSizes);
+  batches_by_size[slot].fetch_add(1, std::memory_order_relaxed);
+  batch_ns_by_size[slot].fetch_add(static_cast<uint64_t>(compute_ns), std::memory_order_relaxed);
+}
 
 ModelMetrics* MetricsRegistry::ForModel(const std::string& model, const std::string& version) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -157,8 +167,8 @@ std::string MetricsRegistry::RenderPrometheus() const {
   }
   Header(out, "ferry_queue_depth", "gauge", "Requests waiting in the batcher's queue.");
   for (size_t i = 0; i < models_.size(); ++i) {
-    const size_t depth = models_[i].queue_depth ? models_[i].queue_depth() : 0;
-    absl::StrAppend(&out, "ferry_queue_depth{", labels[i], "} ", depth, "\n");
+    absl::StrAppend(&out, "ferry_queue_depth{", labels[i], "} ",
+                    models_[i].queue_depth.load(std::memory_order_relaxed), "\n");
   }
   Header(out, "ferry_inference_count_total", "counter",
          "Rows (samples) computed, counting each row of a batched request.");

@@ -10,7 +10,6 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -34,6 +33,7 @@ class Histogram {
   std::vector<uint64_t> BucketCounts() const;
   uint64_t Count() const { return count_.load(std::memory_order_relaxed); }
   double Sum() const;
+  uint64_t SumNanos() const { return sum_nanos_.load(std::memory_order_relaxed); }
 
  private:
   std::vector<double> bounds_;
@@ -60,8 +60,17 @@ struct ModelMetrics {
   std::atomic<uint64_t> inference_count{0};  // rows computed
   std::atomic<uint64_t> execution_count{0};  // batches executed
   std::atomic<uint64_t> last_inference_ms{0};
-  // Read at render time; may be empty.
-  std::function<size_t()> queue_depth;
+  // Failed requests and the time they took, for the statistics extension.
+  std::atomic<uint64_t> fail_count{0};
+  std::atomic<uint64_t> fail_ns{0};
+  // Executions and their compute time by batch size; sizes past the end share the last slot.
+  static constexpr size_t kTrackedBatchSizes = 256;
+  std::array<std::atomic<uint64_t>, kTrackedBatchSizes + 1> batches_by_size{};
+  std::array<std::atomic<uint64_t>, kTrackedBatchSizes + 1> batch_ns_by_size{};
+
+  void RecordBatch(int64_t rows, int64_t compute_ns);
+  // A gauge the server refreshes from the batcher just before rendering.
+  std::atomic<uint64_t> queue_depth{0};
 
   void CountRequest(Outcome outcome) {
     requests[static_cast<size_t>(outcome)].fetch_add(1, std::memory_order_relaxed);

@@ -55,7 +55,7 @@ TEST(MetricsRegistryTest, RendersEveryFamilyWithLabels) {
   m->request_latency.Observe(0.0003);
   m->inference_count.fetch_add(32);
   m->execution_count.fetch_add(1);
-  m->queue_depth = [] { return size_t{7}; };
+  m->queue_depth.store(7);
   registry.CountHttpResponse(200);
   registry.CountHttpResponse(404);
   const std::string text = registry.RenderPrometheus();

@@ -19,6 +19,33 @@ int64_t ParseVersion(const std::string& name) {
   return value;
 }
 
+absl::StatusOr<ModelDir> ScanModel(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(path, ec)) {
+    return absl::NotFoundError(absl::StrCat("model folder '", path, "' does not exist"));
+  }
+  ModelDir model;
+  model.name = fs::path(path).filename().string();
+  model.path = path;
+  for (const fs::directory_entry& sub : fs::directory_iterator(path, ec)) {
+    if (!sub.is_directory(ec)) continue;
+    const std::string name = sub.path().filename().string();
+    if (name[0] == '.') continue;
+    const int64_t version = ParseVersion(name);
+    if (version == 0) {
+      model.warnings.push_back(absl::StrCat("skipping folder '", sub.path().string(),
+                                            "': a version folder must be a positive integer"));
+      continue;
+    }
+    model.versions.push_back({version, sub.path().string()});
+  }
+  if (ec) return absl::InternalError(absl::StrCat("reading '", path, "': ", ec.message()));
+  std::sort(model.versions.begin(), model.versions.end(),
+            [](const VersionDir& a, const VersionDir& b) { return a.version < b.version; });
+  return model;
+}
+
 absl::StatusOr<std::vector<ModelDir>> ScanRepository(const std::string& root) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -29,24 +56,9 @@ absl::StatusOr<std::vector<ModelDir>> ScanRepository(const std::string& root) {
   for (const fs::directory_entry& entry : fs::directory_iterator(root, ec)) {
     const std::string name = entry.path().filename().string();
     if (name.empty() || name[0] == '.' || !entry.is_directory(ec)) continue;
-    ModelDir model;
-    model.name = name;
-    model.path = entry.path().string();
-    for (const fs::directory_entry& sub : fs::directory_iterator(entry.path(), ec)) {
-      if (!sub.is_directory(ec)) continue;
-      const std::string sub_name = sub.path().filename().string();
-      if (sub_name[0] == '.') continue;
-      const int64_t version = ParseVersion(sub_name);
-      if (version == 0) {
-        model.warnings.push_back(absl::StrCat("skipping folder '", sub.path().string(),
-                                              "': a version folder must be a positive integer"));
-        continue;
-      }
-      model.versions.push_back({version, sub.path().string()});
-    }
-    std::sort(model.versions.begin(), model.versions.end(),
-              [](const VersionDir& a, const VersionDir& b) { return a.version < b.version; });
-    models.push_back(std::move(model));
+    absl::StatusOr<ModelDir> model = ScanModel(entry.path().string());
+    if (!model.ok()) return model.status();
+    models.push_back(std::move(*model));
   }
   if (ec) return absl::InternalError(absl::StrCat("reading '", root, "': ", ec.message()));
   std::sort(models.begin(), models.end(),

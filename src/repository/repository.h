@@ -30,6 +30,9 @@ struct ModelDir {
 // and plain files at the top level are ignored. NotFound if `root` is not a directory.
 absl::StatusOr<std::vector<ModelDir>> ScanRepository(const std::string& root);
 
+// Lists the version folders of one model folder. NotFound if `path` is not a directory.
+absl::StatusOr<ModelDir> ScanModel(const std::string& path);
+
 // Parses a version folder name: a positive decimal integer without sign or leading zeros.
 // Returns 0 if it is not one.
 int64_t ParseVersion(const std::string& name);

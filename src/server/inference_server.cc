@@ -58,11 +58,12 @@ absl::StatusOr<std::unique_ptr<InferenceServer>> InferenceServer::Create(ServerO
   if (options.clock == nullptr) options.clock = Clock::Real();
   std::unique_ptr<InferenceServer> server(new InferenceServer(std::move(options)));
   ManagerOptions manager;
+  manager.repository = server->options_.model_repository;
   manager.optimize = server->options_.optimize;
   manager.clock = server->options_.clock;
   manager.metrics = &server->metrics_;
   server->models_ = std::make_unique<ModelManager>(manager);
-  FERRY_RETURN_IF_ERROR(server->models_->LoadRepository(server->options_.model_repository));
+  FERRY_RETURN_IF_ERROR(server->models_->LoadAll());
   return server;
 }
 
@@ -76,10 +77,12 @@ bool InferenceServer::IsReady() const { return !draining_.load(std::memory_order
 
 absl::StatusOr<ModelMetadata> InferenceServer::GetModelMetadata(const std::string& model,
                                                                 const std::string& version) const {
-  const ServedModel* served = models_->Find(model);
-  if (served == nullptr) return absl::NotFoundError(absl::StrCat("unknown model '", model, "'"));
+  std::shared_ptr<const ServedModel> served = models_->Find(model);
+  if (served == nullptr || served->unloaded) {
+    return absl::NotFoundError(absl::StrCat("unknown model '", model, "'"));
+  }
   if (served->config == nullptr) {
-    return absl::UnavailableError(absl::StrCat("model '", model, "' failed to load: ", served->config_error));
+    return absl::UnavailableError(absl::StrCat("model '", model, "' failed to load: ", served->error));
   }
   if (!version.empty()) {
     // Any version that exists on disk has metadata, ready or not.
@@ -109,19 +112,80 @@ absl::StatusOr<bool> InferenceServer::IsModelReady(const std::string& model,
 
 std::vector<ModelIndexEntry> InferenceServer::Index() const {
   std::vector<ModelIndexEntry> index;
-  for (const ServedModel& model : models_->models()) {
-    if (model.versions.empty()) {
-      index.push_back({model.name, "", "UNAVAILABLE", model.config_error});
+  for (const auto& model : models_->Snapshot()) {
+    if (model->versions.empty()) {
+      index.push_back({model->name, "", "UNAVAILABLE", model->error});
       continue;
     }
-    for (const auto& v : model.versions) {
+    for (const auto& v : model->versions) {
       const char* state = v->state == VersionState::kReady     ? "READY"
                           : v->state == VersionState::kLoading ? "LOADING"
                                                                : "UNAVAILABLE";
-      index.push_back({model.name, v->version_name, state, v->reason});
+      index.push_back({model->name, v->version_name, state, v->reason});
     }
   }
   return index;
+}
+
+namespace {
+
+ModelStatistics StatisticsOf(const ServedVersion& v) {
+  const ModelMetrics& m = *v.metrics;
+  ModelStatistics s;
+  s.name = v.model;
+  s.version = v.version_name;
+  s.last_inference_ms = m.last_inference_ms.load(std::memory_order_relaxed);
+  s.inference_count = m.inference_count.load(std::memory_order_relaxed);
+  s.execution_count = m.execution_count.load(std::memory_order_relaxed);
+  s.success = {m.request_latency.Count(), m.request_latency.SumNanos()};
+  s.fail = {m.fail_count.load(std::memory_order_relaxed), m.fail_ns.load(std::memory_order_relaxed)};
+  s.queue = {m.queue_time.Count(), m.queue_time.SumNanos()};
+  s.compute_infer = {m.compute_time.Count(), m.compute_time.SumNanos()};
+  for (size_t size = 1; size < m.batches_by_size.size(); ++size) {
+    const uint64_t n = m.batches_by_size[size].load(std::memory_order_relaxed);
+    if (n == 0) continue;
+    s.batch_stats.push_back({size, {n, m.batch_ns_by_size[size].load(std::memory_order_relaxed)}});
+  }
+  return s;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<ModelStatistics>> InferenceServer::Statistics(
+    const std::string& model, const std::string& version) const {
+  std::vector<ModelStatistics> stats;
+  if (model.empty()) {
+    for (const auto& served : models_->Snapshot()) {
+      for (const auto& v : served->versions) {
+        if (v->state == VersionState::kReady && !served->unloaded) stats.push_back(StatisticsOf(*v));
+      }
+    }
+    return stats;
+  }
+  if (!version.empty()) {
+    FERRY_ASSIGN_OR_RETURN(std::shared_ptr<ServedVersion> v, models_->Resolve(model, version));
+    stats.push_back(StatisticsOf(*v));
+    return stats;
+  }
+  std::shared_ptr<const ServedModel> served = models_->Find(model);
+  if (served == nullptr || served->unloaded) {
+    return absl::NotFoundError(absl::StrCat("unknown model '", model, "'"));
+  }
+  for (const auto& v : served->versions) {
+    if (v->state == VersionState::kReady) stats.push_back(StatisticsOf(*v));
+  }
+  return stats;
+}
+
+absl::Status InferenceServer::LoadModel(const std::string& model) {
+  if (draining_.load(std::memory_order_acquire)) {
+    return absl::UnavailableError("the server is shutting down");
+  }
+  return models_->Load(model);
+}
+
+absl::Status InferenceServer::UnloadModel(const std::string& model) {
+  return models_->Unload(model);
 }
 
 void InferenceServer::Infer(const std::string& model, const std::string& version,
@@ -142,10 +206,11 @@ void InferenceServer::Infer(const std::string& model, const std::string& version
   const ModelSignature& sig = served->config->signature;
 
   absl::Status status = ValidateRequestedOutputs(sig, request.outputs);
-  absl::StatusOr<int64_t> rows = status;
-  if (status.ok()) rows = ValidateInputs(sig, request.inputs);
+  absl::StatusOr<int64_t> rows =
+      status.ok() ? ValidateInputs(sig, request.inputs) : absl::StatusOr<int64_t>(status);
   if (!rows.ok()) {
     metrics->CountRequest(Outcome::kInvalid);
+    metrics->fail_count.fetch_add(1, std::memory_order_relaxed);
     done(rows.status());
     return;
   }
@@ -172,6 +237,9 @@ void InferenceServer::Infer(const std::string& model, const std::string& version
     }
     m->CountRequest(OutcomeOf(result.status()));
     if (!result.ok()) {
+      m->fail_count.fetch_add(1, std::memory_order_relaxed);
+      m->fail_ns.fetch_add(static_cast<uint64_t>(clock->NowNanos() - start_ns),
+                           std::memory_order_relaxed);
       done(result.status());
       return;
     }
@@ -185,11 +253,21 @@ void InferenceServer::Infer(const std::string& model, const std::string& version
   status = served->batcher->Enqueue(task);
   if (!status.ok()) {
     metrics->CountRequest(Outcome::kRejected);
+    metrics->fail_count.fetch_add(1, std::memory_order_relaxed);
     done(status);
   }
 }
 
-std::string InferenceServer::RenderMetrics() const { return metrics_.RenderPrometheus(); }
+std::string InferenceServer::RenderMetrics() const {
+  for (const auto& model : models_->Snapshot()) {
+    for (const auto& v : model->versions) {
+      if (v->metrics == nullptr) continue;
+      v->metrics->queue_depth.store(model->unloaded || !v->batcher ? 0 : v->batcher->QueueDepth(),
+                                    std::memory_order_relaxed);
+    }
+  }
+  return metrics_.RenderPrometheus();
+}
 
 void InferenceServer::Drain() {
   if (draining_.exchange(true)) return;

@@ -54,6 +54,30 @@ struct ModelIndexEntry {
   std::string reason;   // why it is not ready
 };
 
+// Statistics extension: a count and the total nanoseconds spent.
+struct DurationStat {
+  uint64_t count = 0;
+  uint64_t ns = 0;
+};
+
+struct BatchStat {
+  uint64_t batch_size = 0;
+  DurationStat compute_infer;
+};
+
+struct ModelStatistics {
+  std::string name;
+  std::string version;
+  uint64_t last_inference_ms = 0;  // Unix epoch milliseconds; 0 = never
+  uint64_t inference_count = 0;    // rows computed
+  uint64_t execution_count = 0;    // batches executed
+  DurationStat success;            // end-to-end in the server
+  DurationStat fail;
+  DurationStat queue;
+  DurationStat compute_infer;  // Ferry does not time input/output copies separately
+  std::vector<BatchStat> batch_stats;  // sizes that ran, ascending
+};
+
 using InferCallback = std::function<void(absl::StatusOr<InferResponse>)>;
 
 class InferenceServer {
@@ -77,6 +101,16 @@ class InferenceServer {
   // Ok(true/false) for a known model; NotFound for an unknown one.
   absl::StatusOr<bool> IsModelReady(const std::string& model, const std::string& version) const;
   std::vector<ModelIndexEntry> Index() const;
+
+  // Statistics for every ready version of `model` ("" = every model), or for one
+  // version. NotFound for an unknown model or version.
+  absl::StatusOr<std::vector<ModelStatistics>> Statistics(const std::string& model,
+                                                         const std::string& version) const;
+
+  // Model repository extension: (re)load or unload one model by name, while the others
+  // keep serving. See ModelManager::Load and ::Unload for the errors.
+  absl::Status LoadModel(const std::string& model);
+  absl::Status UnloadModel(const std::string& model);
 
   // Runs one request. Errors found before queueing (unknown model, bad input, full queue)
   // are reported through `done` before Infer returns; otherwise `done` runs later on a

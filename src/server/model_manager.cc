@@ -1,5 +1,7 @@
 #include "server/model_manager.h"
 
+#include <filesystem>
+
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -10,77 +12,77 @@
 
 namespace ferry {
 
-ModelManager::ModelManager(ManagerOptions options) : options_(std::move(options)) {
-  if (options_.clock == nullptr) options_.clock = Clock::Real();
-}
+ModelManager::ModelManager(ManagerOptions options) : options_([&] {
+  if (options.clock == nullptr) options.clock = Clock::Real();
+  return std::move(options);
+}()) {}
 
 ModelManager::~ModelManager() { ShutdownAll(); }
 
-absl::Status ModelManager::LoadRepository(const std::string& root) {
-  FERRY_ASSIGN_OR_RETURN(std::vector<ModelDir> dirs, ScanRepository(root));
-  models_.reserve(dirs.size());
+absl::Status ModelManager::LoadAll() {
+  std::lock_guard<std::mutex> serial(load_mu_);
+  FERRY_ASSIGN_OR_RETURN(std::vector<ModelDir> dirs, ScanRepository(options_.repository));
   for (const ModelDir& dir : dirs) {
     for (const std::string& warning : dir.warnings) spdlog::warn("{}", warning);
-    ServedModel& model = models_.emplace_back();
-    model.name = dir.name;
-    model.path = dir.path;
-    std::vector<int64_t> versions;
-    std::vector<std::string> paths;
-    for (const VersionDir& v : dir.versions) {
-      versions.push_back(v.version);
-      paths.push_back(v.path);
-    }
-    LoadModel(model, versions, paths);
+    std::vector<std::pair<int64_t, std::string>> versions;
+    for (const VersionDir& v : dir.versions) versions.emplace_back(v.version, v.path);
+    std::shared_ptr<ServedModel> model = Build(dir.name, dir.path, versions);
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    models_[dir.name] = std::move(model);
   }
-  if (models_.empty()) spdlog::warn("model repository '{}' holds no models", root);
+  if (dirs.empty()) spdlog::warn("model repository '{}' holds no models", options_.repository);
   return absl::OkStatus();
 }
 
-void ModelManager::LoadModel(ServedModel& model, const std::vector<int64_t>& versions,
-                             const std::vector<std::string>& version_paths) {
-  absl::StatusOr<ModelConfig> config = LoadModelConfig(model.path);
+std::shared_ptr<ServedModel> ModelManager::Build(
+    const std::string& name, const std::string& path,
+    const std::vector<std::pair<int64_t, std::string>>& versions) {
+  auto model = std::make_shared<ServedModel>();
+  model->name = name;
+  model->path = path;
+  absl::StatusOr<ModelConfig> config = LoadModelConfig(path);
   if (!config.ok()) {
-    model.config_error = std::string(config.status().message());
-    spdlog::error("model '{}' failed: {}", model.name, model.config_error);
+    model->error = std::string(config.status().message());
   } else {
-    model.config = std::make_unique<ModelConfig>(std::move(*config));
+    model->config = std::make_shared<const ModelConfig>(std::move(*config));
+    if (versions.empty()) {
+      model->error = absl::StrCat(path, ": no version folders (e.g. ", path, "/1/model.pt)");
+    }
   }
-  if (versions.empty() && model.config_error.empty()) {
-    model.config_error = absl::StrCat(model.path, ": no version folders (e.g. ", model.path, "/1/)");
-    spdlog::error("model '{}' failed: {}", model.name, model.config_error);
-  }
-  for (size_t i = 0; i < versions.size(); ++i) {
+  if (!model->error.empty()) spdlog::error("model '{}' failed: {}", name, model->error);
+  for (const auto& [number, version_path] : versions) {
     auto version = std::make_shared<ServedVersion>();
-    version->model = model.name;
-    version->version = versions[i];
-    version->version_name = std::to_string(versions[i]);
-    version->config = model.config.get();
-    model.versions.push_back(version);
-    if (!model.config_error.empty()) {
+    version->model = name;
+    version->version = number;
+    version->version_name = std::to_string(number);
+    version->config = model->config;
+    model->versions.push_back(version);
+    if (!model->error.empty()) {
       version->state = VersionState::kFailed;
-      version->reason = model.config_error;
+      version->reason = model->error;
       continue;
     }
     const int64_t start = options_.clock->NowNanos();
-    absl::Status status = LoadVersion(*model.config, version_paths[i], *version);
+    const absl::Status status = LoadVersion(version_path, *version);
     if (!status.ok()) {
       version->state = VersionState::kFailed;
       version->reason = std::string(status.message());
       version->batcher.reset();
       version->backend.reset();
-      spdlog::error("model '{}' version {} failed: {}", model.name, versions[i], version->reason);
+      spdlog::error("model '{}' version {} failed: {}", name, number, version->reason);
       continue;
     }
     version->state = VersionState::kReady;
-    spdlog::info("model '{}' version {} ready: {}, warmed up at batch sizes [{}] in {} ms",
-                 model.name, versions[i], version->backend->Describe(),
-                 absl::StrJoin(model.config->execution.warmup_batch_sizes, ", "),
+    spdlog::info("model '{}' version {} ready: {}, warmed up at batch sizes [{}] in {} ms", name,
+                 number, version->backend->Describe(),
+                 absl::StrJoin(model->config->execution.warmup_batch_sizes, ", "),
                  (options_.clock->NowNanos() - start) / 1'000'000);
   }
+  return model;
 }
 
-absl::Status ModelManager::LoadVersion(const ModelConfig& config, const std::string& path,
-                                       ServedVersion& version) {
+absl::Status ModelManager::LoadVersion(const std::string& path, ServedVersion& version) {
+  const ModelConfig& config = *version.config;
   BackendOptions backend_options;
   backend_options.platform = config.platform;
   backend_options.version_path = path;
@@ -103,9 +105,7 @@ absl::Status ModelManager::LoadVersion(const ModelConfig& config, const std::str
   batcher.clock = options_.clock;
   batcher.on_worker_start = [backend] { backend->PrepareWorkerThread(); };
   batcher.on_batch = [metrics](int64_t rows, int64_t compute_ns) {
-    metrics->execution_count.fetch_add(1, std::memory_order_relaxed);
-    metrics->inference_count.fetch_add(rows, std::memory_order_relaxed);
-    metrics->batch_size.Observe(static_cast<double>(rows));
+    metrics->RecordBatch(rows, compute_ns);
     metrics->last_inference_ms.store(WallClockMillis(), std::memory_order_relaxed);
   };
   FERRY_ASSIGN_OR_RETURN(
@@ -113,30 +113,103 @@ absl::Status ModelManager::LoadVersion(const ModelConfig& config, const std::str
       DynamicBatcher::Create(std::move(batcher), [backend](std::vector<Tensor>& inputs) {
         return backend->Execute(inputs);
       }));
-  DynamicBatcher* queue = version.batcher.get();
-  metrics->queue_depth = [queue] { return queue->QueueDepth(); };
   version.batcher->Start();
   return absl::OkStatus();
 }
 
-const ServedModel* ModelManager::Find(const std::string& name) const {
-  for (const ServedModel& model : models_) {
-    if (model.name == name) return &model;
+absl::Status ModelManager::Load(const std::string& name) {
+  if (name.empty() || name[0] == '.' || name.find('/') != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("'", name, "' is not a model name"));
   }
-  return nullptr;
+  std::lock_guard<std::mutex> serial(load_mu_);
+  const std::string path = (std::filesystem::path(options_.repository) / name).string();
+  FERRY_ASSIGN_OR_RETURN(ModelDir dir, ScanModel(path));
+  for (const std::string& warning : dir.warnings) spdlog::warn("{}", warning);
+  std::vector<std::pair<int64_t, std::string>> versions;
+  for (const VersionDir& v : dir.versions) versions.emplace_back(v.version, v.path);
+  std::shared_ptr<ServedModel> fresh = Build(name, path, versions);
+
+  std::string failure = fresh->error;
+  for (const auto& v : fresh->versions) {
+    if (failure.empty() && v->state != VersionState::kReady) {
+      failure = absl::StrCat("version ", v->version, ": ", v->reason);
+    }
+  }
+  std::shared_ptr<ServedModel> previous;
+  {
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    auto it = models_.find(name);
+    if (it != models_.end()) previous = it->second;
+    const bool previous_serves = previous && !previous->unloaded && previous->error.empty();
+    // A failed reload keeps the old versions serving; a failed first load is recorded
+    // so that the index and the ready endpoints can say why.
+    if (failure.empty() || !previous_serves) models_[name] = fresh;
+  }
+  if (!failure.empty()) {
+    Drain(*fresh);
+    return absl::InvalidArgumentError(absl::StrCat("model '", name, "' failed to load: ", failure));
+  }
+  if (previous) Drain(*previous);
+  spdlog::info("model '{}' loaded", name);
+  return absl::OkStatus();
+}
+
+absl::Status ModelManager::Unload(const std::string& name) {
+  std::lock_guard<std::mutex> serial(load_mu_);
+  std::shared_ptr<ServedModel> previous;
+  {
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    auto it = models_.find(name);
+    if (it == models_.end() || it->second->unloaded) {
+      return absl::NotFoundError(absl::StrCat("unknown model '", name, "'"));
+    }
+    previous = it->second;
+    auto tombstone = std::make_shared<ServedModel>();
+    tombstone->name = name;
+    tombstone->path = previous->path;
+    tombstone->unloaded = true;
+    tombstone->error = "unloaded";
+    it->second = std::move(tombstone);
+  }
+  Drain(*previous);
+  spdlog::info("model '{}' unloaded", name);
+  return absl::OkStatus();
+}
+
+void ModelManager::Drain(const ServedModel& model) {
+  for (const auto& version : model.versions) {
+    if (version->batcher) version->batcher->Shutdown();
+    if (version->metrics) version->metrics->queue_depth.store(0, std::memory_order_relaxed);
+  }
+}
+
+std::shared_ptr<const ServedModel> ModelManager::Find(const std::string& name) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  auto it = models_.find(name);
+  return it == models_.end() ? nullptr : it->second;
+}
+
+std::vector<std::shared_ptr<const ServedModel>> ModelManager::Snapshot() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  std::vector<std::shared_ptr<const ServedModel>> out;
+  out.reserve(models_.size());
+  for (const auto& [name, model] : models_) out.push_back(model);
+  return out;
 }
 
 absl::StatusOr<std::shared_ptr<ServedVersion>> ModelManager::Resolve(
     const std::string& name, const std::string& version) const {
-  const ServedModel* model = Find(name);
-  if (model == nullptr) return absl::NotFoundError(absl::StrCat("unknown model '", name, "'"));
+  std::shared_ptr<const ServedModel> model = Find(name);
+  if (model == nullptr || model->unloaded) {
+    return absl::NotFoundError(absl::StrCat("unknown model '", name, "'"));
+  }
   int64_t wanted = 0;
   if (version.empty()) {
     std::vector<VersionView> views;
     for (const auto& v : model->versions) views.push_back({v->version, v->state == VersionState::kReady});
     wanted = SelectDefaultVersion(views);
     if (wanted == 0) {
-      std::string why = model->config_error;
+      std::string why = model->error;
       if (why.empty() && !model->versions.empty()) why = model->versions.back()->reason;
       return absl::UnavailableError(
           absl::StrCat("model '", name, "' has no ready version", why.empty() ? "" : ": ", why));
@@ -160,11 +233,7 @@ absl::StatusOr<std::shared_ptr<ServedVersion>> ModelManager::Resolve(
 }
 
 void ModelManager::ShutdownAll() {
-  for (ServedModel& model : models_) {
-    for (auto& version : model.versions) {
-      if (version->batcher) version->batcher->Shutdown();
-    }
-  }
+  for (const auto& model : Snapshot()) Drain(*model);
 }
 
 }  // namespace ferry

@@ -1,16 +1,26 @@
-// ModelManager: loads every model version in the repository and finds the one a request
-// names. A version is ready only after it is loaded, optimized (or fell back to the plain
-// module, with the reason logged) and warmed up at its configured batch sizes.
+// ModelManager: loads the model versions in the repository, finds the one a request names,
+// and loads or unloads models while others keep serving.
 //
-// The set of models is fixed once LoadRepository returns, so lookups take no lock.
+// A version is ready only after it is loaded, optimized (or fell back to the plain module,
+// with the reason logged) and warmed up at its configured batch sizes.
+//
+// Concurrency: the model table is a map of shared pointers behind a reader-writer lock.
+// Requests take the read lock only to copy out the version they need; a version (with its
+// config and batcher) stays alive while any request holds it. Loads and unloads are
+// serialized by their own mutex and do their slow work (loading, warming up, draining)
+// outside the table lock, so traffic to other models never waits for them.
 #ifndef FERRY_SERVER_MODEL_MANAGER_H_
 #define FERRY_SERVER_MODEL_MANAGER_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "backends/backend.h"
 #include "common/clock.h"
@@ -29,7 +39,7 @@ struct ServedVersion {
   std::string version_name;  // "1"
   VersionState state = VersionState::kLoading;
   std::string reason;  // why it is not ready
-  const ModelConfig* config = nullptr;  // owned by the ServedModel
+  std::shared_ptr<const ModelConfig> config;
   std::unique_ptr<Backend> backend;
   std::unique_ptr<DynamicBatcher> batcher;
   ModelMetrics* metrics = nullptr;
@@ -38,16 +48,19 @@ struct ServedVersion {
 struct ServedModel {
   std::string name;
   std::string path;
-  // Set when config.toml failed; then no version can load.
-  std::string config_error;
-  std::unique_ptr<ModelConfig> config;
+  // Set when the model as a whole cannot serve: config.toml failed, no version folders,
+  // or it was unloaded.
+  std::string error;
+  bool unloaded = false;
+  std::shared_ptr<const ModelConfig> config;  // null when config.toml failed
   std::vector<std::shared_ptr<ServedVersion>> versions;  // ascending
 };
 
 struct ManagerOptions {
+  std::string repository;  // the folder holding one sub-folder per model
   bool optimize = true;
-  Clock* clock = nullptr;               // not owned
-  MetricsRegistry* metrics = nullptr;   // not owned, required
+  Clock* clock = nullptr;              // not owned
+  MetricsRegistry* metrics = nullptr;  // not owned, required
 };
 
 class ModelManager {
@@ -55,32 +68,44 @@ class ModelManager {
   explicit ModelManager(ManagerOptions options);
   ~ModelManager();  // ShutdownAll()
 
-  // Loads everything under `root`, logging each model and version as ready or failed
-  // with the reason. Fails only when `root` cannot be read.
-  absl::Status LoadRepository(const std::string& root);
+  // Loads every model in the repository, logging each version as ready or failed with
+  // the reason. Fails only when the repository cannot be read.
+  absl::Status LoadAll();
 
-  // The model named `name`, or null.
-  const ServedModel* Find(const std::string& name) const;
+  // (Re)loads one model from <repository>/<name>. The new versions load and warm up
+  // while the old ones keep serving; then they replace them and the old ones drain.
+  // NotFound if the folder does not exist; the model's own errors (bad config, load
+  // failure) are InvalidArgument and leave the previous versions serving.
+  absl::Status Load(const std::string& name);
+
+  // Stops serving a model: new requests get NotFound, queued ones finish. NotFound for
+  // an unknown or already unloaded model.
+  absl::Status Unload(const std::string& name);
+
+  // The model named `name` (loaded, failed or unloaded), or null.
+  std::shared_ptr<const ServedModel> Find(const std::string& name) const;
+  // Every known model, sorted by name.
+  std::vector<std::shared_ptr<const ServedModel>> Snapshot() const;
 
   // The version that serves `version` ("" = the default version).
-  // NotFound: unknown model, or no such version. InvalidArgument: `version` is not a
-  // positive integer. Unavailable: the version (or every version) is not ready.
+  // NotFound: unknown or unloaded model, or no such version. InvalidArgument: `version`
+  // is not a positive integer. Unavailable: the version (or every version) is not ready.
   absl::StatusOr<std::shared_ptr<ServedVersion>> Resolve(const std::string& name,
                                                          const std::string& version) const;
-
-  const std::vector<ServedModel>& models() const { return models_; }
 
   // Drains and stops every batcher. Idempotent.
   void ShutdownAll();
 
  private:
-  void LoadModel(ServedModel& model, const std::vector<int64_t>& versions,
-                 const std::vector<std::string>& version_paths);
-  absl::Status LoadVersion(const ModelConfig& config, const std::string& path,
-                           ServedVersion& version);
+  std::shared_ptr<ServedModel> Build(const std::string& name, const std::string& path,
+                                     const std::vector<std::pair<int64_t, std::string>>& versions);
+  absl::Status LoadVersion(const std::string& path, ServedVersion& version);
+  static void Drain(const ServedModel& model);
 
-  ManagerOptions options_;
-  std::vector<ServedModel> models_;
+  const ManagerOptions options_;
+  std::mutex load_mu_;  // one load or unload at a time
+  mutable std::shared_mutex mu_;
+  std::map<std::string, std::shared_ptr<ServedModel>> models_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ferry
