@@ -21,6 +21,7 @@ struct ServeFlags {
   int http_threads = 2;
   size_t max_body_bytes = 64u << 20;
   bool no_optimize = false;
+  std::string quantized_engine = "onednn";
   std::string log_level = "info";
 };
 
@@ -37,6 +38,10 @@ int Serve(const ServeFlags& flags) {
 
   // Batch workers set their own intra-op threads; this covers loading and warm-up.
   ConfigureTorchProcess(/*interop_threads=*/1, /*intra_op_threads=*/1);
+  if (absl::Status s = SetQuantizedEngine(flags.quantized_engine); !s.ok()) {
+    spdlog::error("{}", std::string(s.message()));
+    return 1;
+  }
 
   ServerOptions options;
   options.model_repository = flags.model_repository;
@@ -93,6 +98,9 @@ void AddServeCommand(CLI::App& app, std::function<int()>& run) {
       ->check(CLI::Range(size_t{1}, size_t{1} << 34));
   cmd->add_flag("--no-optimize", flags->no_optimize,
                 "Serve TorchScript modules as saved, without freeze + optimize_for_inference");
+  cmd->add_option("--quantized-engine", flags->quantized_engine,
+                  "libtorch kernels for int8 models: onednn or qnnpack")
+      ->capture_default_str();
   cmd->add_option("--log-level", flags->log_level, "trace, debug, info, warn, error")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));

@@ -4,6 +4,7 @@
 #include <ATen/Parallel.h>
 #include <torch/script.h>
 
+#include <cctype>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
@@ -163,6 +164,22 @@ void ConfigureTorchProcess(int interop_threads, int intra_op_threads) {
     at::set_num_interop_threads(interop_threads);
   });
   at::set_num_threads(intra_op_threads);
+}
+
+absl::Status SetQuantizedEngine(const std::string& name) {
+  std::string supported;
+  for (const at::QEngine engine : at::globalContext().supportedQEngines()) {
+    const std::string engine_name = c10::toString(engine);
+    std::string lower;
+    for (char c : engine_name) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (lower == name) {
+      at::globalContext().setQEngine(engine);
+      return absl::OkStatus();
+    }
+    if (engine != at::QEngine::NoQEngine) absl::StrAppend(&supported, supported.empty() ? "" : ", ", lower);
+  }
+  return absl::InvalidArgumentError(absl::StrCat("quantized engine '", name,
+                                                 "' is not available; this libtorch has: ", supported));
 }
 
 absl::StatusOr<std::unique_ptr<Backend>> CreateTorchBackend(const BackendOptions& options) {

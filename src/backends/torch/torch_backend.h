@@ -3,6 +3,7 @@
 #define FERRY_BACKENDS_TORCH_TORCH_BACKEND_H_
 
 #include <memory>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "backends/backend.h"
@@ -17,6 +18,10 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateTorchBackend(const BackendOptions
 // Process-wide libtorch settings made once at start-up: inter-op threads and the
 // default intra-op threads for threads that never call PrepareWorkerThread.
 void ConfigureTorchProcess(int interop_threads, int intra_op_threads);
+
+// Selects libtorch's int8 kernels for quantized models ("onednn" or "qnnpack"); a
+// process-wide setting. InvalidArgument, listing the supported ones, for another name.
+absl::Status SetQuantizedEngine(const std::string& name);
 
 }  // namespace ferry
 
