@@ -1,0 +1,91 @@
+// The per-request cost of the V2 JSON codec: decoding one Fashion-MNIST sized image and
+// encoding the logits that come back, alone and as a batch of 64.
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "api/http/json_codec.h"
+#include "benchmark/benchmark.h"
+
+namespace ferry {
+namespace {
+
+// One 28x28 image with integer pixel values, as a client sending raw pixels writes it.
+std::string ImageRequest() {
+  std::mt19937 rng(7);
+  std::string data;
+  for (int i = 0; i < 784; ++i) absl::StrAppend(&data, i == 0 ? "" : ",", rng() % 256);
+  return absl::StrCat(R"({"id":"bench","inputs":[{"name":"image","shape":[1,1,28,28],)",
+                      R"("datatype":"FP32","data":[)", data, "]}]}");
+}
+
+// The same image with pixels scaled to [0, 1], so every element is a float literal.
+std::string NormalizedImageRequest() {
+  std::mt19937 rng(7);
+  std::string data;
+  for (int i = 0; i < 784; ++i) {
+    absl::StrAppend(&data, i == 0 ? "" : ",", static_cast<float>(rng() % 256) / 255.0f);
+  }
+  return absl::StrCat(R"({"id":"bench","inputs":[{"name":"image","shape":[1,1,28,28],)",
+                      R"("datatype":"FP32","data":[)", data, "]}]}");
+}
+
+InferResponse LogitsResponse(int rows) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 4.0f);
+  std::vector<float> logits(static_cast<size_t>(rows) * 10);
+  for (float& v : logits) v = normal(rng);
+  InferResponse response;
+  response.model_name = "fashion_mnist";
+  response.model_version = "1";
+  response.id = "bench";
+  Tensor t;
+  t.name = "logits";
+  t.dtype = DataType::kFp32;
+  t.shape = {rows, 10};
+  t.data.resize(logits.size() * sizeof(float));
+  std::memcpy(t.data.data(), logits.data(), t.data.size());
+  response.outputs.push_back(std::move(t));
+  return response;
+}
+
+void Decode(benchmark::State& state, const std::string& body) {
+  for (auto _ : state) {
+    absl::StatusOr<InferRequest> request = DecodeInferRequest(body);
+    if (!request.ok()) state.SkipWithError(std::string(request.status().message()).c_str());
+    benchmark::DoNotOptimize(request);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * body.size()));
+}
+
+void BM_DecodeImage784(benchmark::State& state) { Decode(state, ImageRequest()); }
+BENCHMARK(BM_DecodeImage784);
+
+void BM_DecodeImage784Normalized(benchmark::State& state) {
+  Decode(state, NormalizedImageRequest());
+}
+BENCHMARK(BM_DecodeImage784Normalized);
+
+void Encode(benchmark::State& state, int rows) {
+  const InferResponse response = LogitsResponse(rows);
+  size_t bytes = 0;
+  for (auto _ : state) {
+    std::string body = EncodeInferResponse(response);
+    bytes = body.size();
+    benchmark::DoNotOptimize(body);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * bytes));
+}
+
+void BM_EncodeLogits10(benchmark::State& state) { Encode(state, 1); }
+BENCHMARK(BM_EncodeLogits10);
+
+void BM_EncodeLogits64x10(benchmark::State& state) { Encode(state, 64); }
+BENCHMARK(BM_EncodeLogits64x10);
+
+}  // namespace
+}  // namespace ferry
+
+BENCHMARK_MAIN();

@@ -1,0 +1,527 @@
+#include "api/http/http_server.h"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <exception>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "api/http/router.h"
+#include "spdlog/spdlog.h"
+
+namespace ferry {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using Strand = asio::strand<asio::io_context::executor_type>;
+
+// After an error response that ends a connection, how long to keep reading (and dropping)
+// what the client still sends. Closing at once with unread bytes makes the kernel send a
+// reset, and the client may then lose the response it has not read yet (e.g. the 413).
+constexpr auto kLingerTime = std::chrono::seconds(2);
+constexpr size_t kLingerBufferBytes = 16 << 10;
+// Pause before accepting again after an accept error such as running out of descriptors,
+// so the loop does not spin.
+constexpr auto kAcceptBackoff = std::chrono::milliseconds(50);
+// Beast's default; named here for the 431 message.
+constexpr size_t kHeaderLimitBytes = 8 << 10;
+
+class Session;
+
+// What the connections share with the server. Declared before the io_context in Impl so it
+// outlives the handlers (and the connections they hold) that the io_context destroys.
+struct Shared {
+  Shared(HttpOptions o, InferenceServer* s)
+      : options(std::move(o)), metrics(&s->metrics()), router(s) {}
+
+  const HttpOptions options;
+  MetricsRegistry* const metrics;
+  Router router;
+
+  std::mutex mu;
+  absl::flat_hash_map<Session*, std::weak_ptr<Session>> sessions;  // guarded by mu
+  bool stopping = false;                                           // guarded by mu
+  // Responders handed to the router that still hold a connection; Stop waits for zero so
+  // no inference worker touches the io_context after it is gone.
+  int in_flight = 0;  // guarded by mu
+  std::condition_variable in_flight_done;
+};
+
+// Held (shared) by a Responder: keeps the connection alive while inference runs and
+// counts in Shared::in_flight until the last copy of the responder is gone.
+struct InFlight {
+  InFlight(std::shared_ptr<Session> s, Shared* sh) : session(std::move(s)), shared(sh) {
+    std::lock_guard<std::mutex> lock(shared->mu);
+    ++shared->in_flight;
+  }
+  ~InFlight();
+  std::shared_ptr<Session> session;
+  Shared* const shared;
+};
+
+// One connection. Every member is touched only on `strand_`, except in CloseFromStop
+// (when no thread runs the io_context) and `strand_` itself, which is immutable.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, Strand strand, Shared* shared)
+      : strand_(std::move(strand)), shared_(shared), stream_(std::move(socket)) {}
+
+  ~Session() {
+    std::lock_guard<std::mutex> lock(shared_->mu);
+    shared_->sessions.erase(this);
+  }
+
+  // Registers the connection and starts reading. Any thread.
+  void Start() {
+    {
+      std::lock_guard<std::mutex> lock(shared_->mu);
+      if (shared_->stopping) return;  // dropped: the socket closes with this object
+      shared_->sessions.emplace(this, weak_from_this());
+    }
+    asio::post(strand_, [self = shared_from_this()] {
+      beast::error_code ec;
+      // Only the synchronous peek in OnReadable depends on this; async I/O is unaffected.
+      self->stream_.socket().non_blocking(true, ec);
+      self->ReadHeader();
+    });
+  }
+
+  // Closes the connection and cancels its pending request. Only while no thread runs the
+  // io_context (HttpServer::Stop).
+  void CloseFromStop() { CloseNow(); }
+
+  // The router's answer to the current request, on the strand.
+  void OnResponse(std::optional<HttpResponse> response) {
+    if (!awaiting_) return;  // the connection closed meanwhile
+    awaiting_ = false;
+    ++seq_;
+    if (watching_) {
+      beast::error_code ec;
+      stream_.socket().cancel(ec);
+      watching_ = false;
+    }
+    if (!response) return CloseNow();  // cancelled: the client is gone
+    Write(std::move(*response), !keep_alive_, /*linger=*/false);
+  }
+
+  const Strand& strand() const { return strand_; }
+
+ private:
+  void ReadHeader() {
+    parser_.emplace();
+    parser_->body_limit(shared_->options.max_body_bytes);
+    parser_->header_limit(kHeaderLimitBytes);
+    version_ = 11;
+    keep_alive_ = true;
+    head_ = false;
+    stream_.expires_after(std::chrono::seconds(shared_->options.idle_timeout_seconds));
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&Session::OnReadHeader, shared_from_this()));
+  }
+
+  void OnReadHeader(beast::error_code ec, size_t) {
+    if (closed_) return;
+    if (ec) return OnReadError(ec);
+    const auto& req = parser_->get();
+    version_ = req.version();
+    keep_alive_ = req.keep_alive();
+    if (parser_->is_done()) return Dispatch();
+    // curl and others wait (up to a second) for this before sending a large body; the
+    // size was already checked against the limit, so say go.
+    if (beast::iequals(req[http::field::expect], "100-continue")) {
+      continue_ = http::response<http::empty_body>(http::status::continue_, version_);
+      return http::async_write(
+          stream_, continue_,
+          beast::bind_front_handler(&Session::OnContinueWritten, shared_from_this()));
+    }
+    ReadBody();
+  }
+
+  void OnContinueWritten(beast::error_code ec, size_t) {
+    if (closed_) return;
+    if (ec) return CloseNow();
+    ReadBody();
+  }
+
+  void ReadBody() {
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&Session::OnReadBody, shared_from_this()));
+  }
+
+  void OnReadBody(beast::error_code ec, size_t) {
+    if (closed_) return;
+    if (ec) return OnReadError(ec);
+    Dispatch();
+  }
+
+  void OnReadError(beast::error_code ec) {
+    if (ec == http::error::body_limit) {
+      return Fail(413, absl::StrCat("request body is larger than the limit of ",
+                                    shared_->options.max_body_bytes, " bytes"));
+    }
+    if (ec == http::error::header_limit) {
+      return Fail(431, absl::StrCat("request headers are larger than the limit of ",
+                                    kHeaderLimitBytes, " bytes"));
+    }
+    // Beast's parse errors mean garbage from the client; anything else (end of stream,
+    // timeout, reset, a message cut short) means there is nobody to answer.
+    if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
+        ec != http::error::end_of_stream && ec != http::error::partial_message) {
+      return Fail(400, absl::StrCat("malformed HTTP request: ", ec.message()));
+    }
+    CloseNow();
+  }
+
+  void Dispatch() {
+    const auto& req = parser_->get();
+    const beast::string_view method = req.method_string();
+    const beast::string_view target = req.target();
+    // HEAD is answered as GET without the body, so health checks that use it work.
+    head_ = req.method() == http::verb::head;
+    HttpRequest request;
+    request.method =
+        head_ ? std::string_view("GET") : std::string_view(method.data(), method.size());
+    request.target = std::string_view(target.data(), target.size());
+    request.body = req.body();
+    awaiting_ = true;
+    cancelled_ = std::make_shared<std::atomic<bool>>(false);
+    // Inference takes as long as it takes; only a hang-up (see Watch) ends the wait.
+    stream_.expires_never();
+    auto in_flight = std::make_shared<InFlight>(shared_from_this(), shared_);
+    Responder respond = [in_flight](std::optional<HttpResponse> response) {
+      const std::shared_ptr<Session>& session = in_flight->session;
+      if (session->strand().running_in_this_thread()) {
+        session->OnResponse(std::move(response));
+        return;
+      }
+      asio::post(session->strand(), [session, response = std::move(response)]() mutable {
+        session->OnResponse(std::move(response));
+      });
+    };
+    in_flight.reset();
+    try {
+      shared_->router.Handle(request, cancelled_, std::move(respond));
+    } catch (const std::exception& e) {
+      if (awaiting_) {
+        awaiting_ = false;
+        return Fail(500, absl::StrCat("internal error: ", e.what()));
+      }
+    }
+    if (awaiting_ && !closed_) Watch();
+  }
+
+  // Waits for the socket to become readable while a request is pending: either the client
+  // hung up (cancel the request) or it sent the next request early (leave it be).
+  void Watch() {
+    watching_ = true;
+    stream_.socket().async_wait(tcp::socket::wait_read,
+                                [self = shared_from_this(), seq = seq_](beast::error_code ec) {
+                                  self->OnReadable(ec, seq);
+                                });
+  }
+
+  void OnReadable(beast::error_code ec, uint64_t seq) {
+    if (seq != seq_ || !awaiting_ || closed_) return;  // the response came first
+    watching_ = false;
+    if (ec == asio::error::operation_aborted) return;
+    if (!ec) {
+      char byte;
+      beast::error_code peek;
+      const size_t n =
+          stream_.socket().receive(asio::buffer(&byte, 1), tcp::socket::message_peek, peek);
+      if (!peek && n > 0) return;
+      if (peek == asio::error::would_block || peek == asio::error::try_again) return Watch();
+    }
+    cancelled_->store(true, std::memory_order_relaxed);
+    CloseNow();
+  }
+
+  // Sends a response made here (not by the router) and closes the connection after it.
+  void Fail(int status, std::string message) {
+    shared_->metrics->CountHttpResponse(status);
+    Write(Router::ErrorResponse(status, message), /*close=*/true, /*linger=*/true);
+  }
+
+  void Write(HttpResponse response, bool close, bool linger) {
+    res_ = {};
+    res_.version(version_);
+    res_.result(static_cast<unsigned>(response.status));
+    res_.set(http::field::server, "ferry");
+    res_.set(http::field::content_type, response.content_type);
+    for (const auto& [name, value] : response.headers) res_.set(name, value);
+    const size_t body_size = response.body.size();
+    if (!head_) res_.body() = std::move(response.body);
+    res_.keep_alive(!close);
+    res_.prepare_payload();
+    if (head_) res_.content_length(body_size);
+    stream_.expires_after(std::chrono::seconds(shared_->options.idle_timeout_seconds));
+    http::async_write(
+        stream_, res_,
+        beast::bind_front_handler(&Session::OnWrite, shared_from_this(), close, linger));
+  }
+
+  void OnWrite(bool close, bool linger, beast::error_code ec, size_t) {
+    if (closed_) return;
+    if (ec) return CloseNow();
+    // Bodies may be large; free them now rather than when the next request arrives.
+    res_ = {};
+    parser_.reset();
+    if (!close) return ReadHeader();
+    if (!linger) return CloseNow();
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    linger_buffer_ = std::make_unique<char[]>(kLingerBufferBytes);
+    stream_.expires_after(kLingerTime);
+    Drain();
+  }
+
+  void Drain() {
+    stream_.async_read_some(asio::buffer(linger_buffer_.get(), kLingerBufferBytes),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (self->closed_) return;
+                              if (ec) return self->CloseNow();
+                              self->Drain();
+                            });
+  }
+
+  void CloseNow() {
+    if (closed_) return;
+    closed_ = true;
+    if (awaiting_ && cancelled_) cancelled_->store(true, std::memory_order_relaxed);
+    awaiting_ = false;
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.socket().close(ec);
+  }
+
+  const Strand strand_;
+  Shared* const shared_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::response<http::string_body> res_;
+  http::response<http::empty_body> continue_;
+  std::unique_ptr<char[]> linger_buffer_;
+  std::shared_ptr<std::atomic<bool>> cancelled_;  // of the current request
+  unsigned version_ = 11;
+  bool keep_alive_ = true;
+  bool head_ = false;
+  bool awaiting_ = false;  // a request was handed to the router and has no response yet
+  bool watching_ = false;  // Watch's async_wait is pending
+  bool closed_ = false;
+  uint64_t seq_ = 0;  // bumped per response, so a stale OnReadable is ignored
+};
+
+InFlight::~InFlight() {
+  // The last reference to a connection must go on its strand, not on an inference worker:
+  // its stream's timer may have a handler queued there that touches the stream.
+  if (!session->strand().running_in_this_thread()) {
+    try {
+      const Strand strand = session->strand();
+      asio::post(strand, [s = std::move(session)] {});
+    } catch (const std::exception&) {
+      // Out of memory: let the reference go here rather than terminate.
+    }
+  }
+  session.reset();  // before taking mu: destroying the connection takes it too
+  std::lock_guard<std::mutex> lock(shared->mu);
+  if (--shared->in_flight == 0) shared->in_flight_done.notify_all();
+}
+
+}  // namespace
+
+class HttpServer::Impl {
+ public:
+  Impl(HttpOptions options, InferenceServer* server)
+      : shared_(std::move(options), server),
+        ioc_(shared_.options.threads),
+        accept_strand_(asio::make_strand(ioc_)),
+        acceptor_(accept_strand_),
+        backoff_(accept_strand_) {}
+
+  ~Impl() { Stop(); }
+
+  absl::Status Listen() {
+    const HttpOptions& o = shared_.options;
+    const std::string where = absl::StrCat(o.host, ":", o.port);
+    beast::error_code ec;
+    tcp::endpoint endpoint;
+    const asio::ip::address address = asio::ip::make_address(o.host, ec);
+    if (!ec) {
+      endpoint = tcp::endpoint(address, static_cast<unsigned short>(o.port));
+    } else {
+      tcp::resolver resolver(ioc_);
+      const auto results =
+          resolver.resolve(o.host, std::to_string(o.port), tcp::resolver::passive, ec);
+      if (ec || results.empty()) {
+        return absl::UnavailableError(
+            absl::StrCat("cannot listen on ", where, ": ", ec ? ec.message() : "no such address"));
+      }
+      endpoint = results.begin()->endpoint();
+    }
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (!ec) port_ = acceptor_.local_endpoint(ec).port();
+    if (ec) {
+      return absl::UnavailableError(absl::StrCat("cannot listen on ", where, ": ", ec.message()));
+    }
+    return absl::OkStatus();
+  }
+
+  int port() const { return port_; }
+
+  void Start() {
+    if (started_ || stopped_) return;
+    started_ = true;
+    work_.emplace(ioc_.get_executor());
+    asio::post(accept_strand_, [this] { Accept(); });
+    for (int i = 0; i < shared_.options.threads; ++i) {
+      try {
+        threads_.emplace_back([this] { Run(); });
+      } catch (const std::system_error& e) {
+        spdlog::error("http: cannot start thread {}: {}", i, e.what());
+        break;
+      }
+    }
+  }
+
+  void StopAccepting() {
+    if (started_ && !stopped_ && !threads_.empty()) {
+      // The acceptor belongs to its strand; close it there and wait.
+      std::promise<void> closed;
+      asio::post(accept_strand_, [this, &closed] {
+        CloseAcceptor();
+        closed.set_value();
+      });
+      closed.get_future().wait();
+    } else {
+      CloseAcceptor();  // no thread runs the io_context: nothing else touches it
+    }
+  }
+
+  void Stop() {
+    if (stopped_) return;
+    StopAccepting();
+    stopped_ = true;
+    work_.reset();
+    ioc_.stop();
+    for (std::thread& t : threads_) t.join();
+    threads_.clear();
+    // No handler runs now, so the connections can be closed from this thread.
+    std::vector<std::shared_ptr<Session>> live;
+    {
+      std::lock_guard<std::mutex> lock(shared_.mu);
+      shared_.stopping = true;
+      for (auto& [ptr, weak] : shared_.sessions) {
+        if (std::shared_ptr<Session> s = weak.lock()) live.push_back(std::move(s));
+      }
+    }
+    for (const auto& s : live) s->CloseFromStop();
+    live.clear();
+    std::unique_lock<std::mutex> lock(shared_.mu);
+    shared_.in_flight_done.wait(lock, [this] { return shared_.in_flight == 0; });
+  }
+
+ private:
+  void Run() {
+    for (;;) {
+      try {
+        ioc_.run();
+        return;
+      } catch (const std::exception& e) {
+        // A handler threw; its connection is dropped with it. Keep serving the others.
+        spdlog::error("http: unexpected exception in a handler: {}", e.what());
+      }
+    }
+  }
+
+  void Accept() {
+    Strand strand = asio::make_strand(ioc_);
+    acceptor_.async_accept(strand, [this, strand](beast::error_code ec, tcp::socket socket) {
+      if (!acceptor_.is_open()) return;
+      if (ec) {
+        spdlog::warn("http: accept failed: {}", ec.message());
+        backoff_.expires_after(kAcceptBackoff);
+        backoff_.async_wait([this](beast::error_code wait_ec) {
+          if (!wait_ec && acceptor_.is_open()) Accept();
+        });
+        return;
+      }
+      beast::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);  // responses are latency-bound
+      std::make_shared<Session>(std::move(socket), strand, &shared_)->Start();
+      Accept();
+    });
+  }
+
+  void CloseAcceptor() {
+    beast::error_code ec;
+    acceptor_.close(ec);
+    backoff_.cancel();
+  }
+
+  Shared shared_;  // first: see Shared
+  asio::io_context ioc_;
+  Strand accept_strand_;
+  tcp::acceptor acceptor_;
+  asio::steady_timer backoff_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::vector<std::thread> threads_;
+  int port_ = 0;
+  bool started_ = false;
+  bool stopped_ = false;
+};
+
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(HttpOptions options,
+                                                               InferenceServer* server) {
+  if (server == nullptr) return absl::InvalidArgumentError("http: no inference server given");
+  if (options.threads < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("http: threads must be at least 1, not ", options.threads));
+  }
+  if (options.port < 0 || options.port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("http: port ", options.port, " is not valid"));
+  }
+  if (options.max_body_bytes == 0 || options.idle_timeout_seconds < 1) {
+    return absl::InvalidArgumentError(
+        "http: max_body_bytes and idle_timeout_seconds must be positive");
+  }
+  try {
+    auto impl = std::make_unique<Impl>(std::move(options), server);
+    absl::Status listening = impl->Listen();
+    if (!listening.ok()) return listening;
+    return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("http: cannot create the server: ", e.what()));
+  }
+}
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HttpServer::~HttpServer() = default;
+
+int HttpServer::port() const { return impl_->port(); }
+void HttpServer::Start() { impl_->Start(); }
+void HttpServer::StopAccepting() { impl_->StopAccepting(); }
+void HttpServer::Stop() { impl_->Stop(); }
+
+}  // namespace ferry

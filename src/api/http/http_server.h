@@ -1,0 +1,66 @@
+// The HTTP/1.1 transport for the V2 REST API: Boost.Beast on an Asio io_context run by a
+// few threads. Every connection does its work on its own strand with read and write
+// timeouts, so a slow or vanished client never holds up the others; inference runs on the
+// server's workers and its response is posted back to the connection's strand.
+//
+// Connections are kept alive; requests on one connection are answered in order, one at a
+// time (the next request is read after the previous response is written). While a request
+// waits for inference the connection watches its socket, and a client that hangs up has its
+// request cancelled so the workers skip it.
+#ifndef FERRY_API_HTTP_HTTP_SERVER_H_
+#define FERRY_API_HTTP_HTTP_SERVER_H_
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "server/inference_server.h"
+
+namespace ferry {
+
+struct HttpOptions {
+  std::string host = "0.0.0.0";      // address (or host name) to bind
+  int port = 8000;                   // 0 picks a free port (see port())
+  int threads = 2;                   // threads running the io_context
+  size_t max_body_bytes = 64 << 20;  // larger bodies get 413
+  int idle_timeout_seconds = 60;     // keep-alive connections idle longer are closed;
+                                     // also bounds reading one request and writing one
+                                     // response
+};
+
+class HttpServer {
+ public:
+  // Binds and listens, but serves nothing until Start. `server` is not owned and must
+  // outlive this object. Fails (naming the address) if the address cannot be bound.
+  static absl::StatusOr<std::unique_ptr<HttpServer>> Create(HttpOptions options,
+                                                            InferenceServer* server);
+  // Calls Stop.
+  ~HttpServer();
+
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // The bound port (useful with port 0).
+  int port() const;
+
+  // Starts the threads and accepting; returns at once.
+  void Start();
+  // Closes the listener: new connections are refused, while open connections, and the
+  // requests in flight on them, carry on. For a graceful shutdown call this, then
+  // InferenceServer::Drain, then Stop.
+  void StopAccepting();
+  // Closes every connection (requests still waiting for inference are cancelled and get
+  // no response), then joins the threads. Waits for the inference callbacks that still
+  // refer to connections to finish. Idempotent.
+  void Stop();
+
+ private:
+  class Impl;
+  explicit HttpServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ferry
+
+#endif  // FERRY_API_HTTP_HTTP_SERVER_H_

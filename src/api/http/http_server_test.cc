@@ -1,0 +1,291 @@
+// The HTTP transport over real sockets: keep-alive, concurrency, limits and bad input.
+// Serves a copy of models/simple (INT32 sum and difference) so inference is exercised too.
+#include "api/http/http_server.h"
+
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace ferry {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using ::testing::HasSubstr;
+
+constexpr char kSimpleRequest[] =
+    R"({"id":"t","inputs":[{"name":"INPUT0","shape":[1,16],"datatype":"INT32",)"
+    R"("data":[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15]},{"name":"INPUT1","shape":[1,16],)"
+    R"("datatype":"INT32","data":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]}]})";
+
+// A blocking client connection with a receive timeout, so a broken server fails the test
+// instead of hanging it.
+class Client {
+ public:
+  explicit Client(int port) : socket_(ioc_) {
+    socket_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+    timeval tv{10, 0};
+    setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  }
+
+  http::response<http::string_body> Request(http::verb verb, const std::string& target,
+                                            const std::string& body = "") {
+    http::request<http::string_body> req(verb, target, 11);
+    req.set(http::field::host, "localhost");
+    req.body() = body;
+    req.prepare_payload();
+    http::write(socket_, req);
+    return Read();
+  }
+
+  http::response<http::string_body> Read() {
+    http::response_parser<http::string_body> parser;
+    parser.skip(head_);
+    beast::error_code ec;
+    http::read(socket_, buffer_, parser, ec);
+    EXPECT_FALSE(ec) << ec.message();
+    return parser.release();
+  }
+
+  void SendRaw(const std::string& bytes) { asio::write(socket_, asio::buffer(bytes)); }
+
+  // True once the server has closed the connection (reads hit end of stream).
+  bool Closed() {
+    char c;
+    beast::error_code ec;
+    if (buffer_.size() > 0) return false;
+    socket_.read_some(asio::buffer(&c, 1), ec);
+    return ec == asio::error::eof || ec == asio::error::connection_reset;
+  }
+
+  void set_head(bool head) { head_ = head; }
+  tcp::socket& socket() { return socket_; }
+
+ private:
+  asio::io_context ioc_;
+  tcp::socket socket_;
+  beast::flat_buffer buffer_;
+  bool head_ = false;
+};
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           absl::StrCat("ferry_http_test_", getpid(), "_", counter_++);
+    std::filesystem::create_directories(dir_);
+    std::filesystem::copy("models/simple", dir_ / "simple",
+                          std::filesystem::copy_options::recursive);
+    absl::StatusOr<std::unique_ptr<InferenceServer>> server =
+        InferenceServer::Create({.model_repository = dir_.string()});
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+  }
+
+  void StartHttp(HttpOptions options = {}) {
+    options.host = "127.0.0.1";
+    options.port = 0;
+    absl::StatusOr<std::unique_ptr<HttpServer>> http = HttpServer::Create(options, server_.get());
+    ASSERT_TRUE(http.ok()) << http.status();
+    http_ = *std::move(http);
+    http_->Start();
+  }
+
+  void TearDown() override {
+    if (http_) http_->Stop();
+    http_.reset();
+    server_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  static inline int counter_ = 0;
+  std::filesystem::path dir_;
+  std::unique_ptr<InferenceServer> server_;
+  std::unique_ptr<HttpServer> http_;
+};
+
+TEST_F(HttpServerTest, KeepAliveServesManyRequestsOnOneConnection) {
+  StartHttp();
+  Client client(http_->port());
+  for (int i = 0; i < 3; ++i) {
+    auto res = client.Request(http::verb::get, "/v2/health/ready");
+    EXPECT_EQ(res.result_int(), 200);
+    EXPECT_EQ(res.body(), R"({"ready":true})");
+    EXPECT_EQ(res[http::field::server], "ferry");
+    EXPECT_EQ(res[http::field::content_type], "application/json");
+    EXPECT_TRUE(res.keep_alive());
+
+    res = client.Request(http::verb::post, "/v2/models/simple/infer", kSimpleRequest);
+    ASSERT_EQ(res.result_int(), 200) << res.body();
+    const boost::json::value v = boost::json::parse(res.body());
+    EXPECT_EQ(v.at("model_name").as_string(), "simple");
+    EXPECT_EQ(v.at("model_version").as_string(), "1");
+    EXPECT_EQ(v.at("id").as_string(), "t");
+    EXPECT_EQ(boost::json::serialize(v.at("outputs").as_array()[0].at("data")),
+              "[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]");
+  }
+  auto res = client.Request(http::verb::get, "/metrics");
+  EXPECT_EQ(res.result_int(), 200);
+  EXPECT_THAT(res.body(), HasSubstr("ferry_http_responses_total{code=\"200\"} 6"));
+}
+
+TEST_F(HttpServerTest, ErrorsOverTheWire) {
+  StartHttp();
+  Client client(http_->port());
+  auto res = client.Request(http::verb::get, "/v2/models/nope");
+  EXPECT_EQ(res.result_int(), 404);
+  EXPECT_THAT(res.body(), HasSubstr("\"error\""));
+  res = client.Request(http::verb::post, "/v2/models/simple/infer", "{\"inputs\": [");
+  EXPECT_EQ(res.result_int(), 400);
+  EXPECT_THAT(res.body(), HasSubstr("not valid JSON"));
+  res = client.Request(http::verb::put, "/v2/health/live");
+  EXPECT_EQ(res.result_int(), 405);
+  EXPECT_EQ(res[http::field::allow], "GET");
+  // The connection is still usable after errors the router produced.
+  EXPECT_EQ(client.Request(http::verb::get, "/v2/health/live").result_int(), 200);
+}
+
+TEST_F(HttpServerTest, HeadHasHeadersButNoBody) {
+  StartHttp();
+  Client client(http_->port());
+  client.set_head(true);
+  auto res = client.Request(http::verb::head, "/v2/health/ready");
+  EXPECT_EQ(res.result_int(), 200);
+  EXPECT_EQ(res[http::field::content_length], "14");
+  EXPECT_TRUE(res.body().empty());
+  client.set_head(false);
+  EXPECT_EQ(client.Request(http::verb::get, "/v2/health/live").body(), R"({"live":true})");
+}
+
+TEST_F(HttpServerTest, GarbageGets400AndTheConnectionCloses) {
+  StartHttp();
+  for (const char* garbage : {"NOT HTTP AT ALL\r\n\r\n", "GET / HTTP/9.9\r\n\r\n",
+                              "GET /v2 HTTP/1.1\r\nBad Header\r\n\r\n",
+                              "POST /v2 HTTP/1.1\r\nContent-Length: -5\r\n\r\n"}) {
+    Client client(http_->port());
+    client.SendRaw(garbage);
+    auto res = client.Read();
+    EXPECT_EQ(res.result_int(), 400) << garbage;
+    EXPECT_THAT(res.body(), HasSubstr("malformed HTTP request")) << garbage;
+    EXPECT_FALSE(res.keep_alive());
+    EXPECT_TRUE(client.Closed()) << garbage;
+  }
+}
+
+TEST_F(HttpServerTest, LargeBodyGets413) {
+  HttpOptions options;
+  options.max_body_bytes = 1000;
+  StartHttp(options);
+  Client client(http_->port());
+  auto res = client.Request(http::verb::post, "/v2/models/simple/infer", std::string(5000, ' '));
+  EXPECT_EQ(res.result_int(), 413);
+  EXPECT_EQ(res.body(), R"({"error":"request body is larger than the limit of 1000 bytes"})");
+  EXPECT_TRUE(client.Closed());
+  // A body under the limit is fine.
+  Client other(http_->port());
+  EXPECT_EQ(other.Request(http::verb::post, "/v2/repository/index", "{}").result_int(), 200);
+}
+
+TEST_F(HttpServerTest, ExpectContinueIsHonoured) {
+  StartHttp();
+  Client client(http_->port());
+  const std::string body = kSimpleRequest;
+  client.SendRaw(absl::StrCat("POST /v2/models/simple/infer HTTP/1.1\r\nHost: x\r\n",
+                              "Expect: 100-continue\r\nContent-Length: ", body.size(), "\r\n\r\n"));
+  auto interim = client.Read();
+  EXPECT_EQ(interim.result_int(), 100);
+  client.SendRaw(body);
+  EXPECT_EQ(client.Read().result_int(), 200);
+}
+
+TEST_F(HttpServerTest, ManyConcurrentClients) {
+  StartHttp();
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      Client client(http_->port());
+      for (int i = 0; i < 25; ++i) {
+        auto res = client.Request(http::verb::post, "/v2/models/simple/infer", kSimpleRequest);
+        if (res.result_int() == 200 && res.body().find("\"OUTPUT1\"") != std::string::npos) ++ok;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 200);
+}
+
+TEST_F(HttpServerTest, StalledClientsDoNotBlockOthersAndTimeOut) {
+  HttpOptions options;
+  options.threads = 1;  // the worst case: one thread for everyone
+  options.idle_timeout_seconds = 1;
+  StartHttp(options);
+  Client stalled(http_->port());
+  stalled.SendRaw("POST /v2/models/simple/infer HTTP/1.1\r\nContent-Length: 100\r\n\r\n{");
+  Client idle(http_->port());
+  Client busy(http_->port());
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(busy.Request(http::verb::get, "/v2/health/live").result_int(), 200);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(900));
+  // Past the timeout the server hangs up on both.
+  EXPECT_TRUE(stalled.Closed());
+  EXPECT_TRUE(idle.Closed());
+}
+
+TEST_F(HttpServerTest, StopAcceptingKeepsOpenConnectionsServing) {
+  StartHttp();
+  Client client(http_->port());
+  EXPECT_EQ(client.Request(http::verb::get, "/v2/health/live").result_int(), 200);
+  const int port = http_->port();
+  http_->StopAccepting();
+  EXPECT_EQ(
+      client.Request(http::verb::post, "/v2/models/simple/infer", kSimpleRequest).result_int(),
+      200);
+  asio::io_context ioc;
+  tcp::socket refused(ioc);
+  beast::error_code ec;
+  refused.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
+  EXPECT_TRUE(ec) << "connected after StopAccepting";
+  http_->Stop();
+  EXPECT_TRUE(client.Closed());
+}
+
+TEST_F(HttpServerTest, CreateFailsOnAPortInUse) {
+  StartHttp();
+  HttpOptions options;
+  options.host = "127.0.0.1";
+  options.port = http_->port();
+  absl::StatusOr<std::unique_ptr<HttpServer>> second = HttpServer::Create(options, server_.get());
+  ASSERT_FALSE(second.ok());
+  EXPECT_THAT(second.status().message(),
+              HasSubstr(absl::StrCat("cannot listen on 127.0.0.1:", options.port)));
+  options.threads = 0;
+  EXPECT_EQ(HttpServer::Create(options, server_.get()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace ferry

@@ -1,0 +1,366 @@
+#include "api/http/router.h"
+
+#include <boost/json/monotonic_resource.hpp>
+#include <boost/json/parse.hpp>
+#include <exception>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+
+namespace ferry {
+namespace {
+
+namespace json = boost::json;
+
+constexpr char kMetricsContentType[] = "text/plain; version=0.0.4; charset=utf-8";
+
+absl::string_view AbslView(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Decodes %XX escapes in one path segment; nullopt for a malformed escape.
+std::optional<std::string> PercentDecode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out.push_back(s[i]);
+      continue;
+    }
+    if (i + 2 >= s.size()) return std::nullopt;
+    const int hi = HexValue(s[i + 1]);
+    const int lo = HexValue(s[i + 2]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out.push_back(static_cast<char>(hi * 16 + lo));
+    i += 2;
+  }
+  return out;
+}
+
+std::vector<std::string_view> Split(std::string_view path) {
+  std::vector<std::string_view> parts;
+  size_t start = 0;
+  while (true) {
+    const size_t slash = path.find('/', start);
+    parts.push_back(path.substr(start, slash == std::string_view::npos ? slash : slash - start));
+    if (slash == std::string_view::npos) return parts;
+    start = slash + 1;
+  }
+}
+
+bool IsNumber(std::string_view s) {
+  if (s.empty() || s.size() > 18) return false;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+namespace http_internal {
+
+enum class RouteKind {
+  kLive,
+  kReady,
+  kServerMetadata,
+  kModelMetadata,
+  kModelReady,
+  kInfer,
+  kMetrics,
+  kRepositoryIndex,
+  kNotFound,    // `error` says what was not found
+  kBadRequest,  // the path is recognizable but malformed; `error` says how
+};
+
+struct Route {
+  RouteKind kind = RouteKind::kNotFound;
+  const char* method = "GET";  // the one method the route accepts
+  std::string path;            // without the query, for messages
+  std::string model;
+  std::string version;  // empty: the server picks
+  std::string error;
+};
+
+}  // namespace http_internal
+
+namespace {
+
+using http_internal::Route;
+using http_internal::RouteKind;
+
+Route NotFound(std::string_view path) {
+  Route r;
+  r.kind = RouteKind::kNotFound;
+  r.error = absl::StrCat("no route for '", AbslView(path), "'");
+  return r;
+}
+
+// /v2/models/{model}[/versions/{version}][/ready|/infer], given the segments after "models".
+Route ParseModelRoute(std::string_view path, const std::vector<std::string_view>& seg) {
+  Route r;
+  if (seg.empty() || seg[0].empty()) return NotFound(path);
+  std::optional<std::string> model = PercentDecode(seg[0]);
+  if (!model) {
+    r.kind = RouteKind::kBadRequest;
+    r.error = absl::StrCat("the model name in '", AbslView(path), "' has a malformed %-escape");
+    return r;
+  }
+  r.model = std::move(*model);
+  size_t next = 1;
+  if (seg.size() > 1 && seg[1] == "versions") {
+    if (seg.size() < 3 || seg[2].empty()) return NotFound(path);
+    if (!IsNumber(seg[2])) {
+      r.kind = RouteKind::kBadRequest;
+      r.error = absl::StrCat("version '", AbslView(seg[2]),
+                             "' in the path is not a number; versions are positive integers");
+      return r;
+    }
+    r.version = std::string(seg[2]);
+    next = 3;
+  }
+  if (seg.size() == next) {
+    r.kind = RouteKind::kModelMetadata;
+  } else if (seg.size() == next + 1 && seg[next] == "ready") {
+    r.kind = RouteKind::kModelReady;
+  } else if (seg.size() == next + 1 && seg[next] == "infer") {
+    r.kind = RouteKind::kInfer;
+    r.method = "POST";
+  } else {
+    return NotFound(path);
+  }
+  return r;
+}
+
+Route ParseTarget(std::string_view target) {
+  const std::string_view path = target.substr(0, target.find('?'));
+  Route r;
+  if (path == "/metrics") {
+    r.kind = RouteKind::kMetrics;
+  } else if (path == "/v2" || path == "/v2/") {
+    r.kind = RouteKind::kServerMetadata;
+  } else if (path == "/v2/health/live") {
+    r.kind = RouteKind::kLive;
+  } else if (path == "/v2/health/ready") {
+    r.kind = RouteKind::kReady;
+  } else if (path == "/v2/repository/index") {
+    r.kind = RouteKind::kRepositoryIndex;
+    r.method = "POST";
+  } else if (path.substr(0, 11) == "/v2/models/") {
+    const std::vector<std::string_view> seg = Split(path.substr(11));
+    r = ParseModelRoute(path, seg);
+  } else {
+    r = NotFound(path);
+  }
+  r.path = std::string(path);
+  return r;
+}
+
+// The body of POST /v2/repository/index: empty, or {"ready": bool}. Returns the "ready"
+// filter (false = list every model).
+absl::StatusOr<bool> DecodeIndexRequest(std::string_view body) {
+  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return false;
+  json::parse_options parse_options;
+  parse_options.max_depth = 16;
+  json::error_code ec;
+  unsigned char buffer[1024];
+  json::monotonic_resource resource(buffer, sizeof(buffer));
+  // parse() with an error_code does not throw for bad input; only allocation can.
+  try {
+    const json::value v =
+        json::parse(json::string_view(body.data(), body.size()), ec, &resource, parse_options);
+    if (ec) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("request body is not valid JSON: ", ec.message()));
+    }
+    const json::object* obj = v.if_object();
+    if (obj == nullptr) {
+      return absl::InvalidArgumentError("request body must be a JSON object");
+    }
+    const json::value* ready = obj->if_contains("ready");
+    if (ready == nullptr || ready->is_null()) return false;
+    if (!ready->is_bool()) {
+      return absl::InvalidArgumentError("request: 'ready' must be true or false");
+    }
+    return ready->get_bool();
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("decoding the request failed: ", e.what()));
+  }
+}
+
+}  // namespace
+
+Router::Router(InferenceServer* server, RouterOptions options)
+    : server_(server), options_(std::move(options)) {}
+
+int Router::HttpStatusFor(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+      return 400;
+    case absl::StatusCode::kNotFound:
+      return 404;
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kUnavailable:
+      return 503;
+    case absl::StatusCode::kUnimplemented:
+      return 501;
+    default:
+      return 500;
+  }
+}
+
+HttpResponse Router::ErrorResponse(int http_status, std::string_view message) {
+  HttpResponse r;
+  r.status = http_status;
+  r.body = ErrorBody(message);
+  return r;
+}
+
+HttpResponse Router::ErrorResponse(const absl::Status& status) {
+  const absl::string_view message = status.message();
+  HttpResponse r =
+      ErrorResponse(HttpStatusFor(status), std::string_view(message.data(), message.size()));
+  // A full queue clears quickly; tell well-behaved clients to retry soon.
+  if (absl::IsResourceExhausted(status)) r.headers.emplace_back("Retry-After", "1");
+  return r;
+}
+
+void Router::Handle(const HttpRequest& request, std::shared_ptr<const std::atomic<bool>> cancelled,
+                    Responder respond) {
+  MetricsRegistry& metrics = server_->metrics();
+  const auto send = [&](HttpResponse response) {
+    metrics.CountHttpResponse(response.status);
+    respond(std::move(response));
+  };
+  HttpResponse response;
+  try {
+    const Route route = ParseTarget(request.target);
+    if (route.kind == RouteKind::kNotFound) return send(ErrorResponse(404, route.error));
+    if (route.kind == RouteKind::kBadRequest) return send(ErrorResponse(400, route.error));
+    if (request.method != route.method) {
+      response = ErrorResponse(
+          405, absl::StrCat("method ", AbslView(request.method), " is not allowed on '", route.path,
+                            "'; use ", route.method));
+      response.headers.emplace_back("Allow", route.method);
+      return send(std::move(response));
+    }
+    if (route.kind == RouteKind::kInfer) {
+      return StartInfer(route, request.body, std::move(cancelled), std::move(respond));
+    }
+    response = HandleSync(route, request.body);
+  } catch (const std::exception& e) {
+    // Only the synchronous routes get here: StartInfer answers its own failures.
+    response = ErrorResponse(500, absl::StrCat("internal error: ", e.what()));
+  }
+  send(std::move(response));
+}
+
+HttpResponse Router::HandleSync(const Route& route, std::string_view body) {
+  HttpResponse r;
+  switch (route.kind) {
+    case RouteKind::kLive:
+      r.body = EncodeLive(server_->IsLive());
+      if (!server_->IsLive()) r.status = 503;
+      return r;
+    case RouteKind::kReady: {
+      const bool ready = server_->IsReady();
+      r.body = EncodeReady(ready);
+      if (!ready) r.status = 503;
+      return r;
+    }
+    case RouteKind::kServerMetadata:
+      r.body = EncodeServerMetadata(server_->Metadata());
+      return r;
+    case RouteKind::kModelMetadata: {
+      absl::StatusOr<ModelMetadata> metadata =
+          server_->GetModelMetadata(route.model, route.version);
+      if (!metadata.ok()) return ErrorResponse(metadata.status());
+      r.body = EncodeModelMetadata(*metadata);
+      return r;
+    }
+    case RouteKind::kModelReady: {
+      absl::StatusOr<bool> ready = server_->IsModelReady(route.model, route.version);
+      if (!ready.ok()) return ErrorResponse(ready.status());
+      r.body = EncodeModelReady(route.model, *ready);
+      if (!*ready) r.status = 503;
+      return r;
+    }
+    case RouteKind::kMetrics:
+      r.content_type = kMetricsContentType;
+      r.body = server_->RenderMetrics();
+      return r;
+    case RouteKind::kRepositoryIndex: {
+      absl::StatusOr<bool> ready_only = DecodeIndexRequest(body);
+      if (!ready_only.ok()) return ErrorResponse(ready_only.status());
+      std::vector<ModelIndexEntry> entries = server_->Index();
+      if (*ready_only) {
+        std::vector<ModelIndexEntry> ready;
+        for (ModelIndexEntry& e : entries) {
+          if (e.state == "READY") ready.push_back(std::move(e));
+        }
+        entries = std::move(ready);
+      }
+      r.body = EncodeRepositoryIndex(entries);
+      return r;
+    }
+    default:
+      return ErrorResponse(500, "internal error: unhandled route");
+  }
+}
+
+void Router::StartInfer(const Route& route, std::string_view body,
+                        std::shared_ptr<const std::atomic<bool>> cancelled, Responder respond) {
+  MetricsRegistry* metrics = &server_->metrics();
+  absl::StatusOr<InferRequest> request = DecodeInferRequest(body, options_.decode);
+  if (!request.ok()) {
+    HttpResponse r = ErrorResponse(request.status());
+    metrics->CountHttpResponse(r.status);
+    respond(std::move(r));
+    return;
+  }
+  // Shared by the callback and the failure path below so the responder runs exactly once
+  // even if Infer throws after taking the callback.
+  struct Pending {
+    Responder respond;
+    std::atomic<bool> done{false};
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->respond = std::move(respond);
+  const auto finish = [pending, metrics](std::optional<HttpResponse> response) {
+    if (pending->done.exchange(true)) return;
+    if (response) metrics->CountHttpResponse(response->status);
+    // Moved out so whatever the responder holds (the connection) is released as soon as
+    // it returns, not whenever the server drops this callback.
+    Responder respond = std::move(pending->respond);
+    respond(std::move(response));
+  };
+  try {
+    server_->Infer(route.model, route.version, *std::move(request), std::move(cancelled),
+                   [finish](absl::StatusOr<InferResponse> result) {
+                     // Runs on an inference worker: nothing may escape into it.
+                     try {
+                       if (result.ok()) {
+                         HttpResponse r;
+                         r.body = EncodeInferResponse(*result);
+                         finish(std::move(r));
+                       } else if (absl::IsCancelled(result.status())) {
+                         finish(std::nullopt);
+                       } else {
+                         finish(ErrorResponse(result.status()));
+                       }
+                     } catch (const std::exception& e) {
+                       finish(ErrorResponse(500, absl::StrCat("internal error: ", e.what())));
+                     }
+                   });
+  } catch (const std::exception& e) {
+    finish(ErrorResponse(500, absl::StrCat("internal error: ", e.what())));
+  }
+}
+
+}  // namespace ferry

@@ -1,0 +1,82 @@
+// The V2 REST routes (Open Inference Protocol, see shared/PROTOCOL.md §1 and §5) on top of
+// InferenceServer. Independent of the HTTP library: it takes a method, a target and a body
+// and produces a status, a content type, a body and extra headers, so it can be tested
+// without sockets.
+#ifndef FERRY_API_HTTP_ROUTER_H_
+#define FERRY_API_HTTP_ROUTER_H_
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "api/http/json_codec.h"
+#include "server/inference_server.h"
+
+namespace ferry {
+
+namespace http_internal {
+struct Route;  // a parsed request target; defined in router.cc
+}  // namespace http_internal
+
+struct HttpRequest {
+  std::string_view method;  // "GET", "POST", ... (case-sensitive, as HTTP says)
+  std::string_view target;  // origin form: path and optional "?query"
+  std::string_view body;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  // Beyond Content-Type and Content-Length, e.g. {"Allow", "GET"} or {"Retry-After", "1"}.
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// Receives the response to one request, exactly once. std::nullopt means the request was
+// cancelled because its client went away: send nothing and close the connection.
+using Responder = std::function<void(std::optional<HttpResponse>)>;
+
+struct RouterOptions {
+  DecodeOptions decode;
+};
+
+class Router {
+ public:
+  // `server` is not owned and must outlive the router and every pending infer.
+  explicit Router(InferenceServer* server, RouterOptions options = {});
+
+  // Routes one request. `respond` runs before Handle returns for every route except infer,
+  // whose response comes later on an inference worker thread (or at once, for errors
+  // found before queueing). The views in `request` need only live until Handle returns.
+  // `cancelled` (may be null) is handed to InferenceServer::Infer. Every response is
+  // counted in the server's metrics by status code; a cancelled one is not.
+  void Handle(const HttpRequest& request, std::shared_ptr<const std::atomic<bool>> cancelled,
+              Responder respond);
+
+  // The HTTP status for a failed absl::Status: InvalidArgument 400, NotFound 404,
+  // ResourceExhausted and Unavailable 503, Unimplemented 501, anything else 500.
+  // (Cancelled has no status: there is nobody to send it to.)
+  static int HttpStatusFor(const absl::Status& status);
+  // {"error": message} with that status (and Retry-After: 1 for ResourceExhausted).
+  static HttpResponse ErrorResponse(const absl::Status& status);
+  static HttpResponse ErrorResponse(int http_status, std::string_view message);
+
+ private:
+  using Route = http_internal::Route;
+  HttpResponse HandleSync(const Route& route, std::string_view body);
+  void StartInfer(const Route& route, std::string_view body,
+                  std::shared_ptr<const std::atomic<bool>> cancelled, Responder respond);
+
+  InferenceServer* server_;
+  RouterOptions options_;
+};
+
+}  // namespace ferry
+
+#endif  // FERRY_API_HTTP_ROUTER_H_
