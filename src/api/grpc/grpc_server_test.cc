@@ -1,0 +1,367 @@
+// GrpcServer in process: a real InferenceServer over the bundled `simple` model, a real
+// gRPC client on a loopback port. Covers what the codec tests cannot: status codes on the
+// wire, the asynchronous completion path, health, limits and shutdown with calls in flight.
+#include "api/grpc/grpc_server.h"
+
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "api/grpc/grpc_service.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "health.grpc.pb.h"
+#include "inference.grpc.pb.h"
+
+namespace ferry {
+namespace {
+
+namespace fs = std::filesystem;
+using inference::GRPCInferenceService;
+using testing::HasSubstr;
+
+std::string Raw(const std::vector<int32_t>& v) {
+  return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(int32_t));
+}
+
+std::vector<int32_t> Ints(const std::string& raw) {
+  std::vector<int32_t> v(raw.size() / 4);
+  std::memcpy(v.data(), raw.data(), v.size() * 4);
+  return v;
+}
+
+class GrpcServerTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() / ("ferry_grpc_test_" + std::to_string(::getpid()));
+    fs::remove_all(root_);
+    AddSimple("simple", "");
+    // Holds each request in the queue for 300 ms, so a test can act while it is in flight.
+    AddSimple("slow", "max_queue_delay_us = 300000\npreferred_batch_sizes = [8]\n");
+    ServerOptions options;
+    options.model_repository = root_.string();
+    auto server = InferenceServer::Create(options);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+  }
+  void TearDown() override {
+    grpc_.reset();
+    server_.reset();
+    fs::remove_all(root_);
+  }
+
+  // models/simple under another name, with extra [batching] keys replacing the defaults.
+  void AddSimple(const std::string& name, const std::string& batching) {
+    fs::create_directories(root_ / name / "1");
+    std::ifstream in("models/simple/config.toml");
+    std::ofstream out(root_ / name / "config.toml");
+    std::string line;
+    bool in_batching = false;
+    while (std::getline(in, line)) {
+      if (line.rfind("[", 0) == 0) in_batching = line == "[batching]";
+      if (in_batching && !batching.empty() &&
+          (line.rfind("max_queue_delay_us", 0) == 0 ||
+           line.rfind("preferred_batch_sizes", 0) == 0)) {
+        continue;
+      }
+      out << line << "\n";
+      if (line == "[batching]") out << batching;
+    }
+    fs::copy_file("models/simple/1/model.pt", root_ / name / "1" / "model.pt");
+  }
+
+  void StartGrpc(GrpcOptions options = {}) {
+    options.host = "127.0.0.1";
+    options.port = 0;
+    auto grpc = GrpcServer::Create(options, server_.get());
+    ASSERT_TRUE(grpc.ok()) << grpc.status();
+    grpc_ = std::move(*grpc);
+    ASSERT_GT(grpc_->port(), 0);
+    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", grpc_->port()),
+                                   grpc::InsecureChannelCredentials());
+    stub_ = GRPCInferenceService::NewStub(channel_);
+  }
+
+  static inference::ModelInferRequest SimpleRequest(const std::string& model = "simple") {
+    inference::ModelInferRequest r;
+    r.set_model_name(model);
+    r.set_id("grpc-1");
+    std::vector<int32_t> a(16), b(16, 2);
+    for (int i = 0; i < 16; ++i) a[i] = i;
+    for (const char* name : {"INPUT0", "INPUT1"}) {
+      auto* in = r.add_inputs();
+      in->set_name(name);
+      in->set_datatype("INT32");
+      in->add_shape(1);
+      in->add_shape(16);
+    }
+    r.add_raw_input_contents(Raw(a));
+    r.add_raw_input_contents(Raw(b));
+    return r;
+  }
+
+  grpc::Status Infer(const inference::ModelInferRequest& req, inference::ModelInferResponse* resp) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    return stub_->ModelInfer(&ctx, req, resp);
+  }
+
+  // The model's ferry_queue_depth gauge; -1 when absent.
+  int QueueDepth(const std::string& model) {
+    const std::string prefix = absl::StrCat("ferry_queue_depth{model=\"", model, "\"");
+    std::istringstream metrics(server_->RenderMetrics());
+    for (std::string line; std::getline(metrics, line);) {
+      if (line.rfind(prefix, 0) == 0) return std::stoi(line.substr(line.rfind(' ') + 1));
+    }
+    return -1;
+  }
+
+  template <typename Pred>
+  static bool WaitFor(Pred pred) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!pred()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return true;
+  }
+
+  fs::path root_;
+  std::unique_ptr<InferenceServer> server_;
+  std::unique_ptr<GrpcServer> grpc_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<GRPCInferenceService::Stub> stub_;
+};
+
+TEST(GrpcOptionsTest, CreateChecksOptions) {
+  GrpcOptions bad_port;
+  bad_port.port = 70000;
+  EXPECT_EQ(GrpcServer::Create(bad_port, reinterpret_cast<InferenceServer*>(8)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  GrpcOptions bad_size;
+  bad_size.max_message_bytes = 0;
+  EXPECT_EQ(GrpcServer::Create(bad_size, reinterpret_cast<InferenceServer*>(8)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(GrpcServer::Create(GrpcOptions{}, nullptr).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(StatusMappingTest, KeepsCodesAndMessages) {
+  using grpc::StatusCode;
+  const struct {
+    absl::Status in;
+    StatusCode out;
+  } kCases[] = {
+      {absl::InvalidArgumentError("m"), StatusCode::INVALID_ARGUMENT},
+      {absl::NotFoundError("m"), StatusCode::NOT_FOUND},
+      {absl::UnavailableError("m"), StatusCode::UNAVAILABLE},
+      {absl::ResourceExhaustedError("m"), StatusCode::UNAVAILABLE},
+      {absl::CancelledError("m"), StatusCode::CANCELLED},
+      {absl::InternalError("m"), StatusCode::INTERNAL},
+      {absl::FailedPreconditionError("m"), StatusCode::UNKNOWN},
+      {absl::DataLossError("m"), StatusCode::UNKNOWN},
+  };
+  for (const auto& c : kCases) {
+    grpc::Status s = grpc_api::ToGrpcStatus(c.in);
+    EXPECT_EQ(s.error_code(), c.out) << c.in;
+    EXPECT_EQ(s.error_message(), "m");
+  }
+  EXPECT_TRUE(grpc_api::ToGrpcStatus(absl::OkStatus()).ok());
+}
+
+TEST_F(GrpcServerTest, InfersWithRawAndTypedContents) {
+  StartGrpc();
+  inference::ModelInferResponse resp;
+  grpc::Status s = Infer(SimpleRequest(), &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.model_name(), "simple");
+  EXPECT_EQ(resp.model_version(), "1");
+  EXPECT_EQ(resp.id(), "grpc-1");
+  ASSERT_EQ(resp.outputs_size(), 2);
+  ASSERT_EQ(resp.raw_output_contents_size(), 2);
+  EXPECT_EQ(resp.outputs(0).name(), "OUTPUT0");
+  EXPECT_EQ(resp.outputs(0).datatype(), "INT32");
+  EXPECT_THAT(resp.outputs(0).shape(), testing::ElementsAre(1, 16));
+  std::vector<int32_t> sum = Ints(resp.raw_output_contents(0));
+  std::vector<int32_t> diff = Ints(resp.raw_output_contents(1));
+  ASSERT_EQ(sum.size(), 16u);
+  for (int i = 0; i < 16; ++i) {
+    EXPECT_EQ(sum[i], i + 2);
+    EXPECT_EQ(diff[i], i - 2);
+  }
+
+  inference::ModelInferRequest typed = SimpleRequest();
+  typed.clear_raw_input_contents();
+  for (int i = 0; i < 16; ++i) {
+    typed.mutable_inputs(0)->mutable_contents()->add_int_contents(100 * i);
+    typed.mutable_inputs(1)->mutable_contents()->add_int_contents(i);
+  }
+  typed.add_outputs()->set_name("OUTPUT1");
+  inference::ModelInferResponse typed_resp;
+  s = Infer(typed, &typed_resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(typed_resp.outputs_size(), 1);
+  EXPECT_EQ(typed_resp.outputs(0).name(), "OUTPUT1");
+  EXPECT_EQ(Ints(typed_resp.raw_output_contents(0))[3], 297);
+}
+
+TEST_F(GrpcServerTest, ErrorsCarryTheirCodes) {
+  StartGrpc();
+  inference::ModelInferResponse resp;
+  inference::ModelInferRequest unknown = SimpleRequest("nope");
+  grpc::Status s = Infer(unknown, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("nope"));
+
+  inference::ModelInferRequest short_raw = SimpleRequest();
+  short_raw.mutable_raw_input_contents(1)->resize(60);
+  s = Infer(short_raw, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("raw_input_contents[1]"));
+
+  inference::ModelInferRequest wrong_dtype = SimpleRequest();
+  wrong_dtype.mutable_inputs(0)->set_datatype("FP32");
+  s = Infer(wrong_dtype, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("INPUT0"));
+
+  grpc::ClientContext ctx;
+  inference::ModelMetadataRequest meta_req;
+  meta_req.set_name("nope");
+  inference::ModelMetadataResponse meta;
+  EXPECT_EQ(stub_->ModelMetadata(&ctx, meta_req, &meta).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(GrpcServerTest, MessageLimitIsEnforced) {
+  GrpcOptions options;
+  options.max_message_bytes = 1024;
+  StartGrpc(options);
+  inference::ModelInferRequest big = SimpleRequest();
+  big.set_id(std::string(4096, 'x'));
+  inference::ModelInferResponse resp;
+  EXPECT_EQ(Infer(big, &resp).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_TRUE(Infer(SimpleRequest(), &resp).ok());
+}
+
+TEST_F(GrpcServerTest, TakenPortIsAnError) {
+  StartGrpc();
+  GrpcOptions same;
+  same.host = "127.0.0.1";
+  same.port = grpc_->port();
+  EXPECT_EQ(GrpcServer::Create(same, server_.get()).status().code(),
+            absl::StatusCode::kUnavailable);
+}
+
+TEST_F(GrpcServerTest, HealthFollowsReadiness) {
+  StartGrpc();
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  auto check = [&](const std::string& service, grpc::health::v1::HealthCheckResponse* resp) {
+    grpc::ClientContext ctx;
+    grpc::health::v1::HealthCheckRequest req;
+    req.set_service(service);
+    return health->Check(&ctx, req, resp);
+  };
+  grpc::health::v1::HealthCheckResponse resp;
+  ASSERT_TRUE(check("", &resp).ok());
+  EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  ASSERT_TRUE(check("inference.GRPCInferenceService", &resp).ok());
+  EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  EXPECT_EQ(check("other.Service", &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+
+  server_->Drain();
+  ASSERT_TRUE(check("", &resp).ok());
+  EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  grpc::ClientContext ctx;
+  inference::ServerReadyResponse ready;
+  ASSERT_TRUE(stub_->ServerReady(&ctx, inference::ServerReadyRequest(), &ready).ok());
+  EXPECT_FALSE(ready.ready());
+  inference::ModelInferResponse infer;
+  EXPECT_EQ(Infer(SimpleRequest(), &infer).error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(GrpcServerTest, StatisticsAndRepository) {
+  StartGrpc();
+  inference::ModelInferResponse resp;
+  ASSERT_TRUE(Infer(SimpleRequest(), &resp).ok());
+
+  grpc::ClientContext ctx;
+  inference::ModelStatisticsRequest req;
+  req.set_name("simple");
+  inference::ModelStatisticsResponse stats;
+  ASSERT_TRUE(stub_->ModelStatistics(&ctx, req, &stats).ok());
+  ASSERT_EQ(stats.model_stats_size(), 1);
+  EXPECT_EQ(stats.model_stats(0).name(), "simple");
+  EXPECT_EQ(stats.model_stats(0).version(), "1");
+  EXPECT_EQ(stats.model_stats(0).inference_count(), 1u);
+  EXPECT_EQ(stats.model_stats(0).inference_stats().success().count(), 1u);
+  EXPECT_GT(stats.model_stats(0).last_inference(), 0u);
+
+  grpc::ClientContext unload_ctx;
+  inference::RepositoryModelUnloadRequest unload;
+  unload.set_model_name("simple");
+  inference::RepositoryModelUnloadResponse unloaded;
+  ASSERT_TRUE(stub_->RepositoryModelUnload(&unload_ctx, unload, &unloaded).ok());
+  EXPECT_EQ(Infer(SimpleRequest(), &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+
+  grpc::ClientContext load_ctx;
+  inference::RepositoryModelLoadRequest load;
+  load.set_model_name("simple");
+  inference::RepositoryModelLoadResponse loaded;
+  grpc::Status s = stub_->RepositoryModelLoad(&load_ctx, load, &loaded);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(Infer(SimpleRequest(), &resp).ok());
+
+  grpc::ClientContext index_ctx;
+  inference::RepositoryIndexRequest index_req;
+  index_req.set_ready(true);
+  inference::RepositoryIndexResponse index;
+  ASSERT_TRUE(stub_->RepositoryIndex(&index_ctx, index_req, &index).ok());
+  ASSERT_EQ(index.models_size(), 2);
+  EXPECT_EQ(index.models(0).name(), "simple");
+  EXPECT_EQ(index.models(0).state(), "READY");
+}
+
+TEST_F(GrpcServerTest, ShutdownLetsInFlightCallsFinish) {
+  StartGrpc();
+  inference::ModelInferResponse resp;
+  grpc::Status status(grpc::StatusCode::UNKNOWN, "not run");
+  std::thread client([&] { status = Infer(SimpleRequest("slow"), &resp); });
+  // Shutdown starts while the request sits in the slow model's batching window.
+  ASSERT_TRUE(WaitFor([&] { return QueueDepth("slow") == 1; }));
+  grpc_->Shutdown();
+  client.join();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(Ints(resp.raw_output_contents(0)).size(), 16u);
+  EXPECT_EQ(Infer(SimpleRequest(), &resp).error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(GrpcServerTest, ClientCancellationReachesTheBatcher) {
+  StartGrpc();
+  grpc::ClientContext ctx;
+  inference::ModelInferRequest req = SimpleRequest("slow");
+  inference::ModelInferResponse resp;
+  std::promise<grpc::Status> done;
+  stub_->async()->ModelInfer(&ctx, &req, &resp, [&done](grpc::Status s) { done.set_value(s); });
+  ASSERT_TRUE(WaitFor([&] { return QueueDepth("slow") == 1; }));
+  ctx.TryCancel();
+  EXPECT_EQ(done.get_future().get().error_code(), grpc::StatusCode::CANCELLED);
+  // The batcher drops the request when the window closes: answered Cancelled (a failure
+  // in the statistics) and never computed.
+  auto stats = [&] { return server_->Statistics("slow", "").value().at(0); };
+  ASSERT_TRUE(WaitFor([&] { return stats().fail.count == 1; })) << stats().fail.count;
+  EXPECT_EQ(stats().execution_count, 0u);
+  EXPECT_TRUE(Infer(SimpleRequest("slow"), &resp).ok());
+  // Shutdown must not hang on the abandoned call's reactor.
+  grpc_->Shutdown();
+}
+
+}  // namespace
+}  // namespace ferry

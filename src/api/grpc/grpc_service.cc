@@ -1,0 +1,292 @@
+#include "api/grpc/grpc_service.h"
+
+#include <atomic>
+#include <exception>
+#include <memory>
+#include <new>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "api/grpc/tensor_codec.h"
+
+namespace ferry {
+namespace grpc_api {
+namespace {
+
+// Finishes an RPC whose answer is already known, on the calling thread.
+grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, grpc::Status status) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(std::move(status));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, const absl::Status& status) {
+  return FinishNow(ctx, ToGrpcStatus(status));
+}
+
+// Loading a model warms it up and unloading waits for its queue to drain: seconds, not
+// microseconds. gRPC runs callback handlers on a small shared pool, so blocking one there
+// would stall ModelInfer calls meanwhile. These rare operator calls get a thread each.
+template <typename Work>
+grpc::ServerUnaryReactor* FinishOffThread(grpc::CallbackServerContext* ctx, Work work) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  try {
+    // Detached is safe: the thread touches nothing after Finish, and GrpcServer::Shutdown
+    // waits for Finish, so the InferenceServer it uses is still alive.
+    std::thread([reactor, work = std::move(work)]() mutable {
+      reactor->Finish(ToGrpcStatus(work()));
+    }).detach();
+  } catch (const std::system_error& e) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                 absl::StrCat("cannot start a thread: ", e.what())));
+  }
+  return reactor;
+}
+
+// The default reactor cannot observe cancellation, so ModelInfer has its own: OnCancel
+// (client gone, deadline passed, server shutting down) sets the flag the batcher checks
+// before compute, so abandoned requests stop costing model time.
+class InferReactor final : public grpc::ServerUnaryReactor {
+ public:
+  InferReactor() : cancelled_(std::make_shared<std::atomic<bool>>(false)) {}
+
+  std::shared_ptr<const std::atomic<bool>> cancelled() const { return cancelled_; }
+
+  void OnCancel() override { cancelled_->store(true, std::memory_order_release); }
+  // gRPC calls this once, after Finish and after any OnCancel; nothing touches the
+  // reactor afterwards. The flag lives on if the batcher still holds it.
+  void OnDone() override { delete this; }
+
+ private:
+  std::shared_ptr<std::atomic<bool>> cancelled_;
+};
+
+// Exceptions must not unwind into gRPC's threads (they would terminate the process). The
+// codecs' allocations are bounded by the message size limit, so this is a last resort.
+grpc::Status ExceptionStatus(const std::exception& e) {
+  if (dynamic_cast<const std::bad_alloc*>(&e) != nullptr) {
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "out of memory");
+  }
+  return grpc::Status(grpc::StatusCode::INTERNAL, e.what());
+}
+
+void SetDuration(const DurationStat& from, inference::StatisticDuration* to) {
+  to->set_count(from.count);
+  to->set_ns(from.ns);
+}
+
+constexpr char kInferenceServiceName[] = "inference.GRPCInferenceService";
+
+}  // namespace
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  grpc::StatusCode code = grpc::StatusCode::UNKNOWN;
+  switch (status.code()) {
+    case absl::StatusCode::kOk: return grpc::Status::OK;
+    case absl::StatusCode::kInvalidArgument: code = grpc::StatusCode::INVALID_ARGUMENT; break;
+    case absl::StatusCode::kNotFound: code = grpc::StatusCode::NOT_FOUND; break;
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kUnavailable: code = grpc::StatusCode::UNAVAILABLE; break;
+    case absl::StatusCode::kCancelled: code = grpc::StatusCode::CANCELLED; break;
+    case absl::StatusCode::kInternal: code = grpc::StatusCode::INTERNAL; break;
+    case absl::StatusCode::kUnimplemented: code = grpc::StatusCode::UNIMPLEMENTED; break;
+    case absl::StatusCode::kAlreadyExists: code = grpc::StatusCode::ALREADY_EXISTS; break;
+    case absl::StatusCode::kDeadlineExceeded: code = grpc::StatusCode::DEADLINE_EXCEEDED; break;
+    default: break;
+  }
+  return grpc::Status(code, std::string(status.message()));
+}
+
+grpc::ServerUnaryReactor* InferenceService::ServerLive(grpc::CallbackServerContext* ctx,
+                                                       const inference::ServerLiveRequest*,
+                                                       inference::ServerLiveResponse* resp) {
+  resp->set_live(server_->IsLive());
+  return FinishNow(ctx, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* InferenceService::ServerReady(grpc::CallbackServerContext* ctx,
+                                                        const inference::ServerReadyRequest*,
+                                                        inference::ServerReadyResponse* resp) {
+  resp->set_ready(server_->IsReady());
+  return FinishNow(ctx, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* InferenceService::ModelReady(grpc::CallbackServerContext* ctx,
+                                                       const inference::ModelReadyRequest* req,
+                                                       inference::ModelReadyResponse* resp) {
+  // A known model that is not ready is an answer (ready=false), not an error; an unknown
+  // one is NOT_FOUND, as on the HTTP side.
+  absl::StatusOr<bool> ready = server_->IsModelReady(req->name(), req->version());
+  if (!ready.ok()) return FinishNow(ctx, ready.status());
+  resp->set_ready(*ready);
+  return FinishNow(ctx, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* InferenceService::ServerMetadata(
+    grpc::CallbackServerContext* ctx, const inference::ServerMetadataRequest*,
+    inference::ServerMetadataResponse* resp) {
+  ferry::ServerMetadata meta = server_->Metadata();
+  resp->set_name(std::move(meta.name));
+  resp->set_version(std::move(meta.version));
+  for (std::string& e : meta.extensions) resp->add_extensions(std::move(e));
+  return FinishNow(ctx, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* InferenceService::ModelMetadata(
+    grpc::CallbackServerContext* ctx, const inference::ModelMetadataRequest* req,
+    inference::ModelMetadataResponse* resp) {
+  absl::StatusOr<ferry::ModelMetadata> meta =
+      server_->GetModelMetadata(req->name(), req->version());
+  if (!meta.ok()) return FinishNow(ctx, meta.status());
+  resp->set_name(std::move(meta->name));
+  for (std::string& v : meta->versions) resp->add_versions(std::move(v));
+  resp->set_platform(std::move(meta->platform));
+  auto add = [](const TensorSpec& spec, inference::ModelMetadataResponse::TensorMetadata* t) {
+    t->set_name(spec.name);
+    t->set_datatype(std::string(DataTypeName(spec.dtype)));
+    t->mutable_shape()->Add(spec.shape.begin(), spec.shape.end());
+  };
+  for (const TensorSpec& spec : meta->inputs) add(spec, resp->add_inputs());
+  for (const TensorSpec& spec : meta->outputs) add(spec, resp->add_outputs());
+  return FinishNow(ctx, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerContext* ctx,
+                                                       const inference::ModelInferRequest* req,
+                                                       inference::ModelInferResponse* resp) {
+  auto* reactor = new InferReactor();
+  absl::StatusOr<InferRequest> decoded;
+  try {
+    decoded = DecodeInferRequest(*req);
+  } catch (const std::exception& e) {
+    reactor->Finish(ExceptionStatus(e));
+    return reactor;
+  }
+  if (!decoded.ok()) {
+    reactor->Finish(ToGrpcStatus(decoded.status()));
+    return reactor;
+  }
+  // `req` and `resp` stay valid until the reactor's OnDone, which cannot come before
+  // Finish below. The callback runs exactly once: here (errors found before queueing,
+  // in which case Finish runs before the reactor is returned, which gRPC allows) or on a
+  // batch worker.
+  server_->Infer(req->model_name(), req->model_version(), std::move(*decoded), reactor->cancelled(),
+                 [reactor, resp](absl::StatusOr<InferResponse> result) {
+                   if (!result.ok()) {
+                     reactor->Finish(ToGrpcStatus(result.status()));
+                     return;
+                   }
+                   grpc::Status status = grpc::Status::OK;
+                   try {
+                     EncodeInferResponse(std::move(*result), resp);
+                   } catch (const std::exception& e) {
+                     status = ExceptionStatus(e);
+                   }
+                   reactor->Finish(std::move(status));
+                 });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* InferenceService::ModelStatistics(
+    grpc::CallbackServerContext* ctx, const inference::ModelStatisticsRequest* req,
+    inference::ModelStatisticsResponse* resp) {
+  absl::StatusOr<std::vector<ferry::ModelStatistics>> stats =
+      server_->Statistics(req->name(), req->version());
+  if (!stats.ok()) return FinishNow(ctx, stats.status());
+  for (const ferry::ModelStatistics& s : *stats) {
+    inference::ModelStatistics* out = resp->add_model_stats();
+    out->set_name(s.name);
+    out->set_version(s.version);
+    out->set_last_inference(s.last_inference_ms);
+    out->set_inference_count(s.inference_count);
+    out->set_execution_count(s.execution_count);
+    inference::InferStatistics* infer = out->mutable_inference_stats();
+    SetDuration(s.success, infer->mutable_success());
+    SetDuration(s.fail, infer->mutable_fail());
+    SetDuration(s.queue, infer->mutable_queue());
+    SetDuration(s.compute_infer, infer->mutable_compute_infer());
+    // Ferry does not time input and output copies apart from compute, and has no cache:
+    // those durations stay present but zero, as Triton reports for what it did not do.
+    infer->mutable_compute_input();
+    infer->mutable_compute_output();
+    infer->mutable_cache_hit();
+    infer->mutable_cache_miss();
+    for (const BatchStat& b : s.batch_stats) {
+      inference::InferBatchStatistics* batch = out->add_batch_stats();
+      batch->set_batch_size(b.batch_size);
+      SetDuration(b.compute_infer, batch->mutable_compute_infer());
+      batch->mutable_compute_input();
+      batch->mutable_compute_output();
+    }
+  }
+  return FinishNow(ctx, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* InferenceService::RepositoryIndex(
+    grpc::CallbackServerContext* ctx, const inference::RepositoryIndexRequest* req,
+    inference::RepositoryIndexResponse* resp) {
+  // Ferry serves one repository, so repository_name is not checked (Triton's single-
+  // repository servers ignore it the same way).
+  for (ModelIndexEntry& e : server_->Index()) {
+    if (req->ready() && e.state != "READY") continue;
+    auto* m = resp->add_models();
+    m->set_name(std::move(e.name));
+    m->set_version(std::move(e.version));
+    m->set_state(std::move(e.state));
+    m->set_reason(std::move(e.reason));
+  }
+  return FinishNow(ctx, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* InferenceService::RepositoryModelLoad(
+    grpc::CallbackServerContext* ctx, const inference::RepositoryModelLoadRequest* req,
+    inference::RepositoryModelLoadResponse*) {
+  if (!req->parameters().empty()) {
+    // Triton's "config" and "file:" overrides would load something other than what is on
+    // disk; Ferry loads only from the repository.
+    return FinishNow(ctx, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                       absl::StrCat("load parameters are not supported ('",
+                                                    req->parameters().begin()->first,
+                                                    "'); Ferry loads the model from the "
+                                                    "repository as it is on disk")));
+  }
+  if (req->model_name().empty()) {
+    return FinishNow(ctx,
+                     grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "model_name must be set"));
+  }
+  return FinishOffThread(ctx, [server = server_, name = req->model_name()] {
+    return server->LoadModel(name);
+  });
+}
+
+grpc::ServerUnaryReactor* InferenceService::RepositoryModelUnload(
+    grpc::CallbackServerContext* ctx, const inference::RepositoryModelUnloadRequest* req,
+    inference::RepositoryModelUnloadResponse*) {
+  // Parameters are ignored: Triton's only one, unload_dependents, has no meaning without
+  // ensembles.
+  if (req->model_name().empty()) {
+    return FinishNow(ctx,
+                     grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "model_name must be set"));
+  }
+  return FinishOffThread(ctx, [server = server_, name = req->model_name()] {
+    return server->UnloadModel(name);
+  });
+}
+
+grpc::ServerUnaryReactor* HealthService::Check(grpc::CallbackServerContext* ctx,
+                                               const grpc::health::v1::HealthCheckRequest* req,
+                                               grpc::health::v1::HealthCheckResponse* resp) {
+  if (!req->service().empty() && req->service() != kInferenceServiceName) {
+    return FinishNow(ctx, grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                       absl::StrCat("unknown service '", req->service(), "'")));
+  }
+  resp->set_status(server_->IsReady() ? grpc::health::v1::HealthCheckResponse::SERVING
+                                      : grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  return FinishNow(ctx, grpc::Status::OK);
+}
+
+}  // namespace grpc_api
+}  // namespace ferry

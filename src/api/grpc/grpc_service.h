@@ -1,0 +1,87 @@
+// The gRPC service implementations behind GrpcServer. Internal to api/grpc.
+//
+// Both services use gRPC's callback API: a handler returns a reactor instead of a
+// finished response, so ModelInfer hands the request to InferenceServer::Infer and returns
+// at once; the batch worker that finishes the request completes the RPC. No thread waits
+// per in-flight request, which matters because dynamic batching keeps many requests in
+// flight by design and the machine has few cores.
+#ifndef FERRY_API_GRPC_GRPC_SERVICE_H_
+#define FERRY_API_GRPC_GRPC_SERVICE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+#include "health.grpc.pb.h"
+#include "inference.grpc.pb.h"
+#include "server/inference_server.h"
+
+namespace ferry {
+namespace grpc_api {
+
+// absl -> gRPC status. InvalidArgument, NotFound, Unavailable, Cancelled, Internal,
+// Unimplemented, AlreadyExists and DeadlineExceeded keep their code. ResourceExhausted
+// (the model's queue is full) becomes UNAVAILABLE: it is the same "retry later" the HTTP
+// side answers with 503, Triton answers UNAVAILABLE too, and gRPC retry policies retry
+// UNAVAILABLE by convention. Anything else is UNKNOWN. The message passes unchanged.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// inference.GRPCInferenceService over an InferenceServer (not owned; must outlive it).
+class InferenceService final : public inference::GRPCInferenceService::CallbackService {
+ public:
+  explicit InferenceService(InferenceServer* server) : server_(server) {}
+
+  grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* ctx,
+                                       const inference::ServerLiveRequest* req,
+                                       inference::ServerLiveResponse* resp) override;
+  grpc::ServerUnaryReactor* ServerReady(grpc::CallbackServerContext* ctx,
+                                        const inference::ServerReadyRequest* req,
+                                        inference::ServerReadyResponse* resp) override;
+  grpc::ServerUnaryReactor* ModelReady(grpc::CallbackServerContext* ctx,
+                                       const inference::ModelReadyRequest* req,
+                                       inference::ModelReadyResponse* resp) override;
+  grpc::ServerUnaryReactor* ServerMetadata(grpc::CallbackServerContext* ctx,
+                                           const inference::ServerMetadataRequest* req,
+                                           inference::ServerMetadataResponse* resp) override;
+  grpc::ServerUnaryReactor* ModelMetadata(grpc::CallbackServerContext* ctx,
+                                          const inference::ModelMetadataRequest* req,
+                                          inference::ModelMetadataResponse* resp) override;
+  grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* ctx,
+                                       const inference::ModelInferRequest* req,
+                                       inference::ModelInferResponse* resp) override;
+  grpc::ServerUnaryReactor* ModelStatistics(grpc::CallbackServerContext* ctx,
+                                            const inference::ModelStatisticsRequest* req,
+                                            inference::ModelStatisticsResponse* resp) override;
+  grpc::ServerUnaryReactor* RepositoryIndex(grpc::CallbackServerContext* ctx,
+                                            const inference::RepositoryIndexRequest* req,
+                                            inference::RepositoryIndexResponse* resp) override;
+  grpc::ServerUnaryReactor* RepositoryModelLoad(
+      grpc::CallbackServerContext* ctx, const inference::RepositoryModelLoadRequest* req,
+      inference::RepositoryModelLoadResponse* resp) override;
+  grpc::ServerUnaryReactor* RepositoryModelUnload(
+      grpc::CallbackServerContext* ctx, const inference::RepositoryModelUnloadRequest* req,
+      inference::RepositoryModelUnloadResponse* resp) override;
+
+ private:
+  InferenceServer* server_;
+};
+
+// grpc.health.v1.Health/Check: SERVING while the InferenceServer is ready (not draining),
+// else NOT_SERVING, for the empty service name (the whole server) and for
+// "inference.GRPCInferenceService". Any other name is NOT_FOUND, as the health checking
+// protocol specifies.
+class HealthService final : public grpc::health::v1::Health::CallbackService {
+ public:
+  explicit HealthService(InferenceServer* server) : server_(server) {}
+
+  grpc::ServerUnaryReactor* Check(grpc::CallbackServerContext* ctx,
+                                  const grpc::health::v1::HealthCheckRequest* req,
+                                  grpc::health::v1::HealthCheckResponse* resp) override;
+
+ private:
+  InferenceServer* server_;
+};
+
+}  // namespace grpc_api
+}  // namespace ferry
+
+#endif  // FERRY_API_GRPC_GRPC_SERVICE_H_
