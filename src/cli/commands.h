@@ -12,6 +12,10 @@ namespace ferry {
 // Adds `ferry serve` to `app`; `run` is set to the function that serves when chosen.
 void AddServeCommand(CLI::App& app, std::function<int()>& run);
 
+// Adds `ferry bench` (the load generator in src/loadgen/) to `app`; `run` is set to the
+// function that runs the benchmark when chosen.
+void AddBenchCommand(CLI::App& app, std::function<int()>& run);
+
 }  // namespace ferry
 
 #endif  // FERRY_CLI_COMMANDS_H_

@@ -6,12 +6,13 @@
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "Ferry serves TorchScript models over the Open Inference Protocol (KServe V2), with\n"
-      "dynamic batching and Prometheus metrics.",
+      "Ferry serves TorchScript models over the Open Inference Protocol (KServe V2, HTTP and\n"
+      "gRPC), with dynamic batching and Prometheus metrics. `ferry bench` measures a server.",
       "ferry"};
   app.require_subcommand(1);
   std::function<int()> run;
   ferry::AddServeCommand(app, run);
+  ferry::AddBenchCommand(app, run);
   CLI11_PARSE(app, argc, argv);
   return run ? run() : 1;
 }

@@ -2,9 +2,12 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
+#include <climits>
 #include <memory>
 #include <string>
 
+#include "api/grpc/grpc_server.h"
 #include "api/http/http_server.h"
 #include "backends/torch/torch_backend.h"
 #include "cli/commands.h"
@@ -19,6 +22,7 @@ struct ServeFlags {
   std::string host = "0.0.0.0";
   int http_port = 8000;
   int http_threads = 2;
+  int grpc_port = 8001;  // -1: no gRPC
   size_t max_body_bytes = 64u << 20;
   bool no_optimize = false;
   std::string quantized_engine = "onednn";
@@ -62,6 +66,23 @@ int Serve(const ServeFlags& flags) {
     spdlog::error("{}", std::string(http_server.status().message()));
     return 1;
   }
+  // gRPC starts listening in Create; it comes up before HTTP so that, once "listening on
+  // http://" is logged, both transports answer.
+  std::unique_ptr<GrpcServer> grpc_server;
+  if (flags.grpc_port >= 0) {
+    GrpcOptions grpc;
+    grpc.host = flags.host;
+    grpc.port = flags.grpc_port;
+    // One size limit for both transports: an HTTP body and a gRPC message carry the same tensors.
+    grpc.max_message_bytes = static_cast<int>(std::min<size_t>(flags.max_body_bytes, INT_MAX));
+    absl::StatusOr<std::unique_ptr<GrpcServer>> created = GrpcServer::Create(grpc, server->get());
+    if (!created.ok()) {
+      spdlog::error("{}", std::string(created.status().message()));
+      return 1;
+    }
+    grpc_server = std::move(*created);
+    spdlog::info("gRPC listening on {}:{}", flags.host, grpc_server->port());
+  }
   (*http_server)->Start();
   spdlog::info("listening on http://{}:{}", flags.host, (*http_server)->port());
 
@@ -70,6 +91,9 @@ int Serve(const ServeFlags& flags) {
   spdlog::info("received {}; no new connections, finishing queued work",
                sig == SIGTERM ? "SIGTERM" : "SIGINT");
   (*http_server)->StopAccepting();
+  // gRPC refuses new calls at once and waits for in-flight ones, which complete on the
+  // batch workers: so before Drain, which stops them.
+  if (grpc_server) grpc_server->Shutdown();
   (*server)->Drain();
   (*http_server)->Stop();
   spdlog::info("stopped");
@@ -88,12 +112,18 @@ void AddServeCommand(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--http-port", flags->http_port, "HTTP port; 0 picks a free one")
       ->capture_default_str()
       ->check(CLI::Range(0, 65535));
+  cmd->add_option("--grpc-port", flags->grpc_port,
+                  "gRPC port (V2 GRPCInferenceService + grpc.health.v1); 0 picks a free one, "
+                  "-1 turns gRPC off")
+      ->capture_default_str()
+      ->check(CLI::Range(-1, 65535));
   cmd->add_option("--http-threads", flags->http_threads,
                   "Threads that handle HTTP connections (decode, encode, network I/O)")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
   cmd->add_option("--max-body-bytes", flags->max_body_bytes,
-                  "Largest request body accepted; larger ones get 413")
+                  "Largest request accepted: HTTP body (larger get 413) or gRPC message "
+                  "(larger get RESOURCE_EXHAUSTED)")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{1} << 34));
   cmd->add_flag("--no-optimize", flags->no_optimize,
