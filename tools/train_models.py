@@ -334,9 +334,9 @@ FASHION_SERVING = {
     "labels": "labels.txt",
     "inputs": [("image", "FP32", [-1, 1, 28, 28])],
     "outputs": [("logits", "FP32", [-1, 10])],
-    "batching": {"max_queue_delay_us": 200, "preferred_batch_sizes": [32, 64],
+    "batching": {"max_queue_delay_us": 0, "preferred_batch_sizes": [32, 64],
                  "max_queue_size": 1024},
-    "execution": {"workers": 1, "intra_op_threads": 2,
+    "execution": {"workers": 2, "intra_op_threads": 1,
                   "warmup_batch_sizes": [1, 8, 32, 64]},
 }
 
