@@ -148,6 +148,12 @@ inline bool FloatFromParsedDouble(double d, float& value) {
   // Beyond this a float would round to infinity (and the cast would be undefined).
   if (!(std::abs(d) < 0x1.ffffffp127)) return false;
   const float f = static_cast<float>(d);
+  // Exactly a float (every pixel value, every small integer): Boost.JSON's error is far
+  // below half a float ULP, so no halfway point can be near. The common case, kept cheap.
+  if (static_cast<double>(f) == d) {
+    value = f;
+    return true;
+  }
   const double below =
       0.5 * (static_cast<double>(f) + std::nextafter(f, -std::numeric_limits<float>::infinity()));
   const double above =

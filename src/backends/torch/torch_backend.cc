@@ -4,6 +4,8 @@
 #include <ATen/Parallel.h>
 #include <torch/script.h>
 
+#include <dlfcn.h>
+
 #include <cctype>
 #include <cstring>
 #include <filesystem>
@@ -162,6 +164,19 @@ void ConfigureTorchProcess(int interop_threads, int intra_op_threads) {
   std::call_once(once, [&] {
     // Inter-op parallelism only matters for graphs that fork; workers are our parallelism.
     at::set_num_interop_threads(interop_threads);
+    // at::set_num_threads does not reach OpenBLAS, whose own pool defaults to one thread
+    // per core, is shared by every caller, and spins in sched_yield between calls. Profiles
+    // showed that pool burning a core beside Ferry's workers, so BLAS runs on the calling
+    // worker's thread. Looked up at run time: libtorch may be linked to another BLAS.
+    using SetThreads = void (*)(int);
+    using GetThreads = int (*)();
+    auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+    auto get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+    if (set != nullptr && get != nullptr) {
+      const int before = get();
+      set(1);
+      spdlog::info("OpenBLAS threads: {} -> {} (each worker runs its own BLAS calls)", before, get());
+    }
   });
   at::set_num_threads(intra_op_threads);
 }
