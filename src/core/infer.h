@@ -3,7 +3,9 @@
 #define FERRY_CORE_INFER_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "core/tensor.h"
@@ -17,11 +19,18 @@ struct RequestedOutput {
   int64_t classification = 0;
 };
 
+// A request-level parameter as the wire carried it (JSON `parameters`, gRPC
+// InferParameter). Numbers keep their wire kind: 0.1 is a double, 3 an int64.
+using ParameterValue = std::variant<bool, int64_t, double, std::string>;
+
 struct InferRequest {
   std::string id;  // echoed in the response when set
   std::vector<Tensor> inputs;
   // Empty means every output of the model, unmodified.
   std::vector<RequestedOutput> outputs;
+  // Request-level parameters (e.g. "alpha" for prediction sets). Transports fill this;
+  // the server checks the ones it knows and ignores the rest, as other V2 servers do.
+  std::map<std::string, ParameterValue> parameters;
 };
 
 struct InferResponse {
