@@ -22,7 +22,7 @@ namespace ferry {
 struct HttpOptions {
   std::string host = "0.0.0.0";      // address (or host name) to bind
   int port = 8000;                   // 0 picks a free port (see port())
-  int threads = 2;                   // threads running the io_context
+  int threads = 2;                   // I/O threads; each runs its own connections
   size_t max_body_bytes = 64 << 20;  // larger bodies get 413
   int idle_timeout_seconds = 60;     // keep-alive connections idle longer are closed;
                                      // also bounds reading one request and writing one
