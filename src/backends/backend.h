@@ -33,7 +33,8 @@ class Backend {
   // only this batch.
   virtual absl::StatusOr<std::vector<Tensor>> Execute(std::vector<Tensor>& inputs) = 0;
 
-  // Called once on every worker thread before its first Execute.
+  // Called on a thread before it runs Execute: once on each worker thread, and before
+  // every batch that runs inline on a caller's thread, so it must be cheap when repeated.
   virtual void PrepareWorkerThread() {}
 
   // One line for the start-up log, e.g. "frozen + optimized for inference".

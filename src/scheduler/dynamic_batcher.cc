@@ -43,11 +43,13 @@ DynamicBatcher::DynamicBatcher(BatcherOptions options, BatchFn execute)
       rule_{options_.max_batch_size, options_.max_queue_delay_us * 1000,
             options_.preferred_batch_sizes},
       execute_(std::move(execute)),
-      clock_(options_.clock) {}
+      clock_(options_.clock),
+      free_slots_(options_.num_workers) {}
 
 DynamicBatcher::~DynamicBatcher() { Shutdown(); }
 
 absl::Status DynamicBatcher::Enqueue(std::unique_ptr<BatchTask>& task) {
+  std::vector<std::unique_ptr<BatchTask>> inline_batch;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return absl::UnavailableError("the model is shutting down");
@@ -56,11 +58,37 @@ absl::Status DynamicBatcher::Enqueue(std::unique_ptr<BatchTask>& task) {
           "the model's queue is full (", options_.max_queue_size, " requests); retry later"));
     }
     task->enqueue_ns = clock_->NowNanos();
-    queue_.push_back(std::move(task));
-    depth_.store(queue_.size(), std::memory_order_relaxed);
+    if (options_.run_inline_when_idle && queue_.empty() && free_slots_ > 0) {
+      const int64_t rows[] = {task->rows};
+      if (DecideBatch(rule_, rows, task->enqueue_ns, task->enqueue_ns, false).take == 1) {
+        --free_slots_;
+        inline_batch.push_back(std::move(task));
+      }
+    }
+    if (inline_batch.empty()) {
+      queue_.push_back(std::move(task));
+      depth_.store(queue_.size(), std::memory_order_relaxed);
+    }
   }
-  cv_.notify_one();
+  if (inline_batch.empty()) {
+    cv_.notify_one();
+    return absl::OkStatus();
+  }
+  if (options_.on_worker_start) options_.on_worker_start();
+  Execute(inline_batch);
+  ReleaseSlot();
   return absl::OkStatus();
+}
+
+void DynamicBatcher::ReleaseSlot() {
+  bool waiting;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++free_slots_;
+    waiting = !queue_.empty() || stopping_;
+  }
+  // A worker may have left work queued, or be waiting to stop, because every slot was taken.
+  if (waiting) cv_.notify_one();
 }
 
 void DynamicBatcher::Start() {
@@ -177,13 +205,22 @@ void DynamicBatcher::WorkerLoop() {
   std::vector<std::unique_ptr<BatchTask>> batch, dropped;
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
+    if (free_slots_ == 0) {
+      // Every slot is running a batch inline; ReleaseSlot wakes us.
+      if (stopping_ && queue_.empty()) break;
+      cv_.wait(lock);
+      continue;
+    }
     const BatchDecision decision = TakeLocked(batch, dropped);
     if (!batch.empty() || !dropped.empty()) {
+      const bool run = !batch.empty();
+      if (run) --free_slots_;
       lock.unlock();
       Drop(dropped);
-      if (!batch.empty()) Execute(batch);
+      if (run) Execute(batch);
       batch.clear();
       lock.lock();
+      if (run) ++free_slots_;
       continue;
     }
     if (stopping_ && queue_.empty()) break;

@@ -6,7 +6,8 @@
 // signals, and returns, or refuses at once with RESOURCE_EXHAUSTED when the queue is full (the
 // caller sheds load with a 503 rather than queueing unbounded latency). Workers hold the
 // lock only to decide and to pop; assembling, executing and answering happen outside it.
-// Callbacks run on a worker thread (or the caller of RunOnce) and must not block for long.
+// Callbacks run on a worker thread (or the caller of RunOnce or, with run_inline_when_idle,
+// of Enqueue) and must not block for long.
 #ifndef FERRY_SCHEDULER_DYNAMIC_BATCHER_H_
 #define FERRY_SCHEDULER_DYNAMIC_BATCHER_H_
 
@@ -70,9 +71,15 @@ struct BatcherOptions {
   int num_workers = 1;
   // Not owned; must outlive the batcher. Default: the real clock.
   Clock* clock = nullptr;
-  // Called once on each worker thread before it takes work (e.g. to set per-thread
-  // intra-op parallelism). May be empty.
+  // Called once on each worker thread before it takes work, and before every batch run
+  // inline on a caller's thread (e.g. to set per-thread intra-op parallelism), so it must
+  // be cheap when repeated. May be empty.
   std::function<void()> on_worker_start;
+  // When a request arrives to an empty queue, a worker slot is free, and the rule would
+  // run it at once anyway, Enqueue runs it on the calling thread instead of waking a
+  // worker: at low load this saves two thread hand-offs (to the worker and back). At most
+  // num_workers batches ever run at once, inline or not.
+  bool run_inline_when_idle = false;
   // Called after each executed batch with its rows and compute time. May be empty.
   std::function<void(int64_t rows, int64_t compute_ns)> on_batch;
 };
@@ -89,7 +96,8 @@ class DynamicBatcher {
 
   // Takes ownership of `task` on success. On failure the task stays with the caller:
   // RESOURCE_EXHAUSTED when the queue is full, UNAVAILABLE when the batcher is
-  // shutting down.
+  // shutting down. With run_inline_when_idle the task may run, and its callback be
+  // called, before Enqueue returns.
   absl::Status Enqueue(std::unique_ptr<BatchTask>& task);
 
   // Starts the worker threads. Without it, the owner drives the batcher with RunOnce().
@@ -115,6 +123,8 @@ class DynamicBatcher {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Execute(std::vector<std::unique_ptr<BatchTask>>& batch);
   static void Drop(std::vector<std::unique_ptr<BatchTask>>& dropped);
+  // Gives back the slot an inline batch held, waking a worker if work waits for it.
+  void ReleaseSlot();
   void WorkerLoop();
 
   const BatcherOptions options_;
@@ -126,6 +136,8 @@ class DynamicBatcher {
   std::condition_variable cv_;
   std::deque<std::unique_ptr<BatchTask>> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Batches that may start now: num_workers minus those running (on workers or inline).
+  int free_slots_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread> workers_;
   std::atomic<size_t> depth_{0};
 };

@@ -1,7 +1,10 @@
 #include "scheduler/dynamic_batcher.h"
 
+#include <algorithm>
+#include <condition_variable>
 #include <cstring>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -252,6 +255,90 @@ TEST_F(DynamicBatcherTest, WorkerThreadsDrainOnShutdown) {
   for (int64_t n : backend_.batch_rows()) rows += static_cast<int>(n);
   EXPECT_EQ(rows, 6);
   for (int i = 0; i < 6; ++i) EXPECT_THAT(r[i].values, ElementsAre(2 * i)) << i;
+}
+
+TEST_F(DynamicBatcherTest, IdleBatcherRunsARequestInlineOnTheCaller) {
+  BatcherOptions o;
+  o.max_batch_size = 8;
+  o.max_queue_delay_us = 0;
+  o.run_inline_when_idle = true;
+  int prepared = 0;
+  o.on_worker_start = [&prepared] { ++prepared; };
+  auto b = Make(o);  // no Start(): only the caller can run it
+  Result r;
+  ASSERT_TRUE(Submit(*b, 2, 5, &r).ok());
+  EXPECT_TRUE(r.called);  // before Enqueue returned
+  EXPECT_THAT(r.values, ElementsAre(10, 12));
+  EXPECT_EQ(prepared, 1);
+  EXPECT_EQ(b->QueueDepth(), 0u);
+}
+
+TEST_F(DynamicBatcherTest, InlineOnlyWhenTheRuleWouldRunAtOnce) {
+  BatcherOptions o;
+  o.max_batch_size = 8;
+  o.max_queue_delay_us = 500;
+  o.preferred_batch_sizes = {4};
+  o.run_inline_when_idle = true;
+  auto b = Make(o);
+  Result waits, full;
+  ASSERT_TRUE(Submit(*b, 1, 1, &waits).ok());
+  EXPECT_FALSE(waits.called);  // it must wait up to the delay for company
+  EXPECT_EQ(b->QueueDepth(), 1u);
+  // A preferred-size request would run at once, but the queue is not empty: it joins.
+  ASSERT_TRUE(Submit(*b, 4, 10, &full).ok());
+  EXPECT_FALSE(full.called);
+  clock_.AdvanceMicros(500);
+  EXPECT_TRUE(b->RunOnce());
+  EXPECT_THAT(backend_.batch_rows(), ElementsAre(5));
+}
+
+TEST_F(DynamicBatcherTest, InlineRunsCountAgainstTheWorkers) {
+  // One worker slot. A request running inline on another thread holds it, so a second
+  // request queues (instead of running at once on its caller) and the worker thread
+  // takes it only when the slot comes back: never two batches at once.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  int running = 0, most = 0, calls = 0;
+  BatcherOptions o;
+  o.max_batch_size = 8;
+  o.max_queue_delay_us = 0;
+  o.num_workers = 1;
+  o.run_inline_when_idle = true;
+  o.clock = &clock_;
+  auto created = DynamicBatcher::Create(o, [&](std::vector<Tensor>& in) {
+    std::unique_lock<std::mutex> lock(mu);
+    most = std::max(most, ++running);
+    if (++calls == 1) {
+      cv.notify_all();  // the first (inline) batch has started
+      cv.wait(lock, [&] { return release; });
+    }
+    --running;
+    return absl::StatusOr<std::vector<Tensor>>(std::vector<Tensor>{in[0]});
+  });
+  ASSERT_TRUE(created.ok());
+  DynamicBatcher& b = **created;
+  b.Start();
+  Result first, second;
+  std::thread caller([&] { ASSERT_TRUE(Submit(b, 1, 1, &first).ok()); });
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return calls == 1; });
+  }
+  ASSERT_TRUE(Submit(b, 1, 2, &second).ok());
+  EXPECT_EQ(b.QueueDepth(), 1u);  // queued: the only slot is busy
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  caller.join();
+  b.Shutdown();
+  EXPECT_TRUE(first.called);
+  EXPECT_TRUE(second.called);
+  EXPECT_THAT(second.values, ElementsAre(2));
+  EXPECT_EQ(most, 1);
+  EXPECT_EQ(calls, 2);
 }
 
 }  // namespace

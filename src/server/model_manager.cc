@@ -104,6 +104,7 @@ absl::Status ModelManager::LoadVersion(const std::string& path, ServedVersion& v
   batcher.num_workers = config.execution.workers;
   batcher.clock = options_.clock;
   batcher.on_worker_start = [backend] { backend->PrepareWorkerThread(); };
+  batcher.run_inline_when_idle = true;
   batcher.on_batch = [metrics](int64_t rows, int64_t compute_ns) {
     metrics->RecordBatch(rows, compute_ns);
     metrics->last_inference_ms.store(WallClockMillis(), std::memory_order_relaxed);

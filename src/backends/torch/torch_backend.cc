@@ -47,7 +47,12 @@ class TorchBackend : public Backend {
 
   void PrepareWorkerThread() override {
     // With OpenMP, the thread count is per calling thread, so each worker gets its own.
+    // Also called before every batch run inline on an I/O thread, so skip the call when
+    // this thread is already set (it can rebuild libtorch's thread pools).
+    thread_local int configured = -1;
+    if (configured == threads_) return;
     at::set_num_threads(threads_);
+    configured = threads_;
   }
 
   std::string Describe() const override { return description_; }
