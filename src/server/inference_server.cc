@@ -70,7 +70,10 @@ absl::StatusOr<std::unique_ptr<InferenceServer>> InferenceServer::Create(ServerO
 InferenceServer::~InferenceServer() { Drain(); }
 
 ServerMetadata InferenceServer::Metadata() const {
-  return {kServerName, kServerVersion, {"classification"}};
+  // Only what is implemented: the binary tensor data extension is HTTP-only (gRPC has raw
+  // contents), the others are on both transports.
+  return {kServerName, kServerVersion,
+          {"classification", "binary_tensor_data", "model_repository", "statistics"}};
 }
 
 bool InferenceServer::IsReady() const { return !draining_.load(std::memory_order_acquire); }

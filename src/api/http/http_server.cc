@@ -22,6 +22,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "api/http/binary_framing.h"
 #include "api/http/router.h"
 #include "spdlog/spdlog.h"
 
@@ -206,6 +207,16 @@ class Session : public std::enable_shared_from_this<Session> {
         head_ ? std::string_view("GET") : std::string_view(method.data(), method.size());
     request.target = std::string_view(target.data(), target.size());
     request.body = req.body();
+    // Binary tensor data extension. Repeated headers are joined as HTTP says (with
+    // commas), which the router then rejects as not a number.
+    std::string header_length;
+    bool has_header_length = false;
+    for (auto [it, end] = req.equal_range(kInferenceHeaderContentLength); it != end; ++it) {
+      if (has_header_length) header_length.push_back(',');
+      header_length.append(it->value().data(), it->value().size());
+      has_header_length = true;
+    }
+    if (has_header_length) request.inference_header_length = header_length;
     awaiting_ = true;
     cancelled_ = std::make_shared<std::atomic<bool>>(false);
     // Inference takes as long as it takes; only a hang-up (see Watch) ends the wait.

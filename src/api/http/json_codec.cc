@@ -10,258 +10,17 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "api/http/json_writer.h"
+#include "api/http/request_handler.h"
 #include "api/http/tensor_json.h"
 
 namespace ferry {
-namespace {
+namespace json_decode {
 
-namespace json = boost::json;
 using tensor_json::Leaf;
 using tensor_json::LeafKind;
 using tensor_json::PutLeaf;
 
-// A leaf kept until the input's datatype is known; its text lives in InputState::arena.
-struct StoredLeaf {
-  Leaf leaf;  // without text
-  uint32_t offset;
-  uint32_t size;
-};
-
-// The SAX handler. A stack of frames says where in the request the parser is; object
-// frames remember which field the next value belongs to.
-
-// kSkip: a value nobody reads (unknown keys, request parameters).
-enum class Ctx : uint8_t {
-  kTop,
-  kRequest,
-  kInputs,
-  kInput,
-  kShape,
-  kData,
-  kInputParams,
-  kOutputs,
-  kOutput,
-  kOutputParams,
-  kSkip
-};
-
-enum class Field : uint8_t {
-  kUnknown,
-  kId,
-  kParameters,
-  kInputs,
-  kOutputs,
-  kName,
-  kShape,
-  kDatatype,
-  kData,
-  kClassification,
-  kBinaryDataSize
-};
-
-enum class Json : uint8_t { kObject, kArray, kString, kInt, kUint, kDouble, kBool, kNull };
-
-const char* JsonName(Json kind) {
-  static constexpr const char* kNames[] = {"an object", "an array", "a string",  "a number",
-                                           "a number",  "a number", "a boolean", "null"};
-  return kNames[static_cast<int>(kind)];
-}
-
-struct Frame {
-  Ctx ctx;
-  Field field = Field::kUnknown;  // object frames: the field whose value comes next
-  uint32_t seen = 0;              // object frames: bit per Field already given
-};
-
-// Everything known about the input being parsed.
-struct InputState {
-  Tensor tensor;
-  bool has_name = false;
-  bool has_shape = false;
-  bool has_datatype = false;
-  bool has_data = false;
-  std::string datatype_text;
-  std::string label;  // "input 'x'" or "inputs[3]" until the name is known
-
-  // "data": leaves go straight into `bytes` when the datatype is known before "data"
-  // (the usual key order); otherwise they are stored and converted at the end.
-  bool direct = false;
-  int64_t leaves = 0;
-  int depth = 0;                  // data arrays open now
-  int max_depth = 0;              // most data arrays ever open at once
-  int leaf_depth = -1;            // depth at which leaves appear
-  std::vector<int64_t> dims;      // length of the arrays at each depth, -1 until known
-  tensor_json::ByteBuffer bytes;  // becomes tensor.data
-  std::vector<StoredLeaf> stored;
-  std::string arena;
-};
-
-class RequestHandler {
- public:
-  static constexpr std::size_t max_array_size = std::size_t(-1);
-  static constexpr std::size_t max_object_size = std::size_t(-1);
-  static constexpr std::size_t max_string_size = std::size_t(-1);
-  static constexpr std::size_t max_key_size = std::size_t(-1);
-
-  explicit RequestHandler(size_t body_size) : body_size_(body_size) {
-    stack_.reserve(16);
-    stack_.push_back({Ctx::kTop});
-  }
-
-  const absl::Status& status() const { return status_; }
-  InferRequest& request() { return request_; }
-
-  bool on_document_begin(json::error_code&) { return true; }
-  bool on_document_end(json::error_code&) { return true; }
-  bool on_comment_part(json::string_view, json::error_code&) { return true; }
-  bool on_comment(json::string_view, json::error_code&) { return true; }
-
-  bool on_object_begin(json::error_code& ec) { return Value(Json::kObject, Leaf{}, ec); }
-  bool on_array_begin(json::error_code& ec) { return Value(Json::kArray, Leaf{}, ec); }
-  bool on_object_end(std::size_t, json::error_code& ec) { return End(0, ec); }
-  bool on_array_end(std::size_t n, json::error_code& ec) { return End(n, ec); }
-
-  bool on_key_part(json::string_view s, std::size_t, json::error_code&) {
-    key_buf_.append(s.data(), s.size());
-    return true;
-  }
-  bool on_key(json::string_view s, std::size_t, json::error_code& ec) {
-    absl::string_view key(s.data(), s.size());
-    if (!key_buf_.empty()) {
-      key_buf_.append(key.data(), key.size());
-      key = key_buf_;
-    }
-    const bool ok = Key(key, ec);
-    key_buf_.clear();
-    return ok;
-  }
-
-  bool on_string_part(json::string_view s, std::size_t, json::error_code&) {
-    str_buf_.append(s.data(), s.size());
-    return true;
-  }
-  bool on_string(json::string_view s, std::size_t, json::error_code& ec) {
-    Leaf leaf(LeafKind::kString);
-    leaf.text = absl::string_view(s.data(), s.size());
-    if (!str_buf_.empty()) {
-      str_buf_.append(leaf.text.data(), leaf.text.size());
-      leaf.text = str_buf_;
-    }
-    const bool ok = Value(Json::kString, leaf, ec);
-    str_buf_.clear();
-    return ok;
-  }
-
-  bool on_number_part(json::string_view s, json::error_code&) {
-    num_buf_.append(s.data(), s.size());
-    return true;
-  }
-  bool on_int64(int64_t i, json::string_view s, json::error_code& ec) {
-    Leaf leaf(LeafKind::kInt);
-    leaf.i = i;
-    return Number(Json::kInt, leaf, s, ec);
-  }
-  bool on_uint64(uint64_t u, json::string_view s, json::error_code& ec) {
-    Leaf leaf(LeafKind::kUint);
-    leaf.u = u;
-    return Number(Json::kUint, leaf, s, ec);
-  }
-  bool on_double(double d, json::string_view s, json::error_code& ec) {
-    // The text is reparsed with from_chars where correct rounding needs it.
-    Leaf leaf(LeafKind::kDouble);
-    leaf.parsed = d;
-    return Number(Json::kDouble, leaf, s, ec);
-  }
-  bool on_bool(bool b, json::error_code& ec) {
-    Leaf leaf(LeafKind::kBool);
-    leaf.b = b;
-    return Value(Json::kBool, leaf, ec);
-  }
-  bool on_null(json::error_code& ec) { return Value(Json::kNull, Leaf{}, ec); }
-
- private:
-  bool Number(Json kind, Leaf leaf, json::string_view s, json::error_code& ec) {
-    leaf.text = absl::string_view(s.data(), s.size());
-    if (num_buf_.empty() && AtDirectLeaf()) return DirectLeaf(leaf, ec);
-    if (!num_buf_.empty()) {
-      num_buf_.append(leaf.text.data(), leaf.text.size());
-      leaf.text = num_buf_;
-    }
-    const bool ok = Value(kind, leaf, ec);
-    num_buf_.clear();
-    return ok;
-  }
-
-  // The hot path: one more element of "data", converted as it arrives. Only taken once the
-  // first element has fixed the nesting depth, so the consistency checks hold already.
-  bool AtDirectLeaf() const {
-    return stack_.back().ctx == Ctx::kData && input_.direct && input_.leaf_depth == input_.depth &&
-           input_.max_depth == input_.depth;
-  }
-  bool DirectLeaf(const Leaf& leaf, json::error_code& ec) {
-    absl::Status s = tensor_json::PutLeafFast(
-        leaf, {input_.label, input_.tensor.dtype, input_.leaves}, input_.bytes);
-    if (!s.ok()) return Fail(std::move(s), ec);
-    ++input_.leaves;
-    return true;
-  }
-
-  bool Fail(std::string message, json::error_code& ec) {
-    status_ = absl::InvalidArgumentError(std::move(message));
-    ec = json::error::exception;
-    return false;
-  }
-  // "<where>: '<field>' must be <expected>, not <what it was>".
-  bool WrongType(absl::string_view where, absl::string_view field, absl::string_view expected,
-                 Json kind, json::error_code& ec) {
-    return Fail(absl::StrCat(where, ": '", field, "' must be ", expected, ", not ", JsonName(kind)),
-                ec);
-  }
-  bool Fail(absl::Status status, json::error_code& ec) {
-    status_ = std::move(status);
-    ec = json::error::exception;
-    return false;
-  }
-
-  bool Push(Ctx ctx) {
-    stack_.push_back({ctx});
-    return true;
-  }
-
-  static bool IsContainer(Json kind) { return kind == Json::kObject || kind == Json::kArray; }
-  bool SkipValue(Json kind) { return IsContainer(kind) ? Push(Ctx::kSkip) : true; }
-
-  bool Key(absl::string_view key, json::error_code& ec);
-  bool Value(Json kind, const Leaf& leaf, json::error_code& ec);
-  bool End(std::size_t n, json::error_code& ec);
-
-  bool RequestValue(Field field, Json kind, const Leaf& leaf, json::error_code& ec);
-  bool InputValue(Field field, Json kind, const Leaf& leaf, json::error_code& ec);
-  bool ShapeValue(Json kind, const Leaf& leaf, json::error_code& ec);
-  bool DataValue(Json kind, const Leaf& leaf, json::error_code& ec);
-  bool OutputValue(Field field, Json kind, const Leaf& leaf, json::error_code& ec);
-  bool BeginData(json::error_code& ec);
-  bool EndDataArray(std::size_t n, json::error_code& ec);
-  bool FinishInput(json::error_code& ec);
-  bool FinishRequest(json::error_code& ec);
-
-  std::string OutputLabel() const {
-    const RequestedOutput& out = request_.outputs.back();
-    if (!output_named_) return absl::StrCat("outputs[", request_.outputs.size() - 1, "]");
-    return absl::StrCat("output '", out.name, "'");
-  }
-
-  const size_t body_size_;
-  absl::Status status_;
-  InferRequest request_;
-  std::vector<Frame> stack_;
-  InputState input_;
-  bool output_named_ = false;
-  std::string key_buf_;
-  std::string str_buf_;
-  std::string num_buf_;
-};
+namespace {
 
 Field FieldOf(Ctx ctx, absl::string_view key) {
   switch (ctx) {
@@ -287,6 +46,7 @@ Field FieldOf(Ctx ctx, absl::string_view key) {
       break;
     case Ctx::kOutputParams:
       if (key == "classification") return Field::kClassification;
+      if (key == "binary_data") return Field::kBinaryData;
       break;
     default:
       break;
@@ -294,9 +54,18 @@ Field FieldOf(Ctx ctx, absl::string_view key) {
   return Field::kUnknown;
 }
 
+}  // namespace
+
 bool RequestHandler::Key(absl::string_view key, json::error_code& ec) {
   Frame& frame = stack_.back();
   if (frame.ctx == Ctx::kSkip) return true;
+  if (frame.ctx == Ctx::kRequestParams) {
+    param_key_.assign(key.data(), key.size());
+    if (request_.parameters.count(param_key_) != 0) {
+      return Fail(absl::StrCat("request: parameter '", key, "' appears more than once"), ec);
+    }
+    return true;
+  }
   frame.field = FieldOf(frame.ctx, key);
   if (frame.field == Field::kUnknown) return true;
   const uint32_t bit = 1u << static_cast<unsigned>(frame.field);
@@ -322,6 +91,8 @@ bool RequestHandler::Value(Json kind, const Leaf& leaf, json::error_code& ec) {
       return SkipValue(kind);
     case Ctx::kRequest:
       return RequestValue(frame.field, kind, leaf, ec);
+    case Ctx::kRequestParams:
+      return RequestParamValue(kind, leaf, ec);
     case Ctx::kInputs:
       if (kind != Json::kObject) {
         return Fail(absl::StrCat("request: 'inputs' must be an array of objects, but element ",
@@ -338,13 +109,7 @@ bool RequestHandler::Value(Json kind, const Leaf& leaf, json::error_code& ec) {
     case Ctx::kData:
       return DataValue(kind, leaf, ec);
     case Ctx::kInputParams:
-      if (frame.field == Field::kBinaryDataSize) {
-        return Fail(absl::StrCat(input_.label,
-                                 ": binary tensor data ('binary_data_size') is not supported; "
-                                 "send the values in 'data'"),
-                    ec);
-      }
-      return SkipValue(kind);
+      return InputParamValue(frame.field, kind, leaf, ec);
     case Ctx::kOutputs:
       if (kind != Json::kObject) {
         return Fail(absl::StrCat("request: 'outputs' must be an array of objects, but element ",
@@ -352,21 +117,13 @@ bool RequestHandler::Value(Json kind, const Leaf& leaf, json::error_code& ec) {
                     ec);
       }
       request_.outputs.emplace_back();
+      result_.binary_data.push_back(-1);
       output_named_ = false;
       return Push(Ctx::kOutput);
     case Ctx::kOutput:
       return OutputValue(frame.field, kind, leaf, ec);
     case Ctx::kOutputParams:
-      if (frame.field != Field::kClassification) return SkipValue(kind);
-      if (kind != Json::kInt || leaf.i < 0) {
-        return Fail(absl::StrCat(OutputLabel(),
-                                 ": parameter 'classification' must be a non-negative integer, "
-                                 "not ",
-                                 kind == Json::kInt ? std::string(leaf.text) : JsonName(kind)),
-                    ec);
-      }
-      request_.outputs.back().classification = leaf.i;
-      return true;
+      return OutputParamValue(frame.field, kind, leaf, ec);
   }
   return true;
 }
@@ -381,8 +138,7 @@ bool RequestHandler::RequestValue(Field field, Json kind, const Leaf& leaf, json
       if (kind == Json::kNull) return true;
       return WrongType("request", "id", "a string", kind, ec);
     case Field::kParameters:
-      // No request parameter changes what Ferry does yet; unknown ones are ignored.
-      if (kind == Json::kObject) return Push(Ctx::kSkip);
+      if (kind == Json::kObject) return Push(Ctx::kRequestParams);
       if (kind == Json::kNull) return true;
       return WrongType("request", "parameters", "an object", kind, ec);
     case Field::kInputs:
@@ -457,6 +213,12 @@ bool RequestHandler::ShapeValue(Json kind, const Leaf& leaf, json::error_code& e
 bool RequestHandler::BeginData(json::error_code& ec) {
   InputState& in = input_;
   in.has_data = true;
+  if (in.binary_size >= 0) {
+    return Fail(absl::StrCat(in.label,
+                             ": has both 'data' and 'binary_data_size'; send its values in one "
+                             "place"),
+                ec);
+  }
   if (in.has_datatype && in.has_name) {
     const DataType dt = in.tensor.dtype;
     if (dt == DataType::kInvalid) return FinishInput(ec);  // reports the datatype error
@@ -577,6 +339,7 @@ bool RequestHandler::FinishInput(json::error_code& ec) {
                              "BF16, BYTES)"),
                 ec);
   }
+  if (in.binary_size >= 0) return FinishBinaryInput(ec);
   if (dt == DataType::kFp16 || dt == DataType::kBf16) {
     return Fail(absl::StrCat(in.label, ": ", DataTypeName(dt),
                              " values cannot be sent as JSON numbers; send this input as binary "
@@ -584,7 +347,12 @@ bool RequestHandler::FinishInput(json::error_code& ec) {
                 ec);
   }
   if (!in.has_shape) return Fail(absl::StrCat(in.label, ": 'shape' is required"), ec);
-  if (!in.has_data) return Fail(absl::StrCat(in.label, ": 'data' is required"), ec);
+  if (!in.has_data) {
+    return Fail(absl::StrCat(in.label,
+                             ": 'data' is required (or the parameter 'binary_data_size' with "
+                             "binary tensor data)"),
+                ec);
+  }
   const std::vector<int64_t>& shape = in.tensor.shape;
   if (in.leaf_depth != -1 && in.leaf_depth != in.max_depth) {
     return Fail(absl::StrCat(in.label,
@@ -627,6 +395,7 @@ bool RequestHandler::FinishInput(json::error_code& ec) {
   }
   in.tensor.data = in.bytes.Take();
   request_.inputs.push_back(std::move(in.tensor));
+  result_.binary_data_size.push_back(-1);
   return true;
 }
 
@@ -670,19 +439,13 @@ bool RequestHandler::End(std::size_t n, json::error_code& ec) {
   return ok;
 }
 
-// {"<key>": <value>}.
-std::string BoolBody(absl::string_view key, bool value) {
-  std::string out;
-  json_writer::Object o(out);
-  o.Bool(key, value);
-  o.Close();
-  return out;
-}
+}  // namespace json_decode
 
-}  // namespace
+namespace json = boost::json;
+using json_decode::RequestHandler;
 
-absl::StatusOr<InferRequest> DecodeInferRequest(std::string_view body_in,
-                                                const DecodeOptions& options) {
+absl::StatusOr<RestInferRequest> DecodeInferHeader(std::string_view body_in,
+                                                   const DecodeOptions& options) {
   const absl::string_view body(body_in.data(), body_in.size());
   if (body.find_first_not_of(" \t\r\n") == absl::string_view::npos) {
     return absl::InvalidArgumentError("request body is not valid JSON: the body is empty");
@@ -708,7 +471,7 @@ absl::StatusOr<InferRequest> DecodeInferRequest(std::string_view body_in,
       return absl::InvalidArgumentError(absl::StrCat(
           "request body is not valid JSON: unexpected data after the JSON value at byte ", used));
     }
-    return std::move(handler.request());
+    return std::move(handler.result());
   } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError("out of memory while decoding the request");
   } catch (const std::exception& e) {
@@ -716,94 +479,25 @@ absl::StatusOr<InferRequest> DecodeInferRequest(std::string_view body_in,
   }
 }
 
-std::string EncodeInferResponse(const InferResponse& response) {
-  size_t estimate = 96 + response.model_name.size() + response.id.size();
-  for (const Tensor& t : response.outputs) {
-    // Shortest floats average under 12 characters; BYTES text is about its byte size.
-    const int64_t count = std::max<int64_t>(t.element_count(), 0);
-    estimate += 64 + t.name.size() +
-                (t.dtype == DataType::kBytes ? t.data.size() + t.data.size() / 2
-                                             : static_cast<size_t>(count) * 13);
+absl::Status CheckNoBinaryInputs(const RestInferRequest& request) {
+  for (size_t i = 0; i < request.binary_data_size.size(); ++i) {
+    if (request.binary_data_size[i] >= 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "input '", request.request.inputs[i].name,
+          "': 'binary_data_size' is set, but the request has no binary part: send the JSON "
+          "length in the Inference-Header-Content-Length header and the tensor bytes after "
+          "the JSON"));
+    }
   }
-  std::string out;
-  out.reserve(estimate);
-  json_writer::Object o(out);
-  o.String("model_name", response.model_name);
-  o.String("model_version", response.model_version);
-  if (!response.id.empty()) o.String("id", response.id);
-  o.Key("outputs").push_back('[');
-  for (size_t i = 0; i < response.outputs.size(); ++i) {
-    const Tensor& t = response.outputs[i];
-    if (i != 0) out.push_back(',');
-    json_writer::Object tensor(out);
-    tensor.String("name", t.name);
-    tensor.String("datatype", DataTypeName(t.dtype));
-    tensor_json::AppendShape(tensor.Key("shape"), t.shape);
-    tensor_json::AppendData(tensor.Key("data"), t);
-    tensor.Close();
-  }
-  out.push_back(']');
-  o.Close();
-  return out;
+  return absl::OkStatus();
 }
 
-std::string ErrorBody(std::string_view message) {
-  std::string out;
-  out.reserve(message.size() + 16);
-  json_writer::Object o(out);
-  o.String("error", absl::string_view(message.data(), message.size()));
-  o.Close();
-  return out;
+absl::StatusOr<InferRequest> DecodeInferRequest(std::string_view body,
+                                                const DecodeOptions& options) {
+  absl::StatusOr<RestInferRequest> decoded = DecodeInferHeader(body, options);
+  if (!decoded.ok()) return decoded.status();
+  if (absl::Status s = CheckNoBinaryInputs(*decoded); !s.ok()) return s;
+  return std::move(decoded->request);
 }
-
-std::string EncodeServerMetadata(const ServerMetadata& metadata) {
-  std::string out;
-  json_writer::Object o(out);
-  o.String("name", metadata.name);
-  o.String("version", metadata.version);
-  json_writer::AppendStringArray(o.Key("extensions"), metadata.extensions);
-  o.Close();
-  return out;
-}
-
-std::string EncodeModelMetadata(const ModelMetadata& metadata) {
-  std::string out;
-  json_writer::Object o(out);
-  o.String("name", metadata.name);
-  json_writer::AppendStringArray(o.Key("versions"), metadata.versions);
-  o.String("platform", metadata.platform);
-  tensor_json::AppendTensorSpecs(o.Key("inputs"), metadata.inputs);
-  tensor_json::AppendTensorSpecs(o.Key("outputs"), metadata.outputs);
-  o.Close();
-  return out;
-}
-
-std::string EncodeModelReady(std::string_view name, bool ready) {
-  std::string out;
-  json_writer::Object o(out);
-  o.String("name", absl::string_view(name.data(), name.size()));
-  o.Bool("ready", ready);
-  o.Close();
-  return out;
-}
-
-std::string EncodeRepositoryIndex(const std::vector<ModelIndexEntry>& entries) {
-  std::string out = "[";
-  for (size_t i = 0; i < entries.size(); ++i) {
-    const ModelIndexEntry& e = entries[i];
-    if (i != 0) out.push_back(',');
-    json_writer::Object o(out);
-    o.String("name", e.name);
-    if (!e.version.empty()) o.String("version", e.version);
-    o.String("state", e.state);
-    if (!e.reason.empty()) o.String("reason", e.reason);
-    o.Close();
-  }
-  out.push_back(']');
-  return out;
-}
-
-std::string EncodeLive(bool live) { return BoolBody("live", live); }
-std::string EncodeReady(bool ready) { return BoolBody("ready", ready); }
 
 }  // namespace ferry

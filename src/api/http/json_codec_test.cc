@@ -1,24 +1,20 @@
 #include "api/http/json_codec.h"
 
-#include <stdlib.h>
-#include <unistd.h>
-
 #include <boost/json.hpp>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <future>
 #include <limits>
 #include <memory>
 #include <optional>
 #include <random>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "api/http/router.h"
 #include "core/classification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -76,14 +72,17 @@ std::string DecodeError(const std::string& body) {
 
 TEST(DecodeInferRequestTest, FlatFp32WithIdAndOutputs) {
   absl::StatusOr<InferRequest> r = DecodeInferRequest(R"({
-    "id": "req-7", "parameters": {"priority": 1, "nested": {"a": [1, {"b": null}]}},
+    "id": "req-7", "parameters": {"priority": 1},
     "inputs": [{"name": "image", "shape": [1, 4], "datatype": "FP32",
-                "parameters": {"content_type": "np"}, "data": [0.5, -1, 2e3, 255]}],
+                "parameters": {"content_type": "np", "nested": {"a": [1, {"b": null}]}},
+                "data": [0.5, -1, 2e3, 255]}],
     "outputs": [{"name": "logits", "parameters": {"classification": 3, "binary_data": false}},
                 {"name": "raw"}],
     "unknown_field": {"ignored": true}})");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->id, "req-7");
+  ASSERT_EQ(r->parameters.size(), 1u);
+  EXPECT_EQ(std::get<int64_t>(r->parameters.at("priority")), 1);
   ASSERT_EQ(r->inputs.size(), 1u);
   const Tensor& t = r->inputs[0];
   EXPECT_EQ(t.name, "image");
@@ -346,7 +345,7 @@ TEST(DecodeInferRequestTest, BodiesThatAreNotJson) {
 
 TEST(DecodeInferRequestTest, DeepNestingFailsCleanly) {
   const std::string deep = std::string(10000, '[') + std::string(10000, ']');
-  EXPECT_THAT(DecodeError(R"({"parameters":{"a":)" + deep + "}}"),
+  EXPECT_THAT(DecodeError(R"({"inputs":[{"parameters":{"a":)" + deep + "}}]}"),
               HasSubstr("nesting is deeper than the limit of 64 levels"));
   EXPECT_THAT(DecodeError(OneInput("FP32", "[1]", deep)), HasSubstr("deeper than the limit"));
   EXPECT_THAT(DecodeError(deep), HasSubstr("must be a JSON object"));
@@ -427,7 +426,7 @@ TEST(DecodeInferRequestTest, MissingOrMistypedFields) {
       {"{\"inputs\":[{" + x + ",\"data\":[1],\"data\":[2]}]}",
        "input 'x': key 'data' appears more than once"},
       {"{\"inputs\":[{" + x + ",\"parameters\":{\"binary_data_size\":4}}]}",
-       "input 'x': binary tensor data ('binary_data_size') is not supported"},
+       "input 'x': 'binary_data_size' is set, but the request has no binary part"},
   };
   for (const Case& c : cases) {
     EXPECT_THAT(DecodeError(c.body), HasSubstr(c.message)) << c.body;
@@ -622,148 +621,6 @@ TEST(EncodeTest, RepositoryIndexIsABareArrayWithoutEmptyFields) {
             R"([{"name":"mnist","version":"1","state":"READY"},)"
             R"({"name":"broken","state":"UNAVAILABLE","reason":"config.toml: bad \"x\""}])");
   EXPECT_EQ(EncodeRepositoryIndex({}), "[]");
-}
-
-// ---- router ----------------------------------------------------------------------------
-// Over a server with an empty repository: every route but a successful infer.
-
-class RouterTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    char dir[] = "/tmp/ferry_router_test_XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    dir_ = dir;
-    absl::StatusOr<std::unique_ptr<InferenceServer>> server =
-        InferenceServer::Create({.model_repository = dir_});
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-    router_ = std::make_unique<Router>(server_.get());
-  }
-  void TearDown() override {
-    server_.reset();
-    rmdir(dir_.c_str());
-  }
-
-  // Routes a request and waits for its response (infer may answer from another thread).
-  HttpResponse Call(std::string_view method, std::string_view target, std::string_view body = "") {
-    std::promise<std::optional<HttpResponse>> promise;
-    router_->Handle({method, target, body}, nullptr,
-                    [&promise](std::optional<HttpResponse> r) { promise.set_value(std::move(r)); });
-    std::optional<HttpResponse> r = promise.get_future().get();
-    EXPECT_TRUE(r.has_value());
-    if (!r) return {};
-    if (r->status >= 400 && target.find("ready") == std::string_view::npos) {
-      EXPECT_EQ(r->content_type, "application/json");
-      EXPECT_TRUE(Parse(r->body).as_object().contains("error")) << r->body;
-    }
-    return *r;
-  }
-
-  std::string dir_;
-  std::unique_ptr<InferenceServer> server_;
-  std::unique_ptr<Router> router_;
-};
-
-std::string Header(const HttpResponse& r, const std::string& name) {
-  for (const auto& [k, v] : r.headers) {
-    if (k == name) return v;
-  }
-  return "";
-}
-
-TEST_F(RouterTest, HealthAndServerMetadata) {
-  HttpResponse r = Call("GET", "/v2/health/live");
-  EXPECT_EQ(r.status, 200);
-  EXPECT_EQ(r.body, R"({"live":true})");
-  r = Call("GET", "/v2/health/ready?verbose=1");
-  EXPECT_EQ(r.status, 200);
-  EXPECT_EQ(r.body, R"({"ready":true})");
-  for (const char* target : {"/v2", "/v2/"}) {
-    r = Call("GET", target);
-    EXPECT_EQ(r.status, 200) << target;
-    EXPECT_EQ(Parse(r.body).at("name").as_string(), "ferry");
-  }
-  server_->Drain();
-  r = Call("GET", "/v2/health/ready");
-  EXPECT_EQ(r.status, 503);
-  EXPECT_EQ(r.body, R"({"ready":false})");
-  EXPECT_EQ(Call("GET", "/v2/health/live").status, 200);
-}
-
-TEST_F(RouterTest, UnknownModelsAndPaths) {
-  EXPECT_EQ(Call("GET", "/v2/models/nope").status, 404);
-  EXPECT_EQ(Call("GET", "/v2/models/nope/versions/3").status, 404);
-  EXPECT_EQ(Call("GET", "/v2/models/nope/ready").status, 404);
-  EXPECT_EQ(Call("GET", "/v2/models/nope/versions/1/ready").status, 404);
-  HttpResponse r = Call("POST", "/v2/models/nope/infer", OneInput("FP32", "[1]", "[1]"));
-  EXPECT_EQ(r.status, 404);
-  for (const char* target :
-       {"/", "/v1/models/x", "/v2/models", "/v2/models/", "/v2/models/x/stats",
-        "/v2/models/x/versions", "/v2/models/x/versions/1/infer/more", "/v2/health", "/metrics/"}) {
-    r = Call("GET", target);
-    EXPECT_EQ(r.status, 404) << target;
-  }
-  r = Call("GET", "/v2/models/a%20b");
-  EXPECT_EQ(r.status, 404);
-  EXPECT_THAT(r.body, HasSubstr("a b"));
-  r = Call("GET", "/v2/models/nope/versions/latest");
-  EXPECT_EQ(r.status, 400);
-  EXPECT_THAT(r.body, HasSubstr("version 'latest' in the path is not a number"));
-  EXPECT_EQ(Call("GET", "/v2/models/bad%zzname").status, 400);
-}
-
-TEST_F(RouterTest, WrongMethodGets405WithAllow) {
-  HttpResponse r = Call("POST", "/v2/health/live");
-  EXPECT_EQ(r.status, 405);
-  EXPECT_EQ(Header(r, "Allow"), "GET");
-  r = Call("GET", "/v2/models/m/versions/2/infer");
-  EXPECT_EQ(r.status, 405);
-  EXPECT_EQ(Header(r, "Allow"), "POST");
-  EXPECT_THAT(r.body, HasSubstr("method GET is not allowed"));
-  r = Call("GET", "/v2/repository/index");
-  EXPECT_EQ(r.status, 405);
-  EXPECT_EQ(Header(r, "Allow"), "POST");
-  EXPECT_EQ(Call("DELETE", "/metrics").status, 405);
-}
-
-TEST_F(RouterTest, BadInferBodiesAre400BeforeTheModelIsLookedUp) {
-  HttpResponse r = Call("POST", "/v2/models/nope/infer", "{");
-  EXPECT_EQ(r.status, 400);
-  EXPECT_THAT(r.body, HasSubstr("request body is not valid JSON"));
-  r = Call("POST", "/v2/models/nope/versions/1/infer", "");
-  EXPECT_EQ(r.status, 400);
-}
-
-TEST_F(RouterTest, RepositoryIndexAndMetrics) {
-  HttpResponse r = Call("POST", "/v2/repository/index");
-  EXPECT_EQ(r.status, 200);
-  EXPECT_EQ(r.body, "[]");
-  EXPECT_EQ(Call("POST", "/v2/repository/index", R"({"ready": true})").body, "[]");
-  for (const char* bad : {"{x", "[]", R"({"ready": 1})"}) {
-    EXPECT_EQ(Call("POST", "/v2/repository/index", bad).status, 400) << bad;
-  }
-  Call("GET", "/v2/models/nope");
-  r = Call("GET", "/metrics");
-  EXPECT_EQ(r.status, 200);
-  EXPECT_EQ(r.content_type, "text/plain; version=0.0.4; charset=utf-8");
-  // Every response the router made so far was counted by its status code.
-  EXPECT_THAT(r.body, HasSubstr("ferry_http_responses_total{code=\"200\"} 2"));
-  EXPECT_THAT(r.body, HasSubstr("ferry_http_responses_total{code=\"400\"} 3"));
-  EXPECT_THAT(r.body, HasSubstr("ferry_http_responses_total{code=\"404\"} 1"));
-}
-
-TEST(RouterStatusTest, StatusMapping) {
-  EXPECT_EQ(Router::HttpStatusFor(absl::InvalidArgumentError("x")), 400);
-  EXPECT_EQ(Router::HttpStatusFor(absl::NotFoundError("x")), 404);
-  EXPECT_EQ(Router::HttpStatusFor(absl::ResourceExhaustedError("x")), 503);
-  EXPECT_EQ(Router::HttpStatusFor(absl::UnavailableError("x")), 503);
-  EXPECT_EQ(Router::HttpStatusFor(absl::InternalError("x")), 500);
-  EXPECT_EQ(Router::HttpStatusFor(absl::UnknownError("x")), 500);
-  HttpResponse r = Router::ErrorResponse(absl::ResourceExhaustedError("queue \"m\" is full"));
-  EXPECT_EQ(r.status, 503);
-  EXPECT_EQ(Header(r, "Retry-After"), "1");
-  EXPECT_EQ(Parse(r.body).at("error").as_string(), "queue \"m\" is full");
-  EXPECT_EQ(Header(Router::ErrorResponse(absl::UnavailableError("draining")), "Retry-After"), "");
 }
 
 }  // namespace

@@ -3,10 +3,13 @@
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <exception>
+#include <system_error>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "api/http/binary_framing.h"
 
 namespace ferry {
 namespace {
@@ -75,6 +78,9 @@ enum class RouteKind {
   kInfer,
   kMetrics,
   kRepositoryIndex,
+  kStats,
+  kModelLoad,
+  kModelUnload,
   kNotFound,    // `error` says what was not found
   kBadRequest,  // the path is recognizable but malformed; `error` says how
 };
@@ -83,7 +89,7 @@ struct Route {
   RouteKind kind = RouteKind::kNotFound;
   const char* method = "GET";  // the one method the route accepts
   std::string path;            // without the query, for messages
-  std::string model;
+  std::string model;    // empty for kStats: every model
   std::string version;  // empty: the server picks
   std::string error;
 };
@@ -102,7 +108,8 @@ Route NotFound(std::string_view path) {
   return r;
 }
 
-// /v2/models/{model}[/versions/{version}][/ready|/infer], given the segments after "models".
+// /v2/models/{model}[/versions/{version}][/ready|/infer|/stats], given the segments after
+// "models".
 Route ParseModelRoute(std::string_view path, const std::vector<std::string_view>& seg) {
   Route r;
   if (seg.empty() || seg[0].empty()) return NotFound(path);
@@ -132,9 +139,28 @@ Route ParseModelRoute(std::string_view path, const std::vector<std::string_view>
   } else if (seg.size() == next + 1 && seg[next] == "infer") {
     r.kind = RouteKind::kInfer;
     r.method = "POST";
+  } else if (seg.size() == next + 1 && seg[next] == "stats") {
+    r.kind = RouteKind::kStats;
   } else {
     return NotFound(path);
   }
+  return r;
+}
+
+Route ParseModelControlRoute(std::string_view path, const std::vector<std::string_view>& seg) {
+  if (seg.size() != 2 || seg[0].empty() || (seg[1] != "load" && seg[1] != "unload")) {
+    return NotFound(path);
+  }
+  Route r;
+  std::optional<std::string> model = PercentDecode(seg[0]);
+  if (!model) {
+    r.kind = RouteKind::kBadRequest;
+    r.error = absl::StrCat("the model name in '", AbslView(path), "' has a malformed %-escape");
+    return r;
+  }
+  r.model = std::move(*model);
+  r.kind = seg[1] == "load" ? RouteKind::kModelLoad : RouteKind::kModelUnload;
+  r.method = "POST";
   return r;
 }
 
@@ -152,6 +178,14 @@ Route ParseTarget(std::string_view target) {
   } else if (path == "/v2/repository/index") {
     r.kind = RouteKind::kRepositoryIndex;
     r.method = "POST";
+  } else if (path == "/v2/models/stats") {
+    // As in Triton: statistics of every model (a model named "stats" cannot be asked
+    // for on its own).
+    r.kind = RouteKind::kStats;
+  } else if (path.substr(0, 22) == "/v2/repository/models/") {
+    // /v2/repository/models/{model}/load|unload
+    const std::vector<std::string_view> seg = Split(path.substr(22));
+    r = ParseModelControlRoute(path, seg);
   } else if (path.substr(0, 11) == "/v2/models/") {
     const std::vector<std::string_view> seg = Split(path.substr(11));
     r = ParseModelRoute(path, seg);
@@ -189,6 +223,44 @@ absl::StatusOr<bool> DecodeIndexRequest(std::string_view body) {
       return absl::InvalidArgumentError("request: 'ready' must be true or false");
     }
     return ready->get_bool();
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("decoding the request failed: ", e.what()));
+  }
+}
+
+// The body of POST /v2/repository/models/{m}/load or /unload: empty, or a JSON object
+// whose optional "parameters" is an object. Ferry loads models only as they are on disk,
+// so a load with parameters (Triton's "config" and "file:" overrides) is refused; unload
+// parameters (Triton's "unload_dependents") are accepted and have no effect, as Ferry
+// has no ensembles.
+absl::Status DecodeModelControlRequest(std::string_view body, bool load) {
+  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return absl::OkStatus();
+  json::parse_options parse_options;
+  parse_options.max_depth = 16;
+  json::error_code ec;
+  unsigned char buffer[1024];
+  json::monotonic_resource resource(buffer, sizeof(buffer));
+  try {
+    const json::value v =
+        json::parse(json::string_view(body.data(), body.size()), ec, &resource, parse_options);
+    if (ec) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("request body is not valid JSON: ", ec.message()));
+    }
+    const json::object* obj = v.if_object();
+    if (obj == nullptr) return absl::InvalidArgumentError("request body must be a JSON object");
+    const json::value* params = obj->if_contains("parameters");
+    if (params == nullptr || params->is_null()) return absl::OkStatus();
+    const json::object* p = params->if_object();
+    if (p == nullptr) {
+      return absl::InvalidArgumentError("request: 'parameters' must be an object");
+    }
+    if (load && !p->empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "load parameters are not supported ('", std::string(p->begin()->key()),
+          "'); Ferry loads the model from the repository as it is on disk"));
+    }
+    return absl::OkStatus();
   } catch (const std::exception& e) {
     return absl::InternalError(absl::StrCat("decoding the request failed: ", e.what()));
   }
@@ -251,7 +323,10 @@ void Router::Handle(const HttpRequest& request, std::shared_ptr<const std::atomi
       return send(std::move(response));
     }
     if (route.kind == RouteKind::kInfer) {
-      return StartInfer(route, request.body, std::move(cancelled), std::move(respond));
+      return StartInfer(route, request, std::move(cancelled), std::move(respond));
+    }
+    if (route.kind == RouteKind::kModelLoad || route.kind == RouteKind::kModelUnload) {
+      return StartModelControl(route, request.body, std::move(respond));
     }
     response = HandleSync(route, request.body);
   } catch (const std::exception& e) {
@@ -309,15 +384,37 @@ HttpResponse Router::HandleSync(const Route& route, std::string_view body) {
       r.body = EncodeRepositoryIndex(entries);
       return r;
     }
+    case RouteKind::kStats: {
+      absl::StatusOr<std::vector<ModelStatistics>> stats =
+          server_->Statistics(route.model, route.version);
+      if (!stats.ok()) return ErrorResponse(stats.status());
+      r.body = EncodeModelStatistics(*stats);
+      return r;
+    }
     default:
       return ErrorResponse(500, "internal error: unhandled route");
   }
 }
 
-void Router::StartInfer(const Route& route, std::string_view body,
+absl::StatusOr<RestInferRequest> Router::DecodeInfer(const Route& route,
+                                                     const HttpRequest& request) {
+  if (!request.inference_header_length) {
+    return DecodeRestInferRequest(request.body, std::nullopt, options_.decode);
+  }
+  absl::StatusOr<size_t> json_size =
+      ParseInferenceHeaderLength(*request.inference_header_length, request.body.size());
+  if (!json_size.ok()) return json_size.status();
+  if (*json_size > 0) return DecodeRestInferRequest(request.body, *json_size, options_.decode);
+  // The raw request: the model's only input, shaped from its metadata.
+  absl::StatusOr<ModelMetadata> model = server_->GetModelMetadata(route.model, route.version);
+  if (!model.ok()) return model.status();
+  return DecodeRawInferRequest(request.body, *model);
+}
+
+void Router::StartInfer(const Route& route, const HttpRequest& http_request,
                         std::shared_ptr<const std::atomic<bool>> cancelled, Responder respond) {
   MetricsRegistry* metrics = &server_->metrics();
-  absl::StatusOr<InferRequest> request = DecodeInferRequest(body, options_.decode);
+  absl::StatusOr<RestInferRequest> request = DecodeInfer(route, http_request);
   if (!request.ok()) {
     HttpResponse r = ErrorResponse(request.status());
     metrics->CountHttpResponse(r.status);
@@ -341,13 +438,25 @@ void Router::StartInfer(const Route& route, std::string_view body,
     respond(std::move(response));
   };
   try {
-    server_->Infer(route.model, route.version, *std::move(request), std::move(cancelled),
-                   [finish](absl::StatusOr<InferResponse> result) {
+    BinaryOutputs binary(*request);
+    server_->Infer(route.model, route.version, std::move(request->request), std::move(cancelled),
+                   [finish, binary = std::move(binary)](absl::StatusOr<InferResponse> result) {
                      // Runs on an inference worker: nothing may escape into it.
                      try {
                        if (result.ok()) {
                          HttpResponse r;
-                         r.body = EncodeInferResponse(*result);
+                         if (binary.Any()) {
+                           EncodedInferResponse e =
+                               EncodeInferResponse(*result, binary.Flags(*result));
+                           if (e.binary) {
+                             r.content_type = "application/octet-stream";
+                             r.headers.emplace_back(kInferenceHeaderContentLength,
+                                                    std::to_string(e.json_size));
+                           }
+                           r.body = std::move(e.body);
+                         } else {
+                           r.body = EncodeInferResponse(*result);
+                         }
                          finish(std::move(r));
                        } else if (absl::IsCancelled(result.status())) {
                          finish(std::nullopt);
@@ -360,6 +469,56 @@ void Router::StartInfer(const Route& route, std::string_view body,
                    });
   } catch (const std::exception& e) {
     finish(ErrorResponse(500, absl::StrCat("internal error: ", e.what())));
+  }
+}
+
+void Router::StartModelControl(const Route& route, std::string_view body, Responder respond) {
+  MetricsRegistry* metrics = &server_->metrics();
+  const bool load = route.kind == RouteKind::kModelLoad;
+  const auto answer = [metrics](const Responder& respond, HttpResponse r) {
+    metrics->CountHttpResponse(r.status);
+    respond(std::move(r));
+  };
+  if (absl::Status s = DecodeModelControlRequest(body, load); !s.ok()) {
+    return answer(respond, ErrorResponse(s));
+  }
+  // Counted here and released by the thread, so at most max_pending_model_control threads
+  // exist at once.
+  if (control_pending_->fetch_add(1) >= options_.max_pending_model_control) {
+    control_pending_->fetch_sub(1);
+    HttpResponse r = ErrorResponse(
+        503, absl::StrCat("too many model loads and unloads in progress (limit ",
+                          options_.max_pending_model_control, "); retry shortly"));
+    r.headers.emplace_back("Retry-After", "1");
+    return answer(respond, std::move(r));
+  }
+  // A load blocks until the model is warmed up, so it runs on its own thread and the
+  // connection's io thread goes back to serving others. The thread touches only the
+  // server (which outlives every pending response: HttpServer::Stop waits for the
+  // responder to be released) and what it captured.
+  auto holder = std::make_shared<Responder>(std::move(respond));
+  try {
+    std::thread([server = server_, pending = control_pending_, load, model = route.model, answer,
+                 holder] {
+      HttpResponse r;
+      try {
+        const absl::Status s = load ? server->LoadModel(model) : server->UnloadModel(model);
+        if (s.ok()) {
+          r.body = EncodeModelControl(model, load ? "load" : "unload");
+        } else {
+          r = ErrorResponse(s);
+        }
+      } catch (const std::exception& e) {
+        r = ErrorResponse(500, absl::StrCat("internal error: ", e.what()));
+      }
+      pending->fetch_sub(1);
+      // Moved out so the connection is released as soon as the response is handed over.
+      const Responder done = std::move(*holder);
+      answer(done, std::move(r));
+    }).detach();
+  } catch (const std::system_error& e) {
+    control_pending_->fetch_sub(1);
+    answer(*holder, ErrorResponse(503, absl::StrCat("cannot start a thread: ", e.what())));
   }
 }
 

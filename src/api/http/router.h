@@ -28,6 +28,9 @@ struct HttpRequest {
   std::string_view method;  // "GET", "POST", ... (case-sensitive, as HTTP says)
   std::string_view target;  // origin form: path and optional "?query"
   std::string_view body;
+  // The Inference-Header-Content-Length header when present (binary tensor data
+  // extension): the body is that many bytes of JSON followed by tensor bytes.
+  std::optional<std::string_view> inference_header_length;
 };
 
 struct HttpResponse {
@@ -44,6 +47,9 @@ using Responder = std::function<void(std::optional<HttpResponse>)>;
 
 struct RouterOptions {
   DecodeOptions decode;
+  // Model loads and unloads waiting or running at once; more get 503. Each runs on a
+  // thread of its own, because a load blocks until the model is warmed up.
+  int max_pending_model_control = 4;
 };
 
 class Router {
@@ -53,7 +59,8 @@ class Router {
 
   // Routes one request. `respond` runs before Handle returns for every route except infer,
   // whose response comes later on an inference worker thread (or at once, for errors
-  // found before queueing). The views in `request` need only live until Handle returns.
+  // found before queueing), and model load and unload, whose response comes from the
+  // thread that does the work. The views in `request` need only live until Handle returns.
   // `cancelled` (may be null) is handed to InferenceServer::Infer. Every response is
   // counted in the server's metrics by status code; a cancelled one is not.
   void Handle(const HttpRequest& request, std::shared_ptr<const std::atomic<bool>> cancelled,
@@ -70,11 +77,16 @@ class Router {
  private:
   using Route = http_internal::Route;
   HttpResponse HandleSync(const Route& route, std::string_view body);
-  void StartInfer(const Route& route, std::string_view body,
+  void StartInfer(const Route& route, const HttpRequest& request,
                   std::shared_ptr<const std::atomic<bool>> cancelled, Responder respond);
+  // The infer body, whichever of JSON, JSON + binary or raw binary it is.
+  absl::StatusOr<RestInferRequest> DecodeInfer(const Route& route, const HttpRequest& request);
+  void StartModelControl(const Route& route, std::string_view body, Responder respond);
 
   InferenceServer* server_;
   RouterOptions options_;
+  // Model loads and unloads in progress; shared with their threads.
+  std::shared_ptr<std::atomic<int>> control_pending_ = std::make_shared<std::atomic<int>>(0);
 };
 
 }  // namespace ferry

@@ -1,0 +1,156 @@
+// The parts of a request's JSON that the protocol's extensions define: request-level
+// parameters, and the binary tensor data extension's "binary_data_size" (inputs) and
+// "binary_data" (outputs). Methods of the handler in request_handler.h.
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "api/http/request_handler.h"
+
+namespace ferry {
+namespace json_decode {
+
+using tensor_json::Leaf;
+
+// A request-level parameter: kept as the wire gave it, for the server to interpret.
+bool RequestHandler::RequestParamValue(Json kind, const Leaf& leaf, json::error_code& ec) {
+  const std::string& key = param_key_;
+  if (key == "binary_data_output") {
+    if (kind != Json::kBool) {
+      return Fail(absl::StrCat("request: parameter 'binary_data_output' must be true or false, "
+                               "not ",
+                               JsonName(kind)),
+                  ec);
+    }
+    result_.binary_data_output = leaf.b;
+  }
+  switch (kind) {
+    case Json::kBool:
+      request_.parameters.emplace(key, leaf.b);
+      return true;
+    case Json::kInt:
+      request_.parameters.emplace(key, leaf.i);
+      return true;
+    case Json::kUint:
+      return Fail(absl::StrCat("request: parameter '", key, "' = ", leaf.text,
+                               " is out of range; integers must fit in int64"),
+                  ec);
+    case Json::kDouble: {
+      double d = 0;
+      if (!tensor_json::ParseFloat(leaf.text, d)) {
+        return Fail(absl::StrCat("request: parameter '", key, "' = ", leaf.text,
+                                 " is not a finite number"),
+                    ec);
+      }
+      request_.parameters.emplace(key, d);
+      return true;
+    }
+    case Json::kString:
+      request_.parameters.emplace(key, std::string(leaf.text));
+      return true;
+    default:
+      return Fail(absl::StrCat("request: parameter '", key,
+                               "' must be a string, number or boolean, not ", JsonName(kind)),
+                  ec);
+  }
+}
+
+namespace {
+
+// How a bad parameter value is shown in a message: numbers as written, else their kind.
+std::string Shown(Json kind, const Leaf& leaf) {
+  if (kind == Json::kInt || kind == Json::kUint || kind == Json::kDouble) {
+    return std::string(leaf.text);
+  }
+  return JsonName(kind);
+}
+
+}  // namespace
+
+bool RequestHandler::InputParamValue(Field field, Json kind, const Leaf& leaf,
+                                     json::error_code& ec) {
+  if (field != Field::kBinaryDataSize) return SkipValue(kind);
+  if (kind != Json::kInt || leaf.i < 0) {
+    return Fail(absl::StrCat(input_.label,
+                             ": parameter 'binary_data_size' must be a non-negative integer, "
+                             "not ",
+                             Shown(kind, leaf)),
+                ec);
+  }
+  if (input_.has_data) {
+    return Fail(absl::StrCat(input_.label,
+                             ": has both 'data' and 'binary_data_size'; send its values in one "
+                             "place"),
+                ec);
+  }
+  input_.binary_size = leaf.i;
+  return true;
+}
+
+bool RequestHandler::OutputParamValue(Field field, Json kind, const Leaf& leaf,
+                                      json::error_code& ec) {
+  switch (field) {
+    case Field::kClassification:
+      if (kind != Json::kInt || leaf.i < 0) {
+        return Fail(absl::StrCat(OutputLabel(),
+                                 ": parameter 'classification' must be a non-negative integer, "
+                                 "not ",
+                                 Shown(kind, leaf)),
+                    ec);
+      }
+      request_.outputs.back().classification = leaf.i;
+      return true;
+    case Field::kBinaryData:
+      if (kind != Json::kBool) {
+        return Fail(absl::StrCat(OutputLabel(), ": parameter 'binary_data' must be true or false, "
+                                 "not ", JsonName(kind)),
+                    ec);
+      }
+      result_.binary_data.back() = leaf.b ? 1 : 0;
+      return true;
+    default:
+      return SkipValue(kind);
+  }
+}
+
+// An input whose bytes follow the JSON. Its size is checked against the shape here when
+// the datatype has a fixed width; BYTES framing is checked when the bytes are split off.
+bool RequestHandler::FinishBinaryInput(json::error_code& ec) {
+  InputState& in = input_;
+  if (!in.has_shape) return Fail(absl::StrCat(in.label, ": 'shape' is required"), ec);
+  const std::vector<int64_t>& shape = in.tensor.shape;
+  const int64_t count = ElementCount(shape);
+  if (count < 0) {
+    return Fail(absl::StrCat(in.label, ": shape ", ShapeToString(shape), " has too many elements"),
+                ec);
+  }
+  const DataType dt = in.tensor.dtype;
+  const uint64_t size = static_cast<uint64_t>(in.binary_size);
+  if (dt == DataType::kBytes) {
+    // Every element has at least its 4-byte length.
+    if (size / sizeof(uint32_t) < static_cast<uint64_t>(count)) {
+      return Fail(absl::StrCat(in.label, ": 'binary_data_size' is ", size, " but shape ",
+                               ShapeToString(shape), " of BYTES needs at least ",
+                               static_cast<uint64_t>(count) * sizeof(uint32_t),
+                               " bytes (a 4-byte length per element)"),
+                  ec);
+    }
+  } else {
+    const uint64_t elem = DataTypeByteSize(dt);
+    if (static_cast<uint64_t>(count) > std::numeric_limits<uint64_t>::max() / elem ||
+        size != static_cast<uint64_t>(count) * elem) {
+      return Fail(absl::StrCat(in.label, ": 'binary_data_size' is ", size, " but shape ",
+                               ShapeToString(shape), " of ", DataTypeName(dt), " needs ",
+                               static_cast<uint64_t>(count) * elem, " bytes"),
+                  ec);
+    }
+  }
+  request_.inputs.push_back(std::move(in.tensor));
+  result_.binary_data_size.push_back(in.binary_size);
+  return true;
+}
+
+}  // namespace json_decode
+}  // namespace ferry

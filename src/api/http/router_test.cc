@@ -1,0 +1,459 @@
+// The REST routes without sockets: health, metadata, errors and status codes over an empty
+// repository, then inference (JSON and binary), statistics and model load / unload over a
+// repository holding a copy of models/simple.
+#include "api/http/router.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "api/http/binary_framing.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace ferry {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+namespace json = boost::json;
+
+json::value Parse(const std::string& text) {
+  json::error_code ec;
+  json::value v = json::parse(text, ec);
+  EXPECT_FALSE(ec) << ec.message() << " in " << text;
+  return v;
+}
+
+// A request with one input whose datatype, shape and data are given as JSON text.
+std::string OneInput(const std::string& dtype, const std::string& shape, const std::string& data) {
+  return absl::StrCat(R"({"inputs":[{"name":"x","shape":)", shape, R"(,"datatype":")", dtype,
+                      R"(","data":)", data, "}]}");
+}
+
+// ---- router ----------------------------------------------------------------------------
+// Over a server with an empty repository: every route but a successful infer.
+
+class RouterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char dir[] = "/tmp/ferry_router_test_XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    dir_ = dir;
+    absl::StatusOr<std::unique_ptr<InferenceServer>> server =
+        InferenceServer::Create({.model_repository = dir_});
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    router_ = std::make_unique<Router>(server_.get());
+  }
+  void TearDown() override {
+    server_.reset();
+    rmdir(dir_.c_str());
+  }
+
+  // Routes a request and waits for its response (infer may answer from another thread).
+  HttpResponse Call(std::string_view method, std::string_view target, std::string_view body = "",
+                    std::optional<std::string_view> header_length = std::nullopt) {
+    std::promise<std::optional<HttpResponse>> promise;
+    router_->Handle({method, target, body, header_length}, nullptr,
+                    [&promise](std::optional<HttpResponse> r) { promise.set_value(std::move(r)); });
+    std::optional<HttpResponse> r = promise.get_future().get();
+    EXPECT_TRUE(r.has_value());
+    if (!r) return {};
+    if (r->status >= 400 && target.find("ready") == std::string_view::npos) {
+      EXPECT_EQ(r->content_type, "application/json");
+      EXPECT_TRUE(Parse(r->body).as_object().contains("error")) << r->body;
+    }
+    return *r;
+  }
+
+  std::string dir_;
+  std::unique_ptr<InferenceServer> server_;
+  std::unique_ptr<Router> router_;
+};
+
+std::string Header(const HttpResponse& r, const std::string& name) {
+  for (const auto& [k, v] : r.headers) {
+    if (k == name) return v;
+  }
+  return "";
+}
+
+TEST_F(RouterTest, HealthAndServerMetadata) {
+  HttpResponse r = Call("GET", "/v2/health/live");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, R"({"live":true})");
+  r = Call("GET", "/v2/health/ready?verbose=1");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, R"({"ready":true})");
+  for (const char* target : {"/v2", "/v2/"}) {
+    r = Call("GET", target);
+    EXPECT_EQ(r.status, 200) << target;
+    EXPECT_EQ(Parse(r.body).at("name").as_string(), "ferry");
+  }
+  server_->Drain();
+  r = Call("GET", "/v2/health/ready");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.body, R"({"ready":false})");
+  EXPECT_EQ(Call("GET", "/v2/health/live").status, 200);
+}
+
+TEST_F(RouterTest, UnknownModelsAndPaths) {
+  EXPECT_EQ(Call("GET", "/v2/models/nope").status, 404);
+  EXPECT_EQ(Call("GET", "/v2/models/nope/versions/3").status, 404);
+  EXPECT_EQ(Call("GET", "/v2/models/nope/ready").status, 404);
+  EXPECT_EQ(Call("GET", "/v2/models/nope/versions/1/ready").status, 404);
+  HttpResponse r = Call("POST", "/v2/models/nope/infer", OneInput("FP32", "[1]", "[1]"));
+  EXPECT_EQ(r.status, 404);
+  for (const char* target :
+       {"/", "/v1/models/x", "/v2/models", "/v2/models/", "/v2/models/x/stats",
+        "/v2/models/x/versions", "/v2/models/x/versions/1/infer/more", "/v2/health", "/metrics/"}) {
+    r = Call("GET", target);
+    EXPECT_EQ(r.status, 404) << target;
+  }
+  r = Call("GET", "/v2/models/a%20b");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_THAT(r.body, HasSubstr("a b"));
+  r = Call("GET", "/v2/models/nope/versions/latest");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("version 'latest' in the path is not a number"));
+  EXPECT_EQ(Call("GET", "/v2/models/bad%zzname").status, 400);
+}
+
+TEST_F(RouterTest, WrongMethodGets405WithAllow) {
+  HttpResponse r = Call("POST", "/v2/health/live");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(Header(r, "Allow"), "GET");
+  r = Call("GET", "/v2/models/m/versions/2/infer");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(Header(r, "Allow"), "POST");
+  EXPECT_THAT(r.body, HasSubstr("method GET is not allowed"));
+  r = Call("GET", "/v2/repository/index");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(Header(r, "Allow"), "POST");
+  EXPECT_EQ(Call("DELETE", "/metrics").status, 405);
+}
+
+TEST_F(RouterTest, BadInferBodiesAre400BeforeTheModelIsLookedUp) {
+  HttpResponse r = Call("POST", "/v2/models/nope/infer", "{");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("request body is not valid JSON"));
+  r = Call("POST", "/v2/models/nope/versions/1/infer", "");
+  EXPECT_EQ(r.status, 400);
+}
+
+TEST_F(RouterTest, RepositoryIndexAndMetrics) {
+  HttpResponse r = Call("POST", "/v2/repository/index");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "[]");
+  EXPECT_EQ(Call("POST", "/v2/repository/index", R"({"ready": true})").body, "[]");
+  for (const char* bad : {"{x", "[]", R"({"ready": 1})"}) {
+    EXPECT_EQ(Call("POST", "/v2/repository/index", bad).status, 400) << bad;
+  }
+  Call("GET", "/v2/models/nope");
+  r = Call("GET", "/metrics");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.content_type, "text/plain; version=0.0.4; charset=utf-8");
+  // Every response the router made so far was counted by its status code.
+  EXPECT_THAT(r.body, HasSubstr("ferry_http_responses_total{code=\"200\"} 2"));
+  EXPECT_THAT(r.body, HasSubstr("ferry_http_responses_total{code=\"400\"} 3"));
+  EXPECT_THAT(r.body, HasSubstr("ferry_http_responses_total{code=\"404\"} 1"));
+}
+
+TEST(RouterStatusTest, StatusMapping) {
+  EXPECT_EQ(Router::HttpStatusFor(absl::InvalidArgumentError("x")), 400);
+  EXPECT_EQ(Router::HttpStatusFor(absl::NotFoundError("x")), 404);
+  EXPECT_EQ(Router::HttpStatusFor(absl::ResourceExhaustedError("x")), 503);
+  EXPECT_EQ(Router::HttpStatusFor(absl::UnavailableError("x")), 503);
+  EXPECT_EQ(Router::HttpStatusFor(absl::InternalError("x")), 500);
+  EXPECT_EQ(Router::HttpStatusFor(absl::UnknownError("x")), 500);
+  HttpResponse r = Router::ErrorResponse(absl::ResourceExhaustedError("queue \"m\" is full"));
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(Header(r, "Retry-After"), "1");
+  EXPECT_EQ(Parse(r.body).at("error").as_string(), "queue \"m\" is full");
+  EXPECT_EQ(Header(Router::ErrorResponse(absl::UnavailableError("draining")), "Retry-After"), "");
+}
+
+
+TEST_F(RouterTest, ServerMetadataListsTheImplementedExtensions) {
+  json::value v = Parse(Call("GET", "/v2").body);
+  EXPECT_EQ(json::serialize(v.at("extensions")),
+            R"(["classification","binary_tensor_data","model_repository","statistics"])");
+}
+
+TEST_F(RouterTest, StatisticsOfAnEmptyRepositoryAndUnknownModels) {
+  HttpResponse r = Call("GET", "/v2/models/stats");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, R"({"model_stats":[]})");
+  r = Call("GET", "/v2/models/nope/stats");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_THAT(r.body, HasSubstr("nope"));
+  EXPECT_EQ(Call("GET", "/v2/models/nope/versions/2/stats").status, 404);
+  r = Call("POST", "/v2/models/stats");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(Header(r, "Allow"), "GET");
+}
+
+TEST_F(RouterTest, ModelControlErrors) {
+  HttpResponse r = Call("POST", "/v2/repository/models/nope/load");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_THAT(r.body, HasSubstr("nope"));
+  r = Call("POST", "/v2/repository/models/nope/unload", "{}");
+  EXPECT_EQ(r.status, 404);
+  r = Call("GET", "/v2/repository/models/nope/load");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(Header(r, "Allow"), "POST");
+  r = Call("POST", "/v2/repository/models/m/load", R"({"parameters":{"config":"{}"}})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("load parameters are not supported ('config')"));
+  r = Call("POST", "/v2/repository/models/m/load", "{x");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("not valid JSON"));
+  r = Call("POST", "/v2/repository/models/m/unload", R"({"parameters":3})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("'parameters' must be an object"));
+  for (const char* target : {"/v2/repository/models/m", "/v2/repository/models/m/reload",
+                             "/v2/repository/models//load", "/v2/repository/models/m/load/x"}) {
+    EXPECT_EQ(Call("POST", target).status, 404) << target;
+  }
+}
+
+// Over a repository with a copy of models/simple (INT32 INPUT0, INPUT1 [-1, 16];
+// OUTPUT0 = sum, OUTPUT1 = difference).
+class SimpleRouterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char dir[] = "/tmp/ferry_router_simple_XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    dir_ = dir;
+    std::filesystem::copy("models/simple", dir_ / "simple",
+                          std::filesystem::copy_options::recursive);
+    absl::StatusOr<std::unique_ptr<InferenceServer>> server =
+        InferenceServer::Create({.model_repository = dir_.string()});
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    router_ = std::make_unique<Router>(server_.get(), options_);
+  }
+  void TearDown() override {
+    router_.reset();
+    server_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  HttpResponse Call(std::string_view method, std::string_view target, std::string_view body = "",
+                    std::optional<std::string_view> header_length = std::nullopt) {
+    std::promise<std::optional<HttpResponse>> promise;
+    router_->Handle({method, target, body, header_length}, nullptr,
+                    [&promise](std::optional<HttpResponse> r) { promise.set_value(std::move(r)); });
+    std::optional<HttpResponse> r = promise.get_future().get();
+    EXPECT_TRUE(r.has_value());
+    return r ? *r : HttpResponse{};
+  }
+
+  // {"inputs": [INPUT0 = 0..15, INPUT1 = 1...]} with both inputs in binary.
+  static std::string BinaryBody(std::string outputs_json, size_t* json_size) {
+    const std::string json = absl::StrCat(
+        R"({"inputs":[{"name":"INPUT0","shape":[1,16],"datatype":"INT32",)",
+        R"("parameters":{"binary_data_size":64}},{"name":"INPUT1","shape":[1,16],)",
+        R"("datatype":"INT32","parameters":{"binary_data_size":64}}])", outputs_json, "}");
+    *json_size = json.size();
+    std::string body = json;
+    for (int32_t i = 0; i < 16; ++i) body.append(reinterpret_cast<const char*>(&i), 4);
+    const int32_t one = 1;
+    for (int i = 0; i < 16; ++i) body.append(reinterpret_cast<const char*>(&one), 4);
+    return body;
+  }
+
+  std::filesystem::path dir_;
+  RouterOptions options_;
+  std::unique_ptr<InferenceServer> server_;
+  std::unique_ptr<Router> router_;
+};
+
+std::vector<int32_t> Int32s(std::string_view bytes) {
+  std::vector<int32_t> out(bytes.size() / 4);
+  if (!out.empty()) std::memcpy(out.data(), bytes.data(), out.size() * 4);
+  return out;
+}
+
+TEST_F(SimpleRouterTest, BinaryInputsAndBinaryOutputs) {
+  size_t json_size = 0;
+  const std::string body = BinaryBody(
+      R"(,"outputs":[{"name":"OUTPUT1","parameters":{"binary_data":true}},{"name":"OUTPUT0"}])",
+      &json_size);
+  HttpResponse r = Call("POST", "/v2/models/simple/infer", body, std::to_string(json_size));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.content_type, "application/octet-stream");
+  const std::string header = Header(r, kInferenceHeaderContentLength);
+  ASSERT_FALSE(header.empty());
+  const size_t n = std::stoul(header);
+  ASSERT_EQ(r.body.size(), n + 64);
+  json::value v = Parse(r.body.substr(0, n));
+  const json::array& outputs = v.at("outputs").as_array();
+  ASSERT_EQ(outputs.size(), 2u);
+  EXPECT_EQ(outputs[0].at("name").as_string(), "OUTPUT1");
+  EXPECT_EQ(outputs[0].at("parameters").at("binary_data_size").as_int64(), 64);
+  EXPECT_FALSE(outputs[0].as_object().contains("data"));
+  EXPECT_EQ(outputs[1].at("name").as_string(), "OUTPUT0");
+  EXPECT_EQ(json::serialize(outputs[1].at("data")), "[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]");
+  EXPECT_EQ(Int32s(std::string_view(r.body).substr(n)),
+            (std::vector<int32_t>{-1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}));
+}
+
+TEST_F(SimpleRouterTest, BinaryInputsWithJsonOutputsAndRequestLevelBinaryOutput) {
+  size_t json_size = 0;
+  std::string body = BinaryBody("", &json_size);
+  HttpResponse r = Call("POST", "/v2/models/simple/infer", body, std::to_string(json_size));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.content_type, "application/json");
+  EXPECT_EQ(Header(r, kInferenceHeaderContentLength), "");
+  EXPECT_EQ(Parse(r.body).at("outputs").as_array().size(), 2u);
+
+  // binary_data_output makes every output binary, unless the output says otherwise.
+  body = BinaryBody(
+      R"(,"parameters":{"binary_data_output":true},"outputs":[{"name":"OUTPUT0"},)"
+      R"({"name":"OUTPUT1","parameters":{"binary_data":false}}])",
+      &json_size);
+  r = Call("POST", "/v2/models/simple/infer", body, std::to_string(json_size));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.content_type, "application/octet-stream");
+  const size_t n = std::stoul(Header(r, kInferenceHeaderContentLength));
+  json::value v = Parse(r.body.substr(0, n));
+  EXPECT_TRUE(v.at("outputs").at(0).as_object().contains("parameters"));
+  EXPECT_TRUE(v.at("outputs").at(1).as_object().contains("data"));
+  EXPECT_EQ(Int32s(std::string_view(r.body).substr(n)).at(15), 16);
+}
+
+TEST_F(SimpleRouterTest, JsonRequestMayAskForBinaryOutputs) {
+  const std::string body =
+      R"({"inputs":[{"name":"INPUT0","shape":[1,16],"datatype":"INT32","data":[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15]},)"
+      R"({"name":"INPUT1","shape":[1,16],"datatype":"INT32","data":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]}],)"
+      R"("parameters":{"binary_data_output":true}})";
+  HttpResponse r = Call("POST", "/v2/models/simple/infer", body);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.content_type, "application/octet-stream");
+  const size_t n = std::stoul(Header(r, kInferenceHeaderContentLength));
+  EXPECT_EQ(r.body.size(), n + 128);
+}
+
+TEST_F(SimpleRouterTest, BinaryErrorsAre400) {
+  size_t json_size = 0;
+  const std::string body = BinaryBody("", &json_size);
+  struct Case {
+    std::string body;
+    std::string header;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {body, "abc", "Inference-Header-Content-Length header 'abc' is not a non-negative integer"},
+      {body, "-5", "header '-5' is not a non-negative integer"},
+      {body, std::to_string(body.size() + 1), "but the body has only"},
+      {body.substr(0, body.size() - 1), std::to_string(json_size),
+       "add up to 128 bytes ('INPUT0' 64, 'INPUT1' 64), but 127 bytes follow"},
+      {body + "x", std::to_string(json_size), "but 129 bytes follow"},
+      {body, std::to_string(json_size - 1), "not valid JSON"},
+      // The raw request needs a model with one input; simple has two.
+      {"0123", "0", "needs a model with exactly one input, but model 'simple' has 2 (INPUT0, INPUT1)"},
+  };
+  for (const Case& c : cases) {
+    HttpResponse r = Call("POST", "/v2/models/simple/infer", c.body, c.header);
+    EXPECT_EQ(r.status, 400) << c.header;
+    EXPECT_THAT(r.body, HasSubstr(c.message)) << c.header;
+  }
+  // Binary data without the header.
+  HttpResponse r = Call("POST", "/v2/models/simple/infer", body.substr(0, json_size));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("input 'INPUT0': 'binary_data_size' is set, but the request has no "
+                                "binary part"));
+  // A raw request to an unknown model is a 404, as any other.
+  r = Call("POST", "/v2/models/nope/infer", "0123", "0");
+  EXPECT_EQ(r.status, 404);
+}
+
+TEST_F(SimpleRouterTest, StatisticsCountRequests) {
+  size_t json_size = 0;
+  const std::string body = BinaryBody("", &json_size);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(Call("POST", "/v2/models/simple/infer", body, std::to_string(json_size)).status, 200);
+  }
+  for (const char* target : {"/v2/models/stats", "/v2/models/simple/stats",
+                             "/v2/models/simple/versions/1/stats"}) {
+    HttpResponse r = Call("GET", target);
+    ASSERT_EQ(r.status, 200) << target;
+    json::value v = Parse(r.body);
+    const json::array& stats = v.at("model_stats").as_array();
+    ASSERT_EQ(stats.size(), 1u) << r.body;
+    const json::value& s = stats[0];
+    EXPECT_EQ(s.at("name").as_string(), "simple");
+    EXPECT_EQ(s.at("version").as_string(), "1");
+    EXPECT_EQ(s.at("inference_count").as_int64(), 3);
+    EXPECT_EQ(s.at("execution_count").as_int64(), 3);
+    EXPECT_GT(s.at("last_inference").as_int64(), 1600000000000);
+    const json::value& infer = s.at("inference_stats");
+    EXPECT_EQ(infer.at("success").at("count").as_int64(), 3);
+    EXPECT_GT(infer.at("success").at("ns").as_int64(), 0);
+    EXPECT_EQ(infer.at("fail").at("count").as_int64(), 0);
+    EXPECT_EQ(infer.at("queue").at("count").as_int64(), 3);
+    EXPECT_EQ(infer.at("compute_infer").at("count").as_int64(), 3);
+    for (const char* untimed : {"compute_input", "compute_output", "cache_hit", "cache_miss"}) {
+      EXPECT_EQ(json::serialize(infer.at(untimed)), R"({"count":0,"ns":0})") << untimed;
+    }
+    const json::array& batches = s.at("batch_stats").as_array();
+    ASSERT_EQ(batches.size(), 1u);
+    EXPECT_EQ(batches[0].at("batch_size").as_int64(), 1);
+    EXPECT_EQ(batches[0].at("compute_infer").at("count").as_int64(), 3);
+  }
+  EXPECT_EQ(Call("GET", "/v2/models/simple/versions/7/stats").status, 404);
+}
+
+TEST_F(SimpleRouterTest, UnloadAndLoadAgain) {
+  HttpResponse r = Call("POST", "/v2/repository/models/simple/unload");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, R"({"name":"simple","unload":true})");
+  size_t json_size = 0;
+  const std::string body = BinaryBody("", &json_size);
+  EXPECT_EQ(Call("POST", "/v2/models/simple/infer", body, std::to_string(json_size)).status, 404);
+  EXPECT_EQ(Call("POST", "/v2/repository/models/simple/unload").status, 404);
+  r = Call("POST", "/v2/repository/models/simple/load", R"({"parameters":{}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, R"({"name":"simple","load":true})");
+  EXPECT_EQ(Call("POST", "/v2/models/simple/infer", body, std::to_string(json_size)).status, 200);
+}
+
+TEST_F(SimpleRouterTest, LoadWithABadConfigIs400AndKeepsTheOldVersionServing) {
+  {
+    std::ofstream config(dir_ / "simple" / "config.toml", std::ios::app);
+    config << "\ncolour = \"blue\"\n";
+  }
+  HttpResponse r = Call("POST", "/v2/repository/models/simple/load");
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_THAT(r.body, HasSubstr("colour"));
+  size_t json_size = 0;
+  const std::string body = BinaryBody("", &json_size);
+  EXPECT_EQ(Call("POST", "/v2/models/simple/infer", body, std::to_string(json_size)).status, 200);
+}
+
+TEST_F(SimpleRouterTest, TooManyPendingLoadsAre503) {
+  options_.max_pending_model_control = 0;
+  router_ = std::make_unique<Router>(server_.get(), options_);
+  HttpResponse r = Call("POST", "/v2/repository/models/simple/load");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(Header(r, "Retry-After"), "1");
+  EXPECT_THAT(r.body, HasSubstr("too many model loads and unloads"));
+}
+
+}  // namespace
+}  // namespace ferry
