@@ -9,7 +9,7 @@ CMAKE_BUILD_TYPE ?= Release
 # Everything the build, the server and the tests need. Training the bundled models
 # needs more (see `make models`), but their artifacts are committed.
 DEPS := cmake ninja-build ccache g++ pkg-config \
-        libtorch-dev libopenblas0-pthread \
+        libtorch-dev libopenblas0-pthread libxgboost-dev \
         libboost1.81-dev libboost-json1.81-dev libabsl-dev \
         libcli11-dev libtomlplusplus-dev libspdlog-dev \
         libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev \
@@ -17,7 +17,10 @@ DEPS := cmake ninja-build ccache g++ pkg-config \
         python3-grpcio python3-grpc-tools python3-protobuf gnuplot-nox \
         python3 python3-requests python3-numpy dataset-fashion-mnist \
         prometheus wrk
-MODEL_DEPS := python3-torch python3-numpy dataset-fashion-mnist
+# fashion_xgb trains through libxgboost0's C API (tools/xgboost_capi.py): Debian's
+# python3-xgboost needs python3-scipy -> python3-pythran -> libboost-dev (1.74), which
+# conflicts with libboost1.81-dev above, so apt cannot install it beside Ferry's deps.
+MODEL_DEPS := python3-torch python3-numpy libxgboost0 dataset-fashion-mnist
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
