@@ -28,6 +28,8 @@ std::string ErrorSummary(const ErrorCounts& e) {
   std::vector<std::string> parts;
   for (const auto& [code, count] : e.http_status)
     parts.push_back(absl::StrCat("HTTP ", code, ": ", count));
+  for (const auto& [code, count] : e.grpc_status)
+    parts.push_back(absl::StrCat("gRPC ", RpcCodeName(code), ": ", count));
   if (e.connection > 0) parts.push_back(absl::StrCat("connection: ", e.connection));
   if (e.timeout > 0) parts.push_back(absl::StrCat("timeout: ", e.timeout));
   if (e.bad_response > 0) parts.push_back(absl::StrCat("bad response: ", e.bad_response));
@@ -156,6 +158,9 @@ std::string FormatJson(const ReportContext& c, const std::vector<Measurement>& r
     json::object http;
     for (const auto& [code, count] : r.errors.http_status) http[std::to_string(code)] = count;
     errors["http_status"] = std::move(http);
+    json::object grpc;
+    for (const auto& [code, count] : r.errors.grpc_status) grpc[RpcCodeName(code)] = count;
+    errors["grpc_status"] = std::move(grpc);
     json::array examples;
     for (const std::string& e : r.errors.examples) examples.emplace_back(e);
     errors["examples"] = std::move(examples);
@@ -211,11 +216,13 @@ std::string FormatCsv(const std::vector<Measurement>& runs) {
       "mode,value,requests,ok,errors,seconds,throughput_rps,samples_per_second,p50_us,p90_us,"
       "p99_us,max_us,mean_us,http_errors,connection_errors,timeouts,bad_responses,offered_rps,"
       "late,max_lag_us,pool_waits,server_queue_us,server_compute_us,server_avg_batch,"
-      "client_cpu_us_per_request,client_cpu_percent\n";
+      "client_cpu_us_per_request,client_cpu_percent,grpc_errors\n";
   for (const Measurement& r : runs) {
     const LatencyHistogram& h = r.latency_ns;
     uint64_t http = 0;
     for (const auto& [code, count] : r.errors.http_status) http += count;
+    uint64_t grpc = 0;
+    for (const auto& [code, count] : r.errors.grpc_status) grpc += count;
     std::string server = ",,";
     if (r.server) {
       server = absl::StrFormat("%.3f,%.3f,%.3f", r.server->queue_us, r.server->compute_us,
@@ -223,14 +230,14 @@ std::string FormatCsv(const std::vector<Measurement>& runs) {
     }
     absl::StrAppendFormat(&out,
                           "%s,%g,%d,%d,%d,%.3f,%.3f,%.3f,%.1f,%.1f,%.1f,%.1f,%.1f,%d,%d,%d,%d,%.3f,"
-                          "%d,%.1f,%d,%s,%.2f,%.1f\n",
+                          "%d,%.1f,%d,%s,%.2f,%.1f,%d\n",
                           r.point.mode == LoadMode::kConcurrency ? "concurrency" : "rate",
                           r.point.value, r.requests, r.ok, r.errors.total(), r.seconds,
                           r.throughput_rps, r.samples_per_second, Us(h.Percentile(50)),
                           Us(h.Percentile(90)), Us(h.Percentile(99)), Us(h.max()), h.mean() / 1e3,
                           http, r.errors.connection, r.errors.timeout, r.errors.bad_response,
                           r.offered_rps, r.late, r.max_lag_us, r.pool_waits, server,
-                          r.client_cpu_us_per_request, r.client_cpu_percent);
+                          r.client_cpu_us_per_request, r.client_cpu_percent, grpc);
   }
   return out;
 }

@@ -54,11 +54,13 @@ constexpr auto kErrorBackoff = std::chrono::milliseconds(1);
 uint64_t ErrorCounts::total() const {
   uint64_t n = connection + timeout + bad_response;
   for (const auto& [code, count] : http_status) n += count;
+  for (const auto& [code, count] : grpc_status) n += count;
   return n;
 }
 
 void ErrorCounts::Merge(const ErrorCounts& other) {
   for (const auto& [code, count] : other.http_status) http_status[code] += count;
+  for (const auto& [code, count] : other.grpc_status) grpc_status[code] += count;
   connection += other.connection;
   timeout += other.timeout;
   bad_response += other.bad_response;
@@ -298,6 +300,9 @@ class LoadRunner::Worker final : public CompletionSink {
       case Outcome::kHttpStatus:
         ++e.http_status[c.status_code];
         break;
+      case Outcome::kRpcStatus:
+        ++e.grpc_status[c.status_code];
+        break;
       case Outcome::kConnectionError:
         ++e.connection;
         break;
@@ -310,6 +315,7 @@ class LoadRunner::Worker final : public CompletionSink {
     if (e.examples.size() < kMaxErrorExamples) {
       std::string kind(OutcomeName(c.outcome));
       if (c.outcome == Outcome::kHttpStatus) kind = absl::StrCat("HTTP ", c.status_code);
+      if (c.outcome == Outcome::kRpcStatus) kind = "gRPC " + RpcCodeName(c.status_code);
       e.examples.push_back(absl::StrCat(kind, ": ", c.detail));
     }
   }

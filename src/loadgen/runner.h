@@ -62,7 +62,8 @@ struct RunnerOptions {
 };
 
 struct ErrorCounts {
-  std::map<int, uint64_t> http_status;  // status code -> requests
+  std::map<int, uint64_t> http_status;  // HTTP status code -> requests
+  std::map<int, uint64_t> grpc_status;  // gRPC status code -> requests
   uint64_t connection = 0;
   uint64_t timeout = 0;
   uint64_t bad_response = 0;

@@ -1,17 +1,24 @@
 #include "loadgen/transport.h"
 
+#include <iterator>
+
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "loadgen/http_transport.h"
+#if FERRY_LOADGEN_GRPC
+#include "loadgen/grpc_transport.h"
+#endif
 
 namespace ferry::loadgen {
 namespace {
 
+#if !FERRY_LOADGEN_GRPC
 constexpr absl::string_view kGrpcNotBuilt =
-    "--protocol grpc is not built yet: the gRPC transport will come with the generated V2 "
-    "stubs; use http-json or http-binary";
+    "--protocol grpc is not in this build (it was configured without Ferry's gRPC stubs); "
+    "use http-json or http-binary";
+#endif
 
 }  // namespace
 
@@ -41,6 +48,8 @@ absl::string_view OutcomeName(Outcome outcome) {
       return "ok";
     case Outcome::kHttpStatus:
       return "http status";
+    case Outcome::kRpcStatus:
+      return "grpc status";
     case Outcome::kConnectionError:
       return "connection error";
     case Outcome::kTimeout:
@@ -49,6 +58,17 @@ absl::string_view OutcomeName(Outcome outcome) {
       return "bad response";
   }
   return "?";
+}
+
+std::string RpcCodeName(int code) {
+  // Indexed by code, as grpc::StatusCode numbers them.
+  static constexpr const char* kNames[] = {
+      "OK",         "CANCELLED",          "UNKNOWN",       "INVALID_ARGUMENT",  "DEADLINE_EXCEEDED",
+      "NOT_FOUND",  "ALREADY_EXISTS",     "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
+      "FAILED_PRECONDITION", "ABORTED",   "OUT_OF_RANGE",  "UNIMPLEMENTED",     "INTERNAL",
+      "UNAVAILABLE", "DATA_LOSS",         "UNAUTHENTICATED"};
+  if (code >= 0 && code < static_cast<int>(std::size(kNames))) return kNames[code];
+  return absl::StrCat("code ", code);
 }
 
 absl::StatusOr<Endpoint> ParseUrl(absl::string_view url) {
@@ -103,7 +123,11 @@ absl::StatusOr<std::unique_ptr<TransportFactory>> CreateTransportFactory(
     case Protocol::kHttpBinary:
       return CreateHttpTransportFactory(options, workload);
     case Protocol::kGrpc:
+#if FERRY_LOADGEN_GRPC
+      return CreateGrpcTransportFactory(options, workload);
+#else
       return absl::UnimplementedError(kGrpcNotBuilt);
+#endif
   }
   return absl::InvalidArgumentError("unknown protocol");
 }
@@ -115,7 +139,11 @@ absl::StatusOr<std::unique_ptr<ControlClient>> CreateControlClient(
     case Protocol::kHttpBinary:
       return CreateHttpControlClient(options);
     case Protocol::kGrpc:
+#if FERRY_LOADGEN_GRPC
+      return CreateGrpcControlClient(options);
+#else
       return absl::UnimplementedError(kGrpcNotBuilt);
+#endif
   }
   return absl::InvalidArgumentError("unknown protocol");
 }

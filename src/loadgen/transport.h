@@ -60,17 +60,22 @@ struct TransportOptions {
 
 enum class Outcome : uint8_t {
   kOk,
-  kHttpStatus,       // the server answered with an error status
+  kHttpStatus,       // the server answered with an HTTP error status
+  kRpcStatus,        // the server answered with a non-OK gRPC status
   kConnectionError,  // connect, write or read failed
   kTimeout,          // no complete response within TransportOptions::timeout
   kBadResponse,      // 200 but the body does not check out (or the message is malformed)
 };
 absl::string_view OutcomeName(Outcome outcome);
+// "NOT_FOUND" for gRPC status code 5; "code N" for codes gRPC does not define.
+std::string RpcCodeName(int code);
 
 struct InferCompletion {
   uint64_t tag = 0;
   Outcome outcome = Outcome::kOk;
-  int status_code = 0;     // HTTP status when a response arrived, else 0
+  // The HTTP status when a response arrived, or the gRPC status code of a failed call;
+  // else 0.
+  int status_code = 0;
   Clock::time_point sent;  // when the transport started on the request
   Clock::time_point done;  // when the response completed or the error was seen
   uint64_t bytes_sent = 0;
@@ -116,8 +121,8 @@ class TransportFactory {
   virtual uint64_t mean_request_bytes() const = 0;
 };
 
-// Encodes every request of `workload` for `options.protocol`. Unimplemented for gRPC until
-// its stubs land; InvalidArgument for bad options.
+// Encodes every request of `workload` for `options.protocol`. InvalidArgument for bad
+// options; Unimplemented for gRPC in a build without Ferry's gRPC stubs.
 absl::StatusOr<std::unique_ptr<TransportFactory>> CreateTransportFactory(
     const TransportOptions& options, const Workload& workload);
 

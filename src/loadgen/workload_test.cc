@@ -158,15 +158,29 @@ TEST(ParseUrlTest, Forms) {
   EXPECT_FALSE(ParseUrl("").ok());
 }
 
-TEST(ProtocolTest, GrpcIsNotBuiltYet) {
+TEST(ProtocolTest, GrpcIsBuiltAndChecksItsOptions) {
   TransportOptions options;
   options.protocol = *ParseProtocol("grpc");
-  absl::StatusOr<std::unique_ptr<ControlClient>> control = CreateControlClient(options);
-  EXPECT_EQ(control.status().code(), absl::StatusCode::kUnimplemented);
-  EXPECT_NE(control.status().message().find("not built yet"), absl::string_view::npos);
+  EXPECT_EQ(ProtocolName(options.protocol), "grpc");
+  EXPECT_TRUE(CreateControlClient(options).ok());
+  EXPECT_TRUE(CreateTransportFactory(options, Workload{}).ok());
+  options.max_connections = 0;
   EXPECT_EQ(CreateTransportFactory(options, Workload{}).status().code(),
-            absl::StatusCode::kUnimplemented);
+            absl::StatusCode::kInvalidArgument);
+  options.max_connections = 1;
+  options.timeout = std::chrono::milliseconds(0);
+  EXPECT_EQ(CreateTransportFactory(options, Workload{}).status().code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_FALSE(ParseProtocol("http").ok());
+}
+
+TEST(ProtocolTest, RpcCodeNames) {
+  EXPECT_EQ(RpcCodeName(0), "OK");
+  EXPECT_EQ(RpcCodeName(5), "NOT_FOUND");
+  EXPECT_EQ(RpcCodeName(14), "UNAVAILABLE");
+  EXPECT_EQ(RpcCodeName(16), "UNAUTHENTICATED");
+  EXPECT_EQ(RpcCodeName(17), "code 17");
+  EXPECT_EQ(RpcCodeName(-1), "code -1");
 }
 
 constexpr char kStats[] = R"({"model_stats":[
