@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/status_macros.h"
 
 namespace ferry {
 namespace {
@@ -128,26 +129,58 @@ Tensor ConcatRows(absl::Span<const Tensor* const> parts) {
   return out;
 }
 
-absl::StatusOr<std::vector<Tensor>> SplitRows(const Tensor& t, absl::Span<const int64_t> rows) {
+namespace {
+
+// Bytes per row of a fixed-size tensor whose data matches its shape; for the row copies.
+absl::StatusOr<size_t> RowBytes(const Tensor& t) {
   if (t.shape.empty()) {
-    return absl::InternalError(absl::StrCat("output '", t.name, "' has no batch dimension"));
+    return absl::InternalError(absl::StrCat("tensor '", t.name, "' has no batch dimension"));
   }
   const size_t elem = DataTypeByteSize(t.dtype);
   if (elem == 0) {
     return absl::InternalError(
-        absl::StrCat("output '", t.name, "' has a datatype that cannot be split by rows"));
+        absl::StrCat("tensor '", t.name, "' has a datatype that cannot be split by rows"));
   }
+  const int64_t row_elems = ElementCount(absl::MakeConstSpan(t.shape).subspan(1));
+  const size_t row_bytes = static_cast<size_t>(row_elems) * elem;
+  if (t.shape[0] < 0 || t.data.size() != row_bytes * static_cast<size_t>(t.shape[0])) {
+    return absl::InternalError(absl::StrCat("tensor '", t.name, "' holds ", t.data.size(),
+                                            " bytes, not what its shape ",
+                                            ShapeToString(t.shape), " needs"));
+  }
+  return row_bytes;
+}
+
+}  // namespace
+
+absl::StatusOr<Tensor> GatherRows(const Tensor& t, absl::Span<const int64_t> indices) {
+  FERRY_ASSIGN_OR_RETURN(const size_t row_bytes, RowBytes(t));
+  Tensor out;
+  out.name = t.name;
+  out.dtype = t.dtype;
+  out.shape = t.shape;
+  out.shape[0] = static_cast<int64_t>(indices.size());
+  out.data.resize(row_bytes * indices.size());
+  for (size_t i = 0; i < indices.size(); ++i) {
+    if (indices[i] < 0 || indices[i] >= t.shape[0]) {
+      return absl::InternalError(absl::StrCat("row ", indices[i], " of tensor '", t.name,
+                                              "' is out of range [0, ", t.shape[0], ")"));
+    }
+    if (row_bytes > 0) {
+      std::memcpy(out.data.data() + i * row_bytes,
+                  t.data.data() + static_cast<size_t>(indices[i]) * row_bytes, row_bytes);
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<Tensor>> SplitRows(const Tensor& t, absl::Span<const int64_t> rows) {
+  FERRY_ASSIGN_OR_RETURN(const size_t row_bytes, RowBytes(t));
   int64_t total = 0;
   for (int64_t r : rows) total += r;
   if (total != t.shape[0]) {
     return absl::InternalError(absl::StrCat("output '", t.name, "' has ", t.shape[0],
                                             " rows but the batch holds ", total));
-  }
-  const int64_t row_elems = ElementCount(absl::MakeConstSpan(t.shape).subspan(1));
-  const size_t row_bytes = static_cast<size_t>(row_elems) * elem;
-  if (t.data.size() != row_bytes * static_cast<size_t>(total)) {
-    return absl::InternalError(absl::StrCat("output '", t.name, "' holds ", t.data.size(),
-                                            " bytes, not the ", row_bytes * total, " its shape needs"));
   }
   std::vector<Tensor> pieces(rows.size());
   size_t offset = 0;

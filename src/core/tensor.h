@@ -75,6 +75,10 @@ Tensor ConcatRows(absl::Span<const Tensor* const> parts);
 // to t.shape[0]. Fails for BYTES or a rank-0 tensor.
 absl::StatusOr<std::vector<Tensor>> SplitRows(const Tensor& t, absl::Span<const int64_t> rows);
 
+// The rows of `t` at `indices` (each in [0, t.shape[0]), any order, repeats allowed), in
+// that order. Fails for BYTES or a rank-0 tensor.
+absl::StatusOr<Tensor> GatherRows(const Tensor& t, absl::Span<const int64_t> indices);
+
 }  // namespace ferry
 
 #endif  // FERRY_CORE_TENSOR_H_

@@ -107,5 +107,29 @@ TEST(SplitRowsTest, RejectsMismatchedRowsAndBytes) {
   EXPECT_FALSE(SplitRows(s, one).ok());
 }
 
+TEST(GatherRowsTest, PicksRowsInTheGivenOrder) {
+  Tensor t = Int32Tensor({3, 2}, {1, 2, 3, 4, 5, 6});
+  const int64_t picks[] = {2, 0, 2};
+  absl::StatusOr<Tensor> g = GatherRows(t, picks);
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_EQ(g->shape, (std::vector<int64_t>{3, 2}));
+  EXPECT_EQ(Values(*g), (std::vector<int32_t>{5, 6, 1, 2, 5, 6}));
+  absl::StatusOr<Tensor> none = GatherRows(t, {});
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->shape, (std::vector<int64_t>{0, 2}));
+  EXPECT_TRUE(none->data.empty());
+}
+
+TEST(GatherRowsTest, RejectsOutOfRangeRowsAndBadTensors) {
+  Tensor t = Int32Tensor({3, 2}, {1, 2, 3, 4, 5, 6});
+  const int64_t past[] = {3};
+  EXPECT_EQ(GatherRows(t, past).status().code(), absl::StatusCode::kInternal);
+  const int64_t negative[] = {-1};
+  EXPECT_FALSE(GatherRows(t, negative).ok());
+  t.data.resize(20);
+  const int64_t first[] = {0};
+  EXPECT_FALSE(GatherRows(t, first).ok());
+}
+
 }  // namespace
 }  // namespace ferry

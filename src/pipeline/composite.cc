@@ -1,0 +1,255 @@
+#include "pipeline/composite.h"
+
+#include <condition_variable>
+#include <mutex>
+#include <numeric>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/status_macros.h"
+#include "pipeline/combine.h"
+
+namespace ferry {
+namespace {
+
+// Sends every call at once and waits for all the answers, in call order.
+std::vector<absl::StatusOr<InferResponse>> CallMembers(
+    const MemberInfer& infer, std::vector<std::pair<std::string, InferRequest>> calls) {
+  std::vector<absl::StatusOr<InferResponse>> results(calls.size(),
+                                                     absl::InternalError("no answer"));
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t pending = calls.size();
+  for (size_t i = 0; i < calls.size(); ++i) {
+    infer(calls[i].first, std::move(calls[i].second),
+          [&, i](absl::StatusOr<InferResponse> response) {
+            std::lock_guard<std::mutex> lock(mu);
+            results[i] = std::move(response);
+            if (--pending == 0) cv.notify_all();
+          });
+  }
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return pending == 0; });
+  return results;
+}
+
+absl::Status MemberError(const std::string& member, const absl::Status& status) {
+  return absl::Status(status.code(),
+                      absl::StrCat("member '", member, "': ", std::string(status.message())));
+}
+
+absl::StatusOr<Tensor> TakeOutput(InferResponse& response, const std::string& member,
+                                  const std::string& name) {
+  for (Tensor& t : response.outputs) {
+    if (t.name == name) return std::move(t);
+  }
+  return absl::InternalError(
+      absl::StrCat("member '", member, "' gave no output '", name, "'"));
+}
+
+InferRequest MemberRequest(const std::vector<Tensor>& inputs,
+                           std::initializer_list<const char*> outputs) {
+  InferRequest request;
+  request.inputs = inputs;
+  for (const char* name : outputs) request.outputs.push_back({name, 0});
+  return request;
+}
+
+// Checks that every output the composite's config declares is one it can produce, with
+// the datatype and rank it produces.
+absl::Status CheckOutputs(const char* kind, const ModelSignature& signature,
+                          const std::vector<std::pair<std::string, TensorSpec>>& can) {
+  std::vector<std::string> names;
+  for (const auto& [name, spec] : can) names.push_back(name);
+  for (const TensorSpec& out : signature.outputs) {
+    bool found = false;
+    for (const auto& [name, spec] : can) {
+      if (name != out.name) continue;
+      found = true;
+      if (out.dtype != spec.dtype || out.shape.size() != spec.shape.size()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            kind, " output '", out.name, "' is ", DataTypeName(spec.dtype), " of rank ",
+            spec.shape.size(), ", not ", DataTypeName(out.dtype), " ", ShapeToString(out.shape)));
+      }
+    }
+    if (!found) {
+      return absl::InvalidArgumentError(absl::StrCat(kind, " has no output '", out.name,
+                                                     "'; it can produce: ",
+                                                     absl::StrJoin(names, ", ")));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckCommon(const char* kind, const CompositeOptions& options, size_t min_members) {
+  if (options.members.size() < min_members) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a ", kind, " needs at least ", min_members, " members"));
+  }
+  if (!options.infer) return absl::InvalidArgumentError(absl::StrCat(kind, ": no way to reach members"));
+  return absl::OkStatus();
+}
+
+TensorSpec Spec(DataType dtype, std::vector<int64_t> shape) {
+  TensorSpec spec;
+  spec.dtype = dtype;
+  spec.shape = std::move(shape);
+  return spec;
+}
+
+// Moves the outputs the signature asks for, in its order, out of `available`.
+std::vector<Tensor> InSignatureOrder(const ModelSignature& signature,
+                                     std::vector<Tensor> available) {
+  std::vector<Tensor> outputs;
+  for (const TensorSpec& spec : signature.outputs) {
+    for (Tensor& t : available) {
+      if (t.name == spec.name) outputs.push_back(std::move(t));
+    }
+  }
+  return outputs;
+}
+
+class EnsembleBackend : public Backend {
+ public:
+  explicit EnsembleBackend(CompositeOptions options) : options_(std::move(options)) {}
+
+  absl::StatusOr<std::vector<Tensor>> Execute(std::vector<Tensor>& inputs) override {
+    std::vector<std::pair<std::string, InferRequest>> calls;
+    for (const std::string& member : options_.members) {
+      calls.emplace_back(member, MemberRequest(inputs, {"probabilities"}));
+    }
+    std::vector<absl::StatusOr<InferResponse>> answers = CallMembers(options_.infer, std::move(calls));
+    std::vector<Tensor> probabilities;
+    for (size_t m = 0; m < answers.size(); ++m) {
+      const std::string& member = options_.members[m];
+      if (!answers[m].ok()) return MemberError(member, answers[m].status());
+      FERRY_ASSIGN_OR_RETURN(Tensor p, TakeOutput(*answers[m], member, "probabilities"));
+      probabilities.push_back(std::move(p));
+    }
+    absl::StatusOr<Tensor> mean = MeanProbabilities(probabilities);
+    if (!mean.ok()) return absl::InternalError(mean.status().message());
+    std::vector<Tensor> available;
+    available.push_back(MutualInformation(probabilities, *mean));
+    available.push_back(LogProbabilities(*mean));
+    available.push_back(std::move(*mean));
+    return InSignatureOrder(options_.signature, std::move(available));
+  }
+
+  std::string Describe() const override {
+    return absl::StrCat("ensemble of ", absl::StrJoin(options_.members, ", "));
+  }
+
+ private:
+  const CompositeOptions options_;
+};
+
+class CascadeBackend : public Backend {
+ public:
+  explicit CascadeBackend(CompositeOptions options) : options_(std::move(options)) {}
+
+  absl::StatusOr<std::vector<Tensor>> Execute(std::vector<Tensor>& inputs) override {
+    const int64_t rows = inputs.empty() || inputs[0].shape.empty() ? 0 : inputs[0].shape[0];
+    // `pending[i]` is the batch row that the current stage's row i came from.
+    std::vector<int64_t> pending(static_cast<size_t>(rows));
+    std::iota(pending.begin(), pending.end(), 0);
+    std::vector<Tensor> stage_inputs = std::move(inputs);
+    Tensor probabilities, stage;
+    stage.name = "stage";
+    stage.dtype = DataType::kInt32;
+    stage.shape = {rows};
+    stage.data.assign(static_cast<size_t>(rows) * sizeof(int32_t), 0);
+    for (size_t s = 0; s < options_.members.size() && !pending.empty(); ++s) {
+      const std::string& member = options_.members[s];
+      const bool last = s + 1 == options_.members.size();
+      InferRequest request = last ? MemberRequest(stage_inputs, {"probabilities"})
+                                  : MemberRequest(stage_inputs, {"probabilities", "prediction_set"});
+      if (!last && options_.alpha) request.parameters["alpha"] = *options_.alpha;
+      std::vector<std::pair<std::string, InferRequest>> call;
+      call.emplace_back(member, std::move(request));
+      absl::StatusOr<InferResponse> answer = std::move(CallMembers(options_.infer, std::move(call))[0]);
+      if (!answer.ok()) return MemberError(member, answer.status());
+      FERRY_ASSIGN_OR_RETURN(Tensor p, TakeOutput(*answer, member, "probabilities"));
+      std::optional<Tensor> set;
+      if (!last) {
+        FERRY_ASSIGN_OR_RETURN(set, TakeOutput(*answer, member, "prediction_set"));
+      }
+      if (p.dtype != DataType::kFp32 || p.shape.size() != 2 || p.shape[0] != static_cast<int64_t>(pending.size()) ||
+          (set && set->shape != p.shape)) {
+        return absl::InternalError(absl::StrCat("member '", member, "' answered ",
+                                                pending.size(), " rows with probabilities ",
+                                                ShapeToString(p.shape)));
+      }
+      if (probabilities.shape.empty()) {
+        probabilities.name = "probabilities";
+        probabilities.dtype = DataType::kFp32;
+        probabilities.shape = {rows, p.shape[1]};
+        probabilities.data.assign(static_cast<size_t>(rows * p.shape[1]) * sizeof(float), 0);
+      } else if (p.shape[1] != probabilities.shape[1]) {
+        return absl::InternalError(absl::StrCat("member '", member, "' has ", p.shape[1],
+                                                " classes; the first stage has ",
+                                                probabilities.shape[1]));
+      }
+      const std::vector<bool> answers =
+          last ? std::vector<bool>(pending.size(), true)
+               : StageAnswers(p, set ? &*set : nullptr, options_.min_confidence);
+      const size_t row_bytes = static_cast<size_t>(p.shape[1]) * sizeof(float);
+      std::vector<int64_t> passed_rows, passed_local;
+      for (size_t i = 0; i < pending.size(); ++i) {
+        if (answers[i]) {
+          std::memcpy(probabilities.data.data() + pending[i] * row_bytes,
+                      p.data.data() + i * row_bytes, row_bytes);
+          stage.mutable_data_as<int32_t>()[pending[i]] = static_cast<int32_t>(s);
+        } else {
+          passed_rows.push_back(pending[i]);
+          passed_local.push_back(static_cast<int64_t>(i));
+        }
+      }
+      if (options_.on_stage) {
+        options_.on_stage(s, static_cast<int64_t>(pending.size() - passed_rows.size()),
+                          static_cast<int64_t>(passed_rows.size()));
+      }
+      if (!passed_rows.empty()) {
+        for (Tensor& t : stage_inputs) {
+          FERRY_ASSIGN_OR_RETURN(t, GatherRows(t, passed_local));
+        }
+      }
+      pending = std::move(passed_rows);
+    }
+    std::vector<Tensor> available;
+    available.push_back(LogProbabilities(probabilities));
+    available.push_back(std::move(probabilities));
+    available.push_back(std::move(stage));
+    return InSignatureOrder(options_.signature, std::move(available));
+  }
+
+  std::string Describe() const override {
+    return absl::StrCat("cascade ", absl::StrJoin(options_.members, " -> "));
+  }
+
+ private:
+  const CompositeOptions options_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Backend>> CreateEnsembleBackend(CompositeOptions options) {
+  FERRY_RETURN_IF_ERROR(CheckCommon("ensemble", options, 1));
+  FERRY_RETURN_IF_ERROR(CheckOutputs("an ensemble", options.signature,
+                                     {{"probabilities", Spec(DataType::kFp32, {-1, -1})},
+                                      {"logits", Spec(DataType::kFp32, {-1, -1})},
+                                      {"epistemic", Spec(DataType::kFp32, {-1})}}));
+  return std::unique_ptr<Backend>(new EnsembleBackend(std::move(options)));
+}
+
+absl::StatusOr<std::unique_ptr<Backend>> CreateCascadeBackend(CompositeOptions options) {
+  FERRY_RETURN_IF_ERROR(CheckCommon("cascade", options, 2));
+  FERRY_RETURN_IF_ERROR(CheckOutputs("a cascade", options.signature,
+                                     {{"probabilities", Spec(DataType::kFp32, {-1, -1})},
+                                      {"logits", Spec(DataType::kFp32, {-1, -1})},
+                                      {"stage", Spec(DataType::kInt32, {-1})}}));
+  return std::unique_ptr<Backend>(new CascadeBackend(std::move(options)));
+}
+
+}  // namespace ferry
