@@ -128,6 +128,12 @@ void AppendHistogram(std::string& out, const char* name, const std::string& labe
 
 }  // namespace
 
+void ModelMetrics::RecordStage(size_t stage, int64_t answered, int64_t escalated) {
+  if (stage >= kMaxCascadeStages) stage = kMaxCascadeStages - 1;
+  stage_answered[stage].fetch_add(static_cast<uint64_t>(answered), std::memory_order_relaxed);
+  stage_escalated[stage].fetch_add(static_cast<uint64_t>(escalated), std::memory_order_relaxed);
+}
+
 std::string MetricsRegistry::RenderPrometheus() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::string out;
@@ -180,6 +186,27 @@ std::string MetricsRegistry::RenderPrometheus() const {
   for (size_t i = 0; i < models_.size(); ++i) {
     absl::StrAppend(&out, "ferry_execution_count_total{", labels[i], "} ",
                     models_[i].execution_count.load(std::memory_order_relaxed), "\n");
+  }
+  struct StageMetric {
+    const char* name;
+    const char* help;
+    const std::array<std::atomic<uint64_t>, ModelMetrics::kMaxCascadeStages> ModelMetrics::*field;
+  };
+  const StageMetric stages[] = {
+      {"ferry_cascade_answers_total", "Rows a cascade stage answered itself.",
+       &ModelMetrics::stage_answered},
+      {"ferry_cascade_escalations_total", "Rows a cascade stage passed on to the next stage.",
+       &ModelMetrics::stage_escalated},
+  };
+  for (const StageMetric& metric : stages) {
+    Header(out, metric.name, "counter", metric.help);
+    for (size_t i = 0; i < models_.size(); ++i) {
+      const size_t n = models_[i].cascade_stages.load(std::memory_order_relaxed);
+      for (size_t st = 0; st < n; ++st) {
+        absl::StrAppend(&out, metric.name, "{", labels[i], ",stage=\"", st, "\"} ",
+                        (models_[i].*metric.field)[st].load(std::memory_order_relaxed), "\n");
+      }
+    }
   }
   Header(out, "ferry_http_responses_total", "counter", "HTTP responses by status code.");
   for (size_t c = 0; c < http_responses_.size(); ++c) {

@@ -72,6 +72,14 @@ struct ModelMetrics {
   // A gauge the server refreshes from the batcher just before rendering.
   std::atomic<uint64_t> queue_depth{0};
 
+  // Cascades only: rows each stage answered and rows it passed to the next stage.
+  // Rendered for the first `cascade_stages` stages (0 for other models).
+  static constexpr size_t kMaxCascadeStages = 8;
+  std::atomic<size_t> cascade_stages{0};
+  std::array<std::atomic<uint64_t>, kMaxCascadeStages> stage_answered{};
+  std::array<std::atomic<uint64_t>, kMaxCascadeStages> stage_escalated{};
+  void RecordStage(size_t stage, int64_t answered, int64_t escalated);
+
   void CountRequest(Outcome outcome) {
     requests[static_cast<size_t>(outcome)].fetch_add(1, std::memory_order_relaxed);
   }

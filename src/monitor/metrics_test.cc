@@ -10,6 +10,7 @@ namespace ferry {
 namespace {
 
 using testing::HasSubstr;
+using testing::Not;
 
 TEST(HistogramTest, BucketsAreUpperInclusive) {
   Histogram h({1.0, 2.0});
@@ -73,6 +74,23 @@ TEST(MetricsRegistryTest, RendersEveryFamilyWithLabels) {
   EXPECT_THAT(text, HasSubstr("ferry_inference_count_total{model=\"fashion_cnn\",version=\"1\"} 32\n"));
   EXPECT_THAT(text, HasSubstr("ferry_execution_count_total{model=\"fashion_cnn\",version=\"1\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("ferry_http_responses_total{code=\"404\"} 1\n"));
+}
+
+TEST(MetricsRegistryTest, CascadeStagesRenderOnlyForCascades) {
+  MetricsRegistry registry;
+  registry.ForModel("fashion_cnn", "1");
+  ModelMetrics* c = registry.ForModel("fashion_cascade", "1");
+  c->cascade_stages.store(2);
+  c->RecordStage(0, 30, 10);
+  c->RecordStage(0, 5, 1);
+  c->RecordStage(1, 11, 0);
+  const std::string text = registry.RenderPrometheus();
+  EXPECT_THAT(text, HasSubstr("# TYPE ferry_cascade_escalations_total counter"));
+  EXPECT_THAT(text, HasSubstr("ferry_cascade_answers_total{model=\"fashion_cascade\",version=\"1\",stage=\"0\"} 35\n"));
+  EXPECT_THAT(text, HasSubstr("ferry_cascade_answers_total{model=\"fashion_cascade\",version=\"1\",stage=\"1\"} 11\n"));
+  EXPECT_THAT(text, HasSubstr("ferry_cascade_escalations_total{model=\"fashion_cascade\",version=\"1\",stage=\"0\"} 11\n"));
+  EXPECT_THAT(text, HasSubstr("ferry_cascade_escalations_total{model=\"fashion_cascade\",version=\"1\",stage=\"1\"} 0\n"));
+  EXPECT_THAT(text, Not(HasSubstr("ferry_cascade_answers_total{model=\"fashion_cnn\"")));
 }
 
 TEST(MetricsRegistryTest, EscapesLabelValues) {
