@@ -223,6 +223,37 @@ absl::StatusOr<RequestedOutput> DecodeRequestedOutput(
   }
 }
 
+// Request-level parameters as the wire gave them; the server interprets the ones it knows.
+absl::Status DecodeParameters(const inference::ModelInferRequest& request, InferRequest& out) {
+  for (const auto& [key, p] : request.parameters()) {
+    switch (p.parameter_choice_case()) {
+      case inference::InferParameter::kBoolParam:
+        out.parameters.emplace(key, p.bool_param());
+        break;
+      case inference::InferParameter::kInt64Param:
+        out.parameters.emplace(key, p.int64_param());
+        break;
+      case inference::InferParameter::kDoubleParam:
+        out.parameters.emplace(key, p.double_param());
+        break;
+      case inference::InferParameter::kStringParam:
+        out.parameters.emplace(key, p.string_param());
+        break;
+      case inference::InferParameter::kUint64Param:
+        if (p.uint64_param() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+          return absl::InvalidArgumentError(absl::StrCat("request parameter '", key,
+                                                         "' is too large: ", p.uint64_param()));
+        }
+        out.parameters.emplace(key, static_cast<int64_t>(p.uint64_param()));
+        break;
+      default:
+        return absl::InvalidArgumentError(
+            absl::StrCat("request parameter '", key, "' has no value"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<Tensor> DecodeTypedInput(const InputTensor& input) {
@@ -286,6 +317,7 @@ absl::StatusOr<Tensor> DecodeRawInput(const InputTensor& input, const std::strin
 absl::StatusOr<InferRequest> DecodeInferRequest(const inference::ModelInferRequest& request) {
   InferRequest out;
   out.id = request.id();
+  FERRY_RETURN_IF_ERROR(DecodeParameters(request, out));
   const int raw_count = request.raw_input_contents_size();
   if (raw_count > 0) {
     for (const InputTensor& input : request.inputs()) {

@@ -24,8 +24,8 @@
 namespace ferry {
 namespace grpc_api {
 
-// Decodes the inputs, the requested outputs (with their `classification` parameter) and
-// the id. Every error is InvalidArgument naming the input or output and what was expected.
+// Decodes the inputs, the requested outputs (with their `classification` parameter), the
+// id and the request-level parameters (uint64 values must fit in int64). Every error is InvalidArgument naming the input or output and what was expected.
 // The tensors are not checked against any model signature; InferenceServer::Infer does that.
 absl::StatusOr<InferRequest> DecodeInferRequest(const inference::ModelInferRequest& request);
 

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -278,6 +279,31 @@ TEST(DecodeInferRequest, TypedInputsAndId) {
   EXPECT_EQ(req->inputs[1].name, "INPUT1");
   EXPECT_EQ(Values<int32_t>(req->inputs[1]), (std::vector<int32_t>{3, 4}));
   EXPECT_TRUE(req->outputs.empty());
+}
+
+TEST(DecodeInferRequest, RequestParametersKeepTheirWireKind) {
+  ModelInferRequest r = TwoInputRequest();
+  r.add_raw_input_contents(RawOf<int32_t>({1, 2}));
+  r.add_raw_input_contents(RawOf<int32_t>({3, 4}));
+  (*r.mutable_parameters())["alpha"].set_double_param(0.1);
+  (*r.mutable_parameters())["top"].set_int64_param(-3);
+  (*r.mutable_parameters())["n"].set_uint64_param(7);
+  (*r.mutable_parameters())["tag"].set_string_param("x");
+  (*r.mutable_parameters())["strict"].set_bool_param(true);
+  absl::StatusOr<InferRequest> req = DecodeInferRequest(r);
+  ASSERT_TRUE(req.ok()) << req.status();
+  ASSERT_EQ(req->parameters.size(), 5u);
+  EXPECT_EQ(std::get<double>(req->parameters.at("alpha")), 0.1);
+  EXPECT_EQ(std::get<int64_t>(req->parameters.at("top")), -3);
+  EXPECT_EQ(std::get<int64_t>(req->parameters.at("n")), 7);
+  EXPECT_EQ(std::get<std::string>(req->parameters.at("tag")), "x");
+  EXPECT_EQ(std::get<bool>(req->parameters.at("strict")), true);
+
+  (*r.mutable_parameters())["n"].set_uint64_param(uint64_t{1} << 63);
+  ExpectInvalid(DecodeInferRequest(r).status(), "request parameter 'n' is too large");
+  (*r.mutable_parameters())["n"].set_int64_param(1);
+  (*r.mutable_parameters())["empty"];
+  ExpectInvalid(DecodeInferRequest(r).status(), "request parameter 'empty' has no value");
 }
 
 TEST(DecodeInferRequest, RawInputsInInputOrder) {
