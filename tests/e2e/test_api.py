@@ -33,7 +33,8 @@ class ApiTest(ServerTestCase):
             self.assertTrue(body["version"], "version must be non-empty")
             self.assertIsInstance(body["extensions"], list)
             self.assertTrue(all(isinstance(e, str) for e in body["extensions"]))
-            self.assertIn("classification", body["extensions"])
+            self.assertEqual(body["extensions"], ["classification", "binary_tensor_data",
+                                                  "model_repository", "statistics"])
 
     def test_model_metadata_matches_config(self):
         for name in BUNDLED:

@@ -190,7 +190,8 @@ class GrpcApiTest(GrpcTestCase):
         meta = self.stub.ServerMetadata(self.pb.ServerMetadataRequest(), timeout=10)
         self.assertEqual(meta.name, "ferry")
         self.assertTrue(meta.version)
-        self.assertIn("classification", meta.extensions)
+        self.assertEqual(list(meta.extensions), ["classification", "binary_tensor_data",
+                                                 "model_repository", "statistics"])
         http = self.assertOk(self.get("/v2"))
         self.assertEqual((meta.name, meta.version, list(meta.extensions)),
                          (http["name"], http["version"], http["extensions"]))

@@ -591,9 +591,9 @@ TEST(EncodeTest, ErrorBodyEscapes) {
 }
 
 TEST(EncodeTest, MetadataBodies) {
-  json::value v = Parse(EncodeServerMetadata({"ferry", "0.1.0", {"classification"}}));
+  json::value v = Parse(EncodeServerMetadata({"ferry", "0.1.0", {"classification", "statistics"}}));
   EXPECT_EQ(json::serialize(v),
-            R"({"name":"ferry","version":"0.1.0","extensions":["classification"]})");
+            R"({"name":"ferry","version":"0.1.0","extensions":["classification","statistics"]})");
 
   ModelMetadata m;
   m.name = "mnist";
