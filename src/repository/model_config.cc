@@ -1,5 +1,7 @@
 #include "repository/model_config.h"
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -109,6 +111,87 @@ absl::StatusOr<std::vector<TensorSpec>> GetTensors(const toml::table& root, cons
   return specs;
 }
 
+absl::StatusOr<double> GetDouble(const toml::table& table, std::string_view key,
+                                 absl::string_view path, double fallback, const ConfigErrors& err) {
+  const toml::node* node = table.get(key);
+  if (node == nullptr) return fallback;
+  const auto value = node->value<double>();
+  if (!(node->is_floating_point() || node->is_integer()) || !value) return err(path, "must be a number");
+  return *value;
+}
+
+// [uncertainty]: optional. Only when the table is given is its logits output checked
+// here; otherwise the default "logits" is checked when a calibration is loaded.
+absl::Status ParseUncertainty(const toml::table& root, ModelConfig& config, const ConfigErrors& err) {
+  const toml::node* node = root.get("uncertainty");
+  if (node == nullptr) return absl::OkStatus();
+  if (!node->is_table()) return err("uncertainty", "must be a table");
+  const toml::table& t = *node->as_table();
+  FERRY_RETURN_IF_ERROR(CheckKnownKeys(
+      t, {"logits", "score", "alpha", "alphas", "min_confidence"}, "uncertainty.", err));
+  UncertaintyConfig& u = config.uncertainty;
+  if (const toml::node* logits = t.get("logits")) {
+    const auto value = logits->value<std::string>();
+    if (!logits->is_string() || !value || value->empty()) {
+      return err("uncertainty.logits", "must name an output");
+    }
+    u.logits = *value;
+  }
+  const int idx = FindTensor(config.signature.outputs, u.logits);
+  if (idx < 0) {
+    return err("uncertainty.logits", absl::StrCat("'", u.logits, "' is not one of the outputs"));
+  }
+  const TensorSpec& spec = config.signature.outputs[idx];
+  if ((spec.dtype != DataType::kFp32 && spec.dtype != DataType::kFp64) || spec.shape.size() != 2) {
+    return err("uncertainty.logits",
+               absl::StrCat("output '", u.logits, "' is ", DataTypeName(spec.dtype), " ",
+                            ShapeToString(spec.shape), "; logits must be FP32 or FP64 [-1, C]"));
+  }
+  if (const toml::node* score = t.get("score")) {
+    const auto value = score->value<std::string>();
+    const std::optional<ConformalScore> parsed =
+        value ? ParseConformalScore(*value) : std::nullopt;
+    if (!score->is_string() || !parsed) return err("uncertainty.score", "must be \"lac\" or \"aps\"");
+    u.score = *parsed;
+  }
+  FERRY_ASSIGN_OR_RETURN(u.alpha, GetDouble(t, "alpha", "uncertainty.alpha", u.alpha, err));
+  if (!(u.alpha > 0 && u.alpha < 1)) {
+    return err("uncertainty.alpha", absl::StrCat("must be in (0, 1); was ", u.alpha));
+  }
+  if (const toml::node* alphas = t.get("alphas")) {
+    const toml::array* array = alphas->as_array();
+    if (array == nullptr || array->empty()) {
+      return err("uncertainty.alphas", "must be a non-empty array of numbers in (0, 1)");
+    }
+    u.alphas.clear();
+    for (const toml::node& item : *array) {
+      const auto value = item.value<double>();
+      if (!(item.is_floating_point() || item.is_integer()) || !value || !(*value > 0 && *value < 1)) {
+        return err("uncertainty.alphas", "must be a non-empty array of numbers in (0, 1)");
+      }
+      u.alphas.push_back(*value);
+    }
+    std::sort(u.alphas.begin(), u.alphas.end());
+    for (size_t i = 1; i < u.alphas.size(); ++i) {
+      if (u.alphas[i] - u.alphas[i - 1] <= 1e-9) {
+        return err("uncertainty.alphas", absl::StrCat(u.alphas[i], " is listed twice"));
+      }
+    }
+  }
+  bool listed = false;
+  for (double a : u.alphas) listed |= std::abs(a - u.alpha) <= 1e-9;
+  if (!listed) {
+    return err("uncertainty.alpha",
+               absl::StrCat(u.alpha, " must be one of uncertainty.alphas, the calibrated levels"));
+  }
+  FERRY_ASSIGN_OR_RETURN(u.min_confidence, GetDouble(t, "min_confidence", "uncertainty.min_confidence",
+                                                     u.min_confidence, err));
+  if (!(u.min_confidence >= 0 && u.min_confidence <= 1)) {
+    return err("uncertainty.min_confidence", absl::StrCat("must be in [0, 1]; was ", u.min_confidence));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view text, absl::string_view source,
@@ -122,7 +205,8 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view text, absl::strin
                                                    e.source().begin.column, ": ", std::string(e.description())));
   }
   FERRY_RETURN_IF_ERROR(CheckKnownKeys(
-      root, {"platform", "max_batch_size", "labels", "inputs", "outputs", "batching", "execution"},
+      root, {"platform", "max_batch_size", "labels", "inputs", "outputs", "batching", "execution",
+             "uncertainty"},
       "", err));
 
   ModelConfig config;
@@ -195,6 +279,7 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view text, absl::strin
     if (config.signature.max_batch_size > 1) e.warmup_batch_sizes.push_back(config.signature.max_batch_size);
   }
   return config;
+  FERRY_RETURN_IF_ERROR(ParseUncertainty(root, config, err));
 }
 
 absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir) {

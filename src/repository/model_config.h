@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "core/signature.h"
+#include "uncertainty/uncertainty_config.h"
 
 namespace ferry {
 
@@ -33,6 +34,7 @@ struct ModelConfig {
   std::string labels_file;  // relative to the model folder; empty when there is none
   BatchingConfig batching;
   ExecutionConfig execution;
+  UncertaintyConfig uncertainty;  // [uncertainty]; see docs/uncertainty.md
 };
 
 // Parses config text. `source` names the file in error messages. Does not read the labels

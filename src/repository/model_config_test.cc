@@ -129,3 +129,73 @@ TEST(ModelConfigTest, TensorErrors) {
 
 }  // namespace
 }  // namespace ferry
+
+namespace ferry {
+namespace {
+
+TEST(ModelConfigUncertaintyTest, DefaultsWithoutTheTable) {
+  absl::StatusOr<ModelConfig> c = ParseModelConfig(kMinimal, "m/config.toml", "m");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->uncertainty.logits, "logits");
+  EXPECT_EQ(c->uncertainty.score, ConformalScore::kLac);
+  EXPECT_EQ(c->uncertainty.alpha, 0.1);
+  EXPECT_EQ(c->uncertainty.alphas, (std::vector<double>{0.05, 0.1, 0.2}));
+  EXPECT_EQ(c->uncertainty.min_confidence, 0.5);
+}
+
+TEST(ModelConfigUncertaintyTest, ParsesTheTable) {
+  const std::string text = std::string(kMinimal) + R"(
+[uncertainty]
+logits = "y"
+score = "aps"
+alpha = 0.2
+alphas = [0.2, 0.01, 0.1]
+min_confidence = 0
+)";
+  absl::StatusOr<ModelConfig> c = ParseModelConfig(text, "m/config.toml", "m");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->uncertainty.logits, "y");
+  EXPECT_EQ(c->uncertainty.score, ConformalScore::kAps);
+  EXPECT_EQ(c->uncertainty.alpha, 0.2);
+  EXPECT_EQ(c->uncertainty.alphas, (std::vector<double>{0.01, 0.1, 0.2}));
+  EXPECT_EQ(c->uncertainty.min_confidence, 0.0);
+}
+
+TEST(ModelConfigUncertaintyTest, RejectsBadValues) {
+  const std::string base = std::string(kMinimal) + "\n[uncertainty]\nlogits = \"y\"\n";
+  using testing::HasSubstr;
+  EXPECT_THAT(ErrorFor(base + "colour = 1\n"), HasSubstr("m/config.toml: uncertainty.colour: unknown key"));
+  EXPECT_THAT(ErrorFor(std::string(kMinimal) + "[uncertainty]\nlogits = \"z\"\n"),
+              HasSubstr("uncertainty.logits: 'z' is not one of the outputs"));
+  EXPECT_THAT(ErrorFor(std::string(kMinimal) + "[uncertainty]\nscore = \"lac\"\n"),
+              HasSubstr("uncertainty.logits: 'logits' is not one of the outputs"));
+  EXPECT_THAT(ErrorFor(base + "score = \"raps\"\n"), HasSubstr("uncertainty.score: must be \"lac\" or \"aps\""));
+  EXPECT_THAT(ErrorFor(base + "alpha = 1.5\n"), HasSubstr("uncertainty.alpha: must be in (0, 1)"));
+  EXPECT_THAT(ErrorFor(base + "alpha = \"0.1\"\n"), HasSubstr("uncertainty.alpha: must be a number"));
+  EXPECT_THAT(ErrorFor(base + "alpha = 0.3\n"), HasSubstr("uncertainty.alpha: 0.3 must be one of uncertainty.alphas"));
+  EXPECT_THAT(ErrorFor(base + "alphas = []\n"), HasSubstr("uncertainty.alphas: must be a non-empty array"));
+  EXPECT_THAT(ErrorFor(base + "alphas = [0.1, 0]\n"), HasSubstr("uncertainty.alphas: must be a non-empty array of numbers in (0, 1)"));
+  EXPECT_THAT(ErrorFor(base + "alphas = [0.1, 0.1]\n"), HasSubstr("listed twice"));
+  EXPECT_THAT(ErrorFor(base + "min_confidence = 1.2\n"), HasSubstr("uncertainty.min_confidence: must be in [0, 1]"));
+  EXPECT_THAT(ErrorFor("uncertainty = 3\n" + std::string(kMinimal)), HasSubstr("uncertainty: must be a table"));
+  const std::string int_output = R"(
+platform = "torchscript"
+[[inputs]]
+name = "x"
+datatype = "FP32"
+shape = [-1, 4]
+[[outputs]]
+name = "logits"
+datatype = "INT32"
+shape = [-1, 2]
+[uncertainty]
+score = "lac"
+)";
+  EXPECT_THAT(ErrorFor(int_output), HasSubstr("uncertainty.logits: output 'logits' is INT32 [-1, 2]"));
+  // Without the table, such a model still parses (it is just never calibrated).
+  std::string plain = int_output.substr(0, int_output.find("[uncertainty]"));
+  EXPECT_TRUE(ParseModelConfig(plain, "m/config.toml", "m").ok());
+}
+
+}  // namespace
+}  // namespace ferry

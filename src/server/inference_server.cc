@@ -32,10 +32,15 @@ Outcome OutcomeOf(const absl::Status& status) {
 }
 
 // Picks and transforms the outputs a request asked for; all of them when it named none.
-absl::StatusOr<std::vector<Tensor>> Postprocess(const ModelSignature& sig,
+// A calibrated version first adds its uncertainty outputs at the request's `level`.
+absl::StatusOr<std::vector<Tensor>> Postprocess(const ServedVersion& served,
                                                 const std::vector<RequestedOutput>& requested,
-                                                std::vector<Tensor> outputs) {
+                                                int level, std::vector<Tensor> outputs) {
+  if (served.calibration != nullptr) {
+    FERRY_RETURN_IF_ERROR(AddUncertaintyOutputs(*served.calibration, level, requested, outputs));
+  }
   if (requested.empty()) return outputs;
+  const ModelSignature& sig = ResponseSignature(served);
   std::vector<Tensor> selected;
   selected.reserve(requested.size());
   for (const RequestedOutput& want : requested) {
@@ -60,6 +65,8 @@ absl::StatusOr<std::unique_ptr<InferenceServer>> InferenceServer::Create(ServerO
   ManagerOptions manager;
   manager.repository = server->options_.model_repository;
   manager.optimize = server->options_.optimize;
+  manager.load_calibration = server->options_.load_calibration;
+  manager.only_models = server->options_.only_models;
   manager.clock = server->options_.clock;
   manager.metrics = &server->metrics_;
   server->models_ = std::make_unique<ModelManager>(manager);
@@ -102,7 +109,17 @@ absl::StatusOr<ModelMetadata> InferenceServer::GetModelMetadata(const std::strin
   meta.platform = ProtocolPlatform(served->config->platform);
   meta.inputs = served->config->signature.inputs;
   meta.outputs = served->config->signature.outputs;
+  // The uncertainty outputs are listed only for a calibrated version (the default one
+  // when the request names none).
+  absl::StatusOr<std::shared_ptr<const CalibratedClassifier>> calibration = GetCalibration(model, version);
+  if (calibration.ok() && *calibration != nullptr) meta.outputs = (*calibration)->signature.outputs;
   return meta;
+}
+
+absl::StatusOr<std::shared_ptr<const CalibratedClassifier>> InferenceServer::GetCalibration(
+    const std::string& model, const std::string& version) const {
+  FERRY_ASSIGN_OR_RETURN(std::shared_ptr<ServedVersion> v, models_->Resolve(model, version));
+  return v->calibration;
 }
 
 absl::StatusOr<bool> InferenceServer::IsModelReady(const std::string& model,
@@ -206,9 +223,11 @@ void InferenceServer::Infer(const std::string& model, const std::string& version
   std::shared_ptr<ServedVersion> served = std::move(*resolved);
   ModelMetrics* metrics = served->metrics;
   const int64_t start_ns = options_.clock->NowNanos();
-  const ModelSignature& sig = served->config->signature;
+  const ModelSignature& sig = ResponseSignature(*served);
 
-  absl::Status status = ValidateRequestedOutputs(sig, request.outputs);
+  absl::StatusOr<int> level = PrepareUncertaintyRequest(
+      served->calibration.get(), request, served->config->signature, served->model, served->version_name);
+  absl::Status status = level.ok() ? ValidateRequestedOutputs(sig, request.outputs) : level.status();
   absl::StatusOr<int64_t> rows =
       status.ok() ? ValidateInputs(sig, request.inputs) : absl::StatusOr<int64_t>(status);
   if (!rows.ok()) {
@@ -223,12 +242,12 @@ void InferenceServer::Infer(const std::string& model, const std::string& version
   task->rows = *rows;
   task->cancelled = std::move(cancelled);
   Clock* clock = options_.clock;
-  task->done = [served, clock, start_ns, id = std::move(request.id),
+  task->done = [served, clock, start_ns, id = std::move(request.id), level = *level,
                 requested = std::move(request.outputs), done](
                    absl::StatusOr<std::vector<Tensor>> outputs, const TaskTiming& timing) mutable {
     ModelMetrics* m = served->metrics;
     absl::StatusOr<std::vector<Tensor>> result =
-        outputs.ok() ? Postprocess(served->config->signature, requested, std::move(*outputs))
+        outputs.ok() ? Postprocess(*served, requested, level, std::move(*outputs))
                      : outputs.status();
     if (result.ok()) {
       m->queue_time.Observe((timing.start_ns - timing.enqueue_ns) / 1e9);

@@ -18,6 +18,7 @@
 #include "core/infer.h"
 #include "core/signature.h"
 #include "monitor/metrics.h"
+#include "uncertainty/uncertainty_outputs.h"
 
 namespace ferry {
 
@@ -28,6 +29,11 @@ struct ServerOptions {
   std::string model_repository;
   // Try freeze + optimize_for_inference on TorchScript models at load.
   bool optimize = true;
+  // Read each version's calibration.json (see docs/uncertainty.md). `ferry calibrate`
+  // turns this off so that an old file cannot get in the way of a new one.
+  bool load_calibration = true;
+  // Load only these models (empty: every model in the repository).
+  std::vector<std::string> only_models;
   // Not owned. Default: the real clock.
   Clock* clock = nullptr;
 };
@@ -98,6 +104,11 @@ class InferenceServer {
   // or version.
   absl::StatusOr<ModelMetadata> GetModelMetadata(const std::string& model,
                                                  const std::string& version) const;
+  // The calibration a version serves with (`version` empty = the default version), or
+  // null when it has none. Errors as for Infer's version lookup.
+  absl::StatusOr<std::shared_ptr<const CalibratedClassifier>> GetCalibration(
+      const std::string& model, const std::string& version) const;
+
   // Ok(true/false) for a known model; NotFound for an unknown one.
   absl::StatusOr<bool> IsModelReady(const std::string& model, const std::string& version) const;
   std::vector<ModelIndexEntry> Index() const;

@@ -1,5 +1,6 @@
 #include "server/model_manager.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "absl/status/status.h"
@@ -23,6 +24,11 @@ absl::Status ModelManager::LoadAll() {
   std::lock_guard<std::mutex> serial(load_mu_);
   FERRY_ASSIGN_OR_RETURN(std::vector<ModelDir> dirs, ScanRepository(options_.repository));
   for (const ModelDir& dir : dirs) {
+    if (!options_.only_models.empty() &&
+        std::find(options_.only_models.begin(), options_.only_models.end(), dir.name) ==
+            options_.only_models.end()) {
+      continue;
+    }
     for (const std::string& warning : dir.warnings) spdlog::warn("{}", warning);
     std::vector<std::pair<int64_t, std::string>> versions;
     for (const VersionDir& v : dir.versions) versions.emplace_back(v.version, v.path);
@@ -81,8 +87,32 @@ std::shared_ptr<ServedModel> ModelManager::Build(
   return model;
 }
 
+namespace {
+
+// Reads <version>/calibration.json when there is one. A file that does not parse or does
+// not fit the config fails the version, as a bad model file would.
+absl::Status LoadCalibration(const std::string& path, ServedVersion& version) {
+  const std::string file = (std::filesystem::path(path) / kCalibrationFileName).string();
+  std::error_code ec;
+  if (!std::filesystem::exists(file, ec)) return absl::OkStatus();
+  FERRY_ASSIGN_OR_RETURN(Calibration calibration, ReadCalibrationFile(file));
+  FERRY_ASSIGN_OR_RETURN(CalibratedClassifier classifier,
+                         PrepareCalibratedClassifier(version.config->signature,
+                                                     version.config->uncertainty,
+                                                     std::move(calibration), file));
+  spdlog::info("model '{}' version {} calibrated: T = {:.4f} on {} rows, alphas [{}], score {}",
+               version.model, version.version_name, classifier.calibration.temperature,
+               classifier.calibration.n, classifier.calibration.LevelList(),
+               std::string(ConformalScoreName(classifier.score)));
+  version.calibration = std::make_shared<const CalibratedClassifier>(std::move(classifier));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status ModelManager::LoadVersion(const std::string& path, ServedVersion& version) {
   const ModelConfig& config = *version.config;
+  if (options_.load_calibration) FERRY_RETURN_IF_ERROR(LoadCalibration(path, version));
   BackendOptions backend_options;
   backend_options.platform = config.platform;
   backend_options.version_path = path;

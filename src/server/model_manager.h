@@ -27,6 +27,7 @@
 #include "monitor/metrics.h"
 #include "repository/model_config.h"
 #include "scheduler/dynamic_batcher.h"
+#include "uncertainty/uncertainty_outputs.h"
 
 namespace ferry {
 
@@ -43,7 +44,16 @@ struct ServedVersion {
   std::unique_ptr<Backend> backend;
   std::unique_ptr<DynamicBatcher> batcher;
   ModelMetrics* metrics = nullptr;
+  // <version>/calibration.json, parsed and checked against the config at load; null when
+  // the version is not calibrated. Immutable: a new calibration needs a reload.
+  std::shared_ptr<const CalibratedClassifier> calibration;
 };
+
+// What requests to `v` may name: the config's signature, plus the uncertainty outputs
+// when the version is calibrated.
+inline const ModelSignature& ResponseSignature(const ServedVersion& v) {
+  return v.calibration != nullptr ? v.calibration->signature : v.config->signature;
+}
 
 struct ServedModel {
   std::string name;
@@ -59,6 +69,11 @@ struct ServedModel {
 struct ManagerOptions {
   std::string repository;  // the folder holding one sub-folder per model
   bool optimize = true;
+  // Read each version's calibration.json. `ferry calibrate` turns this off, so that a
+  // stale or broken file cannot stop it from writing a new one.
+  bool load_calibration = true;
+  // Load only these models from the repository (empty: all of them).
+  std::vector<std::string> only_models;
   Clock* clock = nullptr;              // not owned
   MetricsRegistry* metrics = nullptr;  // not owned, required
 };
