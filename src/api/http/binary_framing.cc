@@ -27,25 +27,25 @@ absl::Status CheckBytesFraming(const Tensor& t, std::string_view bytes, int64_t 
   for (int64_t i = 0; i < count; ++i) {
     uint32_t len = 0;
     if (bytes.size() - offset < sizeof(len)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          Label(t), ": binary BYTES data ends after ", i, " of the ", count,
-          " elements its shape ", ShapeToString(t.shape), " calls for (", bytes.size(),
-          " bytes; each element is a 4-byte length and that many bytes)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(Label(t), ": binary BYTES data ends after ", i, " of the ", count,
+                       " elements its shape ", ShapeToString(t.shape), " calls for (", bytes.size(),
+                       " bytes; each element is a 4-byte length and that many bytes)"));
     }
     std::memcpy(&len, bytes.data() + offset, sizeof(len));
     offset += sizeof(len);
     if (bytes.size() - offset < len) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          Label(t), ": binary BYTES element ", i, " has length ", len, " but only ",
-          bytes.size() - offset, " bytes of its 'binary_data_size' remain"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(Label(t), ": binary BYTES element ", i, " has length ", len, " but only ",
+                       bytes.size() - offset, " bytes of its 'binary_data_size' remain"));
     }
     offset += len;
   }
   if (offset != bytes.size()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        Label(t), ": binary BYTES data has ", bytes.size() - offset,
-        " bytes left over after the ", count, " elements its shape ", ShapeToString(t.shape),
-        " calls for ('binary_data_size' is ", bytes.size(), ")"));
+        Label(t), ": binary BYTES data has ", bytes.size() - offset, " bytes left over after the ",
+        count, " elements its shape ", ShapeToString(t.shape), " calls for ('binary_data_size' is ",
+        bytes.size(), ")"));
   }
   return absl::OkStatus();
 }
@@ -71,9 +71,8 @@ absl::StatusOr<size_t> ParseInferenceHeaderLength(std::string_view value, size_t
         "' is not a non-negative integer (the length of the JSON at the start of the body)"));
   }
   if (n > body_size) {
-    return absl::InvalidArgumentError(absl::StrCat(kInferenceHeaderContentLength, " header is ",
-                                                   n, " but the body has only ", body_size,
-                                                   " bytes"));
+    return absl::InvalidArgumentError(absl::StrCat(kInferenceHeaderContentLength, " header is ", n,
+                                                   " but the body has only ", body_size, " bytes"));
   }
   return static_cast<size_t>(n);
 }
@@ -148,15 +147,15 @@ absl::StatusOr<RestInferRequest> DecodeRawInferRequest(std::string_view body,
   if (model.inputs.size() != 1) {
     std::vector<std::string> names;
     for (const TensorSpec& spec : model.inputs) names.push_back(spec.name);
-    return absl::InvalidArgumentError(absl::StrCat(
-        where, " needs a model with exactly one input, but model '", model.name, "' has ",
-        model.inputs.size(), " (", absl::StrJoin(names, ", "),
-        "); send a JSON header that names the inputs"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, " needs a model with exactly one input, but model '", model.name,
+                     "' has ", model.inputs.size(), " (", absl::StrJoin(names, ", "),
+                     "); send a JSON header that names the inputs"));
   }
   const TensorSpec& spec = model.inputs[0];
-  const std::string label = absl::StrCat("input '", spec.name, "' of shape ",
-                                         ShapeToString(spec.shape), " and datatype ",
-                                         DataTypeName(spec.dtype));
+  const std::string label =
+      absl::StrCat("input '", spec.name, "' of shape ", ShapeToString(spec.shape), " and datatype ",
+                   DataTypeName(spec.dtype));
   if (body.empty()) return absl::InvalidArgumentError(absl::StrCat(where, " has an empty body"));
   Tensor t;
   t.name = spec.name;
@@ -198,15 +197,14 @@ absl::StatusOr<RestInferRequest> DecodeRawInferRequest(std::string_view body,
     const uint64_t row = fixed * DataTypeByteSize(t.dtype);
     if (variable != -1) {
       if (row == 0 || body.size() % row != 0) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            where, " has ", body.size(), " bytes, which is not a whole number of ", label,
-            " (", row, " bytes per step of the variable dimension)"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, " has ", body.size(), " bytes, which is not a whole number of ",
+                         label, " (", row, " bytes per step of the variable dimension)"));
       }
       t.shape[variable] = static_cast<int64_t>(body.size() / row);
     } else if (row != body.size()) {
       return absl::InvalidArgumentError(absl::StrCat(where, " has ", body.size(), " bytes, but ",
-                                                     label, " needs ", row,
-                                                     " bytes for one row"));
+                                                     label, " needs ", row, " bytes for one row"));
     }
     t.data.assign(reinterpret_cast<const uint8_t*>(body.data()),
                   reinterpret_cast<const uint8_t*>(body.data()) + body.size());

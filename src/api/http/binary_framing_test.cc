@@ -73,7 +73,8 @@ TEST(BinaryRequestTest, ProtocolExampleVector) {
     ],
     "outputs" : [{"name" : "output0", "parameters" : {"binary_data" : true}}]
   })";
-  const std::string binary = Raw(std::vector<uint32_t>{1, 2, 3, 0xffffffff}) + std::string("\1\0\1", 3);
+  const std::string binary =
+      Raw(std::vector<uint32_t>{1, 2, 3, 0xffffffff}) + std::string("\1\0\1", 3);
   absl::StatusOr<RestInferRequest> r = Decode(json, binary);
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_EQ(r->request.inputs.size(), 2u);
@@ -210,8 +211,8 @@ TEST(BinaryRequestTest, HeaderLengthValues) {
   EXPECT_EQ(*ParseInferenceHeaderLength("0", 10), 0u);
   EXPECT_EQ(*ParseInferenceHeaderLength("10", 10), 10u);
   EXPECT_EQ(*ParseInferenceHeaderLength(" 7 ", 10), 7u);
-  for (const char* bad : {"", " ", "-1", "+5", "1e3", "0x10", "7,7", "abc",
-                          "99999999999999999999999"}) {
+  for (const char* bad :
+       {"", " ", "-1", "+5", "1e3", "0x10", "7,7", "abc", "99999999999999999999999"}) {
     absl::StatusOr<size_t> n = ParseInferenceHeaderLength(bad, 100);
     ASSERT_FALSE(n.ok()) << bad;
     EXPECT_THAT(n.status().message(), HasSubstr("Inference-Header-Content-Length header")) << bad;
@@ -326,8 +327,9 @@ TEST(RequestParametersTest, WrongTypesAre400NamingTheParameter) {
     std::string message;
   };
   const std::vector<Case> cases = {
-      {R"({"alpha":{"v":1}})", "request: parameter 'alpha' must be a string, number or boolean, "
-                               "not an object"},
+      {R"({"alpha":{"v":1}})",
+       "request: parameter 'alpha' must be a string, number or boolean, "
+       "not an object"},
       {R"({"alpha":[0.1]})", "parameter 'alpha' must be a string, number or boolean, not an array"},
       {R"({"alpha":null})", "parameter 'alpha' must be a string, number or boolean, not null"},
       {R"({"n":18446744073709551615})",
@@ -344,8 +346,8 @@ TEST(RequestParametersTest, WrongTypesAre400NamingTheParameter) {
         DecodeInferHeader(absl::StrCat("{", input, R"(,"parameters":)", c.params, "}"));
     EXPECT_THAT(Error(r), HasSubstr(c.message)) << c.params;
   }
-  absl::StatusOr<RestInferRequest> r = DecodeInferHeader(absl::StrCat(
-      "{", input, R"(,"outputs":[{"name":"y","parameters":{"binary_data":"yes"}}]})"));
+  absl::StatusOr<RestInferRequest> r = DecodeInferHeader(
+      absl::StrCat("{", input, R"(,"outputs":[{"name":"y","parameters":{"binary_data":"yes"}}]})"));
   EXPECT_THAT(Error(r), HasSubstr("output 'y': parameter 'binary_data' must be true or false, "
                                   "not a string"));
 }
@@ -377,10 +379,11 @@ TEST(BinaryResponseTest, FlaggedOutputsFollowTheJsonInOrder) {
   EncodedInferResponse e = EncodeInferResponse(response, {true, true});
   ASSERT_TRUE(e.binary);
   const json::value v = json::parse(e.body.substr(0, e.json_size));
-  EXPECT_EQ(json::serialize(v),
-            R"({"model_name":"m","model_version":"1","outputs":[)"
-            R"({"name":"a","datatype":"FP32","shape":[1,2],"parameters":{"binary_data_size":8}},)"
-            R"({"name":"b","datatype":"BYTES","shape":[1,2],"parameters":{"binary_data_size":36}}]})");
+  EXPECT_EQ(
+      json::serialize(v),
+      R"({"model_name":"m","model_version":"1","outputs":[)"
+      R"({"name":"a","datatype":"FP32","shape":[1,2],"parameters":{"binary_data_size":8}},)"
+      R"({"name":"b","datatype":"BYTES","shape":[1,2],"parameters":{"binary_data_size":36}}]})");
   EXPECT_EQ(e.body.substr(e.json_size),
             Bytes(response.outputs[0]) + Framed({"0.9:3:Dress", "0.1:0:T-shirt/top"}));
 
@@ -445,18 +448,18 @@ TEST(StatisticsBodyTest, ShapedAsTheExtensionSays) {
   s.batch_stats = {{1, {2, 1000}}, {4, {2, 2000}}};
   const std::string body = EncodeModelStatistics({s});
   const std::string zero = R"({"count":0,"ns":0})";
-  EXPECT_EQ(json::serialize(json::parse(body)),
-            absl::StrCat(
-                R"({"model_stats":[{"name":"m","version":"2","last_inference":1700000000123,)",
-                R"("inference_count":10,"execution_count":4,"inference_stats":{)",
-                R"("success":{"count":4,"ns":4000},"fail":{"count":1,"ns":50},)",
-                R"("queue":{"count":4,"ns":400},"compute_input":)", zero,
-                R"(,"compute_infer":{"count":4,"ns":3000},"compute_output":)", zero,
-                R"(,"cache_hit":)", zero, R"(,"cache_miss":)", zero, "},",
-                R"("batch_stats":[{"batch_size":1,"compute_input":)", zero,
-                R"(,"compute_infer":{"count":2,"ns":1000},"compute_output":)", zero, "},",
-                R"({"batch_size":4,"compute_input":)", zero,
-                R"(,"compute_infer":{"count":2,"ns":2000},"compute_output":)", zero, "}]}]}"));
+  EXPECT_EQ(
+      json::serialize(json::parse(body)),
+      absl::StrCat(R"({"model_stats":[{"name":"m","version":"2","last_inference":1700000000123,)",
+                   R"("inference_count":10,"execution_count":4,"inference_stats":{)",
+                   R"("success":{"count":4,"ns":4000},"fail":{"count":1,"ns":50},)",
+                   R"("queue":{"count":4,"ns":400},"compute_input":)", zero,
+                   R"(,"compute_infer":{"count":4,"ns":3000},"compute_output":)", zero,
+                   R"(,"cache_hit":)", zero, R"(,"cache_miss":)", zero, "},",
+                   R"("batch_stats":[{"batch_size":1,"compute_input":)", zero,
+                   R"(,"compute_infer":{"count":2,"ns":1000},"compute_output":)", zero, "},",
+                   R"({"batch_size":4,"compute_input":)", zero,
+                   R"(,"compute_infer":{"count":2,"ns":2000},"compute_output":)", zero, "}]}]}"));
   EXPECT_EQ(EncodeModelStatistics({}), R"({"model_stats":[]})");
   EXPECT_EQ(EncodeModelControl("m\"x", "load"), R"({"name":"m\"x","load":true})");
 }

@@ -58,11 +58,11 @@ absl::StatusOr<RestInferRequest> DecodeInferHeader(std::string_view json,
 absl::Status CheckNoBinaryInputs(const RestInferRequest& request);
 
 // Decodes a V2 inference request body that is JSON only (an input with
-// "binary_data_size" is InvalidArgument: there is no binary part). Every error is InvalidArgument with a message that
-// names the field (and the input) and what was expected; malformed JSON gives "request body
-// is not valid JSON: ...". Tensor data, flat or nested, is converted into the datatype's
-// little-endian bytes (BYTES: 4-byte length + bytes per element). The result has not been
-// checked against any model signature.
+// "binary_data_size" is InvalidArgument: there is no binary part). Every error is InvalidArgument
+// with a message that names the field (and the input) and what was expected; malformed JSON gives
+// "request body is not valid JSON: ...". Tensor data, flat or nested, is converted into the
+// datatype's little-endian bytes (BYTES: 4-byte length + bytes per element). The result has not
+// been checked against any model signature.
 absl::StatusOr<InferRequest> DecodeInferRequest(std::string_view body,
                                                 const DecodeOptions& options = {});
 

@@ -40,9 +40,9 @@ bool RequestHandler::RequestParamValue(Json kind, const Leaf& leaf, json::error_
     case Json::kDouble: {
       double d = 0;
       if (!tensor_json::ParseFloat(leaf.text, d)) {
-        return Fail(absl::StrCat("request: parameter '", key, "' = ", leaf.text,
-                                 " is not a finite number"),
-                    ec);
+        return Fail(
+            absl::StrCat("request: parameter '", key, "' = ", leaf.text, " is not a finite number"),
+            ec);
       }
       request_.parameters.emplace(key, d);
       return true;
@@ -104,8 +104,10 @@ bool RequestHandler::OutputParamValue(Field field, Json kind, const Leaf& leaf,
       return true;
     case Field::kBinaryData:
       if (kind != Json::kBool) {
-        return Fail(absl::StrCat(OutputLabel(), ": parameter 'binary_data' must be true or false, "
-                                 "not ", JsonName(kind)),
+        return Fail(absl::StrCat(OutputLabel(),
+                                 ": parameter 'binary_data' must be true or false, "
+                                 "not ",
+                                 JsonName(kind)),
                     ec);
       }
       result_.binary_data.back() = leaf.b ? 1 : 0;

@@ -89,8 +89,8 @@ struct Route {
   RouteKind kind = RouteKind::kNotFound;
   const char* method = "GET";  // the one method the route accepts
   std::string path;            // without the query, for messages
-  std::string model;    // empty for kStats: every model
-  std::string version;  // empty: the server picks
+  std::string model;           // empty for kStats: every model
+  std::string version;         // empty: the server picks
   std::string error;
 };
 
@@ -256,9 +256,9 @@ absl::Status DecodeModelControlRequest(std::string_view body, bool load) {
       return absl::InvalidArgumentError("request: 'parameters' must be an object");
     }
     if (load && !p->empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "load parameters are not supported ('", std::string(p->begin()->key()),
-          "'); Ferry loads the model from the repository as it is on disk"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("load parameters are not supported ('", std::string(p->begin()->key()),
+                       "'); Ferry loads the model from the repository as it is on disk"));
     }
     return absl::OkStatus();
   } catch (const std::exception& e) {
@@ -486,9 +486,9 @@ void Router::StartModelControl(const Route& route, std::string_view body, Respon
   // exist at once.
   if (control_pending_->fetch_add(1) >= options_.max_pending_model_control) {
     control_pending_->fetch_sub(1);
-    HttpResponse r = ErrorResponse(
-        503, absl::StrCat("too many model loads and unloads in progress (limit ",
-                          options_.max_pending_model_control, "); retry shortly"));
+    HttpResponse r =
+        ErrorResponse(503, absl::StrCat("too many model loads and unloads in progress (limit ",
+                                        options_.max_pending_model_control, "); retry shortly"));
     r.headers.emplace_back("Retry-After", "1");
     return answer(respond, std::move(r));
   }

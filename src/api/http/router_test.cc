@@ -187,7 +187,6 @@ TEST(RouterStatusTest, StatusMapping) {
   EXPECT_EQ(Header(Router::ErrorResponse(absl::UnavailableError("draining")), "Retry-After"), "");
 }
 
-
 TEST_F(RouterTest, ServerMetadataListsTheImplementedExtensions) {
   json::value v = Parse(Call("GET", "/v2").body);
   EXPECT_EQ(json::serialize(v.at("extensions")),
@@ -323,10 +322,9 @@ TEST_F(SimpleRouterTest, BinaryInputsWithJsonOutputsAndRequestLevelBinaryOutput)
   EXPECT_EQ(Parse(r.body).at("outputs").as_array().size(), 2u);
 
   // binary_data_output makes every output binary, unless the output says otherwise.
-  body = BinaryBody(
-      R"(,"parameters":{"binary_data_output":true},"outputs":[{"name":"OUTPUT0"},)"
-      R"({"name":"OUTPUT1","parameters":{"binary_data":false}}])",
-      &json_size);
+  body = BinaryBody(R"(,"parameters":{"binary_data_output":true},"outputs":[{"name":"OUTPUT0"},)"
+                    R"({"name":"OUTPUT1","parameters":{"binary_data":false}}])",
+                    &json_size);
   r = Call("POST", "/v2/models/simple/infer", body, std::to_string(json_size));
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.content_type, "application/octet-stream");
@@ -366,7 +364,8 @@ TEST_F(SimpleRouterTest, BinaryErrorsAre400) {
       {body + "x", std::to_string(json_size), "but 129 bytes follow"},
       {body, std::to_string(json_size - 1), "not valid JSON"},
       // The raw request needs a model with one input; simple has two.
-      {"0123", "0", "needs a model with exactly one input, but model 'simple' has 2 (INPUT0, INPUT1)"},
+      {"0123", "0",
+       "needs a model with exactly one input, but model 'simple' has 2 (INPUT0, INPUT1)"},
   };
   for (const Case& c : cases) {
     HttpResponse r = Call("POST", "/v2/models/simple/infer", c.body, c.header);
@@ -389,8 +388,8 @@ TEST_F(SimpleRouterTest, StatisticsCountRequests) {
   for (int i = 0; i < 3; ++i) {
     ASSERT_EQ(Call("POST", "/v2/models/simple/infer", body, std::to_string(json_size)).status, 200);
   }
-  for (const char* target : {"/v2/models/stats", "/v2/models/simple/stats",
-                             "/v2/models/simple/versions/1/stats"}) {
+  for (const char* target :
+       {"/v2/models/stats", "/v2/models/simple/stats", "/v2/models/simple/versions/1/stats"}) {
     HttpResponse r = Call("GET", target);
     ASSERT_EQ(r.status, 200) << target;
     json::value v = Parse(r.body);
