@@ -1,4 +1,5 @@
-// A loaded model version that can run a batch. Implementations: torch/ (TorchScript).
+// A loaded model version that can run a batch. Implementations: torch/ (TorchScript),
+// xgboost/ (XGBoost boosters).
 // Framework headers stay inside each implementation's folder.
 #ifndef FERRY_BACKENDS_BACKEND_H_
 #define FERRY_BACKENDS_BACKEND_H_
@@ -14,12 +15,14 @@
 namespace ferry {
 
 struct BackendOptions {
-  std::string platform;      // "torchscript"
+  std::string platform;      // "torchscript" or "xgboost"
   std::string version_path;  // the version folder, e.g. models/fashion_cnn/1
   ModelSignature signature;
-  // Intra-op threads each worker thread may use inside one Execute call.
+  // Intra-op threads each worker thread may use inside one Execute call (libtorch's
+  // intra-op threads; XGBoost's nthread).
   int intra_op_threads = 1;
-  // Try freezing and optimizing the graph at load time, falling back to the plain module.
+  // Try freezing and optimizing the graph at load time, falling back to the plain module
+  // (TorchScript only).
   bool optimize = true;
 };
 

@@ -18,7 +18,7 @@
 namespace ferry {
 namespace {
 
-constexpr absl::string_view kPlatforms[] = {"torchscript"};
+constexpr absl::string_view kPlatforms[] = {"torchscript", "xgboost"};
 
 // Builds errors of the form "<file>: <key>: <problem>".
 class ConfigErrors {
@@ -212,10 +212,11 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view text, absl::strin
   ModelConfig config;
   config.name = std::string(model_name);
   const auto platform = root.get("platform") ? root.get("platform")->value<std::string>() : std::nullopt;
-  if (!platform) return err("platform", "is required (\"torchscript\")");
+  if (!platform) return err("platform", "is required (\"torchscript\" or \"xgboost\")");
   bool known = false;
   for (absl::string_view p : kPlatforms) known |= (p == *platform);
-  if (!known) return err("platform", absl::StrCat("unknown platform \"", *platform, "\"; expected \"torchscript\""));
+  if (!known) return err("platform", absl::StrCat("unknown platform \"", *platform,
+                                                   "\"; expected \"torchscript\" or \"xgboost\""));
   config.platform = *platform;
 
   FERRY_ASSIGN_OR_RETURN(config.signature.max_batch_size,

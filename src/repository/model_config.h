@@ -29,7 +29,7 @@ struct ExecutionConfig {
 
 struct ModelConfig {
   std::string name;      // the model's folder name
-  std::string platform;  // "torchscript"
+  std::string platform;  // "torchscript" or "xgboost"
   ModelSignature signature;
   std::string labels_file;  // relative to the model folder; empty when there is none
   BatchingConfig batching;
