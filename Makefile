@@ -21,10 +21,14 @@ DEPS := cmake ninja-build ccache g++ pkg-config \
 # python3-xgboost needs python3-scipy -> python3-pythran -> libboost-dev (1.74), which
 # conflicts with libboost1.81-dev above, so apt cannot install it beside Ferry's deps.
 MODEL_DEPS := python3-torch python3-numpy libxgboost0 dataset-fashion-mnist
+# What bench/compare needs beyond the build: the FastAPI peer (PyTorch behind uvicorn, with
+# the uvloop + httptools speedups), gnuplot for the plot and the test images it sends.
+BENCH_DEPS := python3-fastapi python3-uvicorn python3-uvloop python3-httptools \
+              python3-torch python3-numpy gnuplot-nox dataset-fashion-mnist
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build serve test bench models clean
+.PHONY: all deps build serve test bench bench-deps models clean
 
 all: build
 
@@ -47,8 +51,14 @@ serve: build
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 900
 
-bench: build
-	bench/run_bench.sh
+bench-deps:
+	@missing=$$(for p in $(BENCH_DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; fi
+
+# Ferry against the in-process limit and the FastAPI peer; writes docs/benchmarks.md
+# (about 20 minutes; SMOKE=1 for a 2-minute check that writes into bench/results/).
+bench: build bench-deps
+	BUILD_DIR=$(BUILD_DIR) bench/compare
 
 # Retrains the bundled models from Debian's Fashion-MNIST (fixed seeds; a few minutes).
 models:

@@ -1,0 +1,1 @@
+"""The pieces of bench/compare: processes, the limit, load, machine facts, report, plot."""

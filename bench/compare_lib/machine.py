@@ -1,0 +1,42 @@
+"""What the numbers were measured on: CPU, memory, OS, library versions, git revision and
+the load on the machine around the run."""
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+
+def sh(cmd: str) -> str:
+    try:
+        return subprocess.run(cmd, shell=True, capture_output=True, text=True,
+                              timeout=30).stdout.strip()
+    except Exception:
+        return ""
+
+
+def loadavg() -> list:
+    return Path("/proc/loadavg").read_text().split()[:3]
+
+
+def describe() -> dict:
+    mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+    python_versions = sh("/usr/bin/python3 -c 'import fastapi, uvicorn, torch; "
+                         "print(fastapi.__version__, uvicorn.__version__, torch.__version__)'")
+    fastapi, uvicorn, torch_py = (python_versions.split() + ["?", "?", "?"])[:3]
+    return {
+        "cpu": sh("lscpu | sed -n 's/^Model name:[ \\t]*//p'") or "unknown",
+        "cores": int(sh("nproc") or 1),
+        "memory_gib": round(mem_kb / 1024 / 1024, 1),
+        "os": sh(". /etc/os-release && echo \"$PRETTY_NAME\""),
+        "debian": sh("cat /etc/debian_version"),
+        "kernel": sh("uname -r"),
+        "libtorch": sh("dpkg-query -W -f='${Version}' libtorch-dev 2>/dev/null"),
+        "openblas": sh("dpkg-query -W -f='${Version}' libopenblas0-pthread 2>/dev/null"),
+        "grpc": sh("dpkg-query -W -f='${Version}' libgrpc++-dev 2>/dev/null"),
+        "peer": f"FastAPI {fastapi}, uvicorn {uvicorn}, PyTorch {torch_py} (Debian python3-*)",
+        "uvloop": bool(sh("/usr/bin/python3 -c 'import uvloop, httptools; print(1)'")),
+        "git": sh("git rev-parse --short HEAD 2>/dev/null") or "no commit",
+        "dirty": bool(sh("git status --porcelain --untracked-files=no 2>/dev/null")),
+        "build_dir": os.environ.get("BUILD_DIR", "build"),
+    }
