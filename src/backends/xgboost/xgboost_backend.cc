@@ -25,7 +25,8 @@ namespace ferry {
 namespace {
 
 // XGBoost's message for the last failed call on this thread, without the stack trace
-// and the "[hh:mm:ss] " prefix its logger adds.
+// and the "[hh:mm:ss] " prefix its logger adds. Messages may quote bytes of a corrupt
+// file; anything but printable ASCII becomes \xNN so logs and JSON bodies stay clean.
 std::string LastError() {
   std::string message = XGBGetLastError();
   if (size_t trace = message.find("\nStack trace"); trace != std::string::npos) message.resize(trace);
@@ -33,7 +34,18 @@ std::string LastError() {
     message.erase(0, 11);
   }
   while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
-  return message;
+  std::string clean;
+  for (const char c : message) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x20 && byte < 0x7f) {
+      clean += c;
+    } else {
+      char hex[8];
+      std::snprintf(hex, sizeof(hex), "\\x%02x", byte);
+      clean += hex;
+    }
+  }
+  return clean;
 }
 
 // XGBoost's console messages (warnings about old model formats, deprecated parameters)

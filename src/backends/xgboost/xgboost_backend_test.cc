@@ -262,8 +262,12 @@ TEST(XGBoostBackendTest, GarbageModelFilesAreClearErrors) {
     EXPECT_EQ(backend.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_THAT(backend.status().message(),
                 AllOf(HasSubstr(dir.file(name)), HasSubstr("not a loadable XGBoost model: ")));
-    // XGBoost's own message follows, without its stack trace.
-    EXPECT_THAT(std::string(backend.status().message()), testing::Not(HasSubstr("Stack trace")));
+    // XGBoost's own message follows, without its stack trace, in printable ASCII.
+    const std::string message(backend.status().message());
+    EXPECT_THAT(message, testing::Not(HasSubstr("Stack trace")));
+    for (const char c : message) {
+      EXPECT_TRUE(c >= 0x20 && c < 0x7f) << "byte " << static_cast<int>(c) << " in " << message;
+    }
     EXPECT_GT(backend.status().message().size(),
               dir.file(name).size() + std::string(": not a loadable XGBoost model: ").size() + 5);
   }
