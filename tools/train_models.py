@@ -428,8 +428,8 @@ XGBOOST = {
             FASHION_SERVING,
             platform="xgboost",
             outputs=[("logits", "FP32", [-1, 10]), ("probabilities", "FP32", [-1, 10])],
-            # Thread-safe predictions (see docs/repository.md): two workers on two cores,
-            # each predicting single-threaded, beat one worker with nthread=2 on small batches.
+            # Predictions on one booster are thread-safe (docs/repository.md), so two
+            # workers each predict a batch at once; nthread 1 keeps them to the two cores.
             execution={"workers": 2, "intra_op_threads": 1, "warmup_batch_sizes": [1, 64]},
             notes={
                 "batching.max_queue_delay_us": "0: run what is queued as soon as a worker is free",
