@@ -279,8 +279,8 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view text, absl::strin
     e.warmup_batch_sizes.push_back(1);
     if (config.signature.max_batch_size > 1) e.warmup_batch_sizes.push_back(config.signature.max_batch_size);
   }
-  return config;
   FERRY_RETURN_IF_ERROR(ParseUncertainty(root, config, err));
+  return config;
 }
 
 absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir) {
