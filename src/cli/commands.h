@@ -16,6 +16,14 @@ void AddServeCommand(CLI::App& app, std::function<int()>& run);
 // function that runs the benchmark when chosen.
 void AddBenchCommand(CLI::App& app, std::function<int()>& run);
 
+// Adds `ferry calibrate` (temperature scaling and conformal thresholds for one model
+// version, written to its calibration.json; src/uncertainty/) to `app`.
+void AddCalibrateCommand(CLI::App& app, std::function<int()>& run);
+
+// Adds `ferry evaluate` (probability quality, set coverage and uncertain answers of a
+// calibrated model version on a labeled set; src/uncertainty/evaluation.h) to `app`.
+void AddEvaluateCommand(CLI::App& app, std::function<int()>& run);
+
 }  // namespace ferry
 
 #endif  // FERRY_CLI_COMMANDS_H_

@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
   std::function<int()> run;
   ferry::AddServeCommand(app, run);
   ferry::AddBenchCommand(app, run);
+  ferry::AddCalibrateCommand(app, run);
+  ferry::AddEvaluateCommand(app, run);
   CLI11_PARSE(app, argc, argv);
   return run ? run() : 1;
 }

@@ -140,7 +140,7 @@ TEST(ModelConfigUncertaintyTest, DefaultsWithoutTheTable) {
   EXPECT_EQ(c->uncertainty.score, ConformalScore::kLac);
   EXPECT_EQ(c->uncertainty.alpha, 0.1);
   EXPECT_EQ(c->uncertainty.alphas, (std::vector<double>{0.05, 0.1, 0.2}));
-  EXPECT_EQ(c->uncertainty.min_confidence, 0.5);
+  EXPECT_EQ(c->uncertainty.min_confidence, 0.7);
 }
 
 TEST(ModelConfigUncertaintyTest, ParsesTheTable) {

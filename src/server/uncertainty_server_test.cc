@@ -147,7 +147,8 @@ TEST_F(UncertaintyServerTest, CalibratedOutputsFollowFromTheLogits) {
       size += set.data[i * 10 + c];
       top = std::max(top, p[c]);
     }
-    EXPECT_EQ(uncertain.data[i], (size != 1 || top < 0.5) ? 1 : 0);
+    // The default min_confidence is 0.7.
+    EXPECT_EQ(uncertain.data[i], (size != 1 || top < 0.7) ? 1 : 0);
     singletons += size == 1;
     flagged += uncertain.data[i];
   }

@@ -140,7 +140,7 @@ std::string ReliabilityPlotScript(const EvaluationReport& r, const std::string& 
   absl::StrAppendFormat(&script,
                         "set terminal pngcairo size 800,640 font \",11\"\n"
                         "set output \"%s\"\n"
-                        "set title \"Reliability: %s (%d rows)\"\n"
+                        "set title \"Reliability: %s (%d rows)\" noenhanced\n"
                         "set xlabel \"confidence (top probability), 15 bins\"\n"
                         "set ylabel \"accuracy\"\n"
                         "set xrange [0:1]\nset yrange [0:1]\nset key left top\nset grid\n"

@@ -23,8 +23,9 @@ struct UncertaintyConfig {
   // Ascending, distinct, each in (0, 1).
   std::vector<double> alphas = {0.05, 0.1, 0.2};
   // `uncertain` is also true when the top calibrated probability is below this, even if
-  // the set holds one class. 0 turns this part off.
-  double min_confidence = 0.5;
+  // the set holds one class: such an answer is wrong about one time in three or more.
+  // 0 turns this part off.
+  double min_confidence = 0.7;
 };
 
 }  // namespace ferry

@@ -40,7 +40,7 @@ struct CalibratedClassifier {
   int logits_index = -1;  // in the model's outputs
   ConformalScore score = ConformalScore::kLac;
   int default_level = 0;  // index into calibration.levels
-  double min_confidence = 0.5;
+  double min_confidence = 0.7;
   // The model's signature with CalibratedOutputs: what requests to this version may name.
   ModelSignature signature;
 };

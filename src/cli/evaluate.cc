@@ -1,0 +1,184 @@
+// `ferry evaluate`: how good a calibrated model version's probabilities, prediction sets
+// and `uncertain` flags are on a labeled set, measured through the serving path. The
+// measuring is src/uncertainty/evaluation.h; this file adapts a served version to its
+// Predictor interface, prints the report and draws the reliability diagram with gnuplot.
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "cli/commands.h"
+#include "cli/local_model.h"
+#include "common/status_macros.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
+#include "spdlog/spdlog.h"
+#include "uncertainty/evaluation.h"
+#include "uncertainty/sha256.h"
+
+namespace ferry {
+namespace {
+
+struct EvaluateFlags {
+  std::string model_repository = "models";
+  std::string model;
+  std::string version;
+  std::string data;
+  std::optional<double> alpha;
+  bool json = false;
+  std::string plot;  // empty: <model>_reliability.png
+  bool no_plot = false;
+  std::string quantized_engine = "onednn";
+  std::string log_level = "warn";
+};
+
+// A served, calibrated model version: one request per batch, asking for the logits and
+// the three uncertainty outputs at the evaluated alpha.
+class ServedVersionPredictor : public Predictor {
+ public:
+  ServedVersionPredictor(LocalModel& local, std::shared_ptr<const CalibratedClassifier> classifier)
+      : local_(local), classifier_(std::move(classifier)) {}
+
+  std::string Name() const override {
+    return absl::StrCat(local_.config().name, " version ", local_.version());
+  }
+  int64_t MaxBatchSize() const override { return local_.config().signature.max_batch_size; }
+  const CalibratedClassifier& Classifier() const override { return *classifier_; }
+
+  absl::StatusOr<PredictorBatch> Predict(const Tensor& rows, double alpha) override {
+    const std::string& logits_name = classifier_->calibration.logits_output;
+    const int64_t classes = classifier_->calibration.classes;
+    InferRequest request;
+    request.inputs = {rows};
+    request.outputs = {{logits_name, 0}, {kProbabilitiesOutput, 0}, {kPredictionSetOutput, 0},
+                       {kUncertainOutput, 0}};
+    request.parameters[kAlphaParameter] = alpha;
+    int64_t wall_ns = 0;
+    FERRY_ASSIGN_OR_RETURN(InferResponse response, local_.Infer(std::move(request), &wall_ns));
+    PredictorBatch b;
+    b.request_ns = {wall_ns};
+    FERRY_ASSIGN_OR_RETURN(const Tensor* logits, FindOutput(response, logits_name));
+    FERRY_RETURN_IF_ERROR(AppendScores(*logits, classes, b.logits));
+    FERRY_ASSIGN_OR_RETURN(const Tensor* probs, FindOutput(response, kProbabilitiesOutput));
+    FERRY_RETURN_IF_ERROR(AppendScores(*probs, classes, b.probabilities));
+    FERRY_ASSIGN_OR_RETURN(const Tensor* set, FindOutput(response, kPredictionSetOutput));
+    b.prediction_set = set->data;
+    FERRY_ASSIGN_OR_RETURN(const Tensor* uncertain, FindOutput(response, kUncertainOutput));
+    b.uncertain = uncertain->data;
+    return b;
+  }
+
+ private:
+  LocalModel& local_;
+  std::shared_ptr<const CalibratedClassifier> classifier_;
+};
+
+absl::Status DrawPlot(const EvaluationReport& report, const std::string& path) {
+  FILE* gnuplot = popen("gnuplot 2>&1", "w");
+  if (gnuplot == nullptr) return absl::UnavailableError("cannot start gnuplot");
+  const std::string script = ReliabilityPlotScript(report, path);
+  std::fwrite(script.data(), 1, script.size(), gnuplot);
+  const int status = pclose(gnuplot);
+  if (status != 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "gnuplot failed (exit status ", status, "); install Debian's gnuplot-nox"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Evaluate(const EvaluateFlags& flags) {
+  FERRY_ASSIGN_OR_RETURN(LabeledSet data, ReadDataFor(flags.data));
+  LocalModelOptions options;
+  options.repository = flags.model_repository;
+  options.model = flags.model;
+  options.version = flags.version;
+  options.quantized_engine = flags.quantized_engine;
+  FERRY_ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(
+      (std::filesystem::path(flags.model_repository) / flags.model).string()));
+  FERRY_ASSIGN_OR_RETURN(TensorSpec input, SingleInput(config));
+  FERRY_ASSIGN_OR_RETURN(int64_t classes, LogitClasses(config, data.classes));
+  FERRY_RETURN_IF_ERROR(CheckLabeledSetFits(data, input, classes, flags.data));
+
+  FERRY_ASSIGN_OR_RETURN(std::unique_ptr<LocalModel> local,
+                         LocalModel::Open(options, data.Rows(input.name, 0, 1)));
+  FERRY_ASSIGN_OR_RETURN(std::shared_ptr<const CalibratedClassifier> classifier,
+                         local->server().GetCalibration(flags.model, local->version()));
+  if (classifier == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "model '", flags.model, "' version ", local->version(), " has no ", kCalibrationFileName,
+        "; run `ferry calibrate --model ", flags.model, " --version ", local->version(),
+        " --data FILE` first (on data other than the evaluation set)"));
+  }
+  if (classifier->calibration.data_sha256 == Sha256File(flags.data).value_or("")) {
+    spdlog::warn("{} is the data this version was calibrated on: coverage and ECE will look "
+                 "better than they are", flags.data);
+  }
+  const double alpha = flags.alpha.value_or(config.uncertainty.alpha);
+  ServedVersionPredictor predictor(*local, classifier);
+  FERRY_ASSIGN_OR_RETURN(EvaluationReport report, ferry::Evaluate(predictor, data, input.name, alpha));
+  report.predictor = absl::StrCat(report.predictor, " on ", flags.data);
+
+  std::string plot_note;
+  if (!flags.no_plot) {
+    const std::string path = flags.plot.empty() ? flags.model + "_reliability.png" : flags.plot;
+    const absl::Status drawn = DrawPlot(report, path);
+    plot_note = drawn.ok() ? absl::StrCat("reliability diagram: ", path, "\n")
+                           : absl::StrCat("no reliability diagram: ", drawn.message(), "\n");
+  }
+  if (flags.json) {
+    std::fputs(RenderEvaluationJson(report).c_str(), stdout);
+    if (!plot_note.empty()) std::fputs(plot_note.c_str(), stderr);
+  } else {
+    std::fputs(RenderEvaluationText(report).c_str(), stdout);
+    std::fputs(plot_note.c_str(), stdout);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void AddEvaluateCommand(CLI::App& app, std::function<int()>& run) {
+  auto flags = std::make_shared<EvaluateFlags>();
+  CLI::App* cmd = app.add_subcommand(
+      "evaluate", "Measure a calibrated model version: accuracy, NLL, ECE, set coverage, uncertain.");
+  cmd->footer(
+      "Sends a labeled set through the same in-process path as `ferry serve`, in requests of\n"
+      "max_batch_size rows, and reports accuracy, NLL and ECE before and after temperature\n"
+      "scaling, coverage and mean set size per alpha and score, the rate of uncertain answers\n"
+      "and the accuracy of the others, and wall time per request. Draws a reliability diagram\n"
+      "with gnuplot. Use data the version was not calibrated on (docs/uncertainty.md).");
+  cmd->add_option("--model-repository", flags->model_repository, "Folder with <model>/config.toml")
+      ->capture_default_str();
+  cmd->add_option("--model", flags->model, "Model name")->required();
+  cmd->add_option("--version", flags->version, "Model version (default: the served default)");
+  cmd->add_option("--data", flags->data, "Labeled set (e.g. data/fashion_eval.ferryset)")->required();
+  cmd->add_option("--alpha", flags->alpha,
+                  "Level the answers are requested at (default: the config's [uncertainty] alpha)");
+  cmd->add_flag("--json", flags->json, "Print the report as JSON");
+  cmd->add_option("--plot", flags->plot, "PNG for the reliability diagram (default <model>_reliability.png)");
+  cmd->add_flag("--no-plot", flags->no_plot, "Do not draw the reliability diagram");
+  cmd->add_option("--quantized-engine", flags->quantized_engine,
+                  "libtorch kernels for int8 models: onednn or qnnpack")
+      ->capture_default_str();
+  cmd->add_option("--log-level", flags->log_level, "Server log level: trace, debug, info, warn, error")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  cmd->callback([flags, &run] {
+    run = [flags] {
+      // Reports go to stdout (JSON for scripts); the server's log goes to stderr.
+      spdlog::set_default_logger(spdlog::stderr_color_mt("ferry"));
+      spdlog::set_level(spdlog::level::from_str(flags->log_level));
+      const absl::Status status = Evaluate(*flags);
+      if (!status.ok()) {
+        std::fprintf(stderr, "ferry evaluate: %s\n", std::string(status.message()).c_str());
+        return 1;
+      }
+      return 0;
+    };
+  });
+}
+
+}  // namespace ferry
