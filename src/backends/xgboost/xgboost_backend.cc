@@ -94,12 +94,9 @@ absl::StatusOr<BoosterInfo> ReadInfo(void* booster, const std::string& path) {
   if (XGBoosterSaveJsonConfig(booster, &length, &text) != 0) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": ", LastError()));
   }
-  boost::system::error_code ec;
-  const boost::json::value config = boost::json::parse(boost::json::string_view(text, length), ec);
-  const boost::json::value* learner = ec ? nullptr : config.as_object().if_contains("learner");
   try {
-    if (learner == nullptr) throw std::invalid_argument("no learner");
-    const boost::json::object& l = learner->as_object();
+    const boost::json::value config = boost::json::parse(boost::json::string_view(text, length));
+    const boost::json::object& l = config.at("learner").as_object();
     info.booster = std::string(l.at("gradient_booster").at("name").as_string());
     info.objective = std::string(l.at("objective").at("name").as_string());
     info.num_class = std::stoll(std::string(l.at("learner_model_param").at("num_class").as_string()));
