@@ -1,6 +1,7 @@
 #include "pipeline/composite.h"
 
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
 #include <numeric>
 #include <utility>
@@ -35,9 +36,13 @@ std::vector<absl::StatusOr<InferResponse>> CallMembers(
   return results;
 }
 
+// A member's error keeps its code (a full queue stays a 503), except that a member gone
+// from the repository makes the composite unavailable rather than "not found".
 absl::Status MemberError(const std::string& member, const absl::Status& status) {
-  return absl::Status(status.code(),
-                      absl::StrCat("member '", member, "': ", std::string(status.message())));
+  const absl::StatusCode code = status.code() == absl::StatusCode::kNotFound
+                                    ? absl::StatusCode::kUnavailable
+                                    : status.code();
+  return absl::Status(code, absl::StrCat("member '", member, "': ", std::string(status.message())));
 }
 
 absl::StatusOr<Tensor> TakeOutput(InferResponse& response, const std::string& member,

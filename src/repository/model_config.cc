@@ -18,7 +18,8 @@
 namespace ferry {
 namespace {
 
-constexpr absl::string_view kPlatforms[] = {"torchscript", "xgboost"};
+constexpr absl::string_view kPlatforms[] = {"torchscript", "xgboost", "ensemble", "cascade"};
+constexpr size_t kMaxCascadeStages = 8;  // as many as the metrics track
 
 // Builds errors of the form "<file>: <key>: <problem>".
 class ConfigErrors {
@@ -194,6 +195,59 @@ absl::Status ParseUncertainty(const toml::table& root, ModelConfig& config, cons
 
 }  // namespace
 
+// [ensemble] members = [...] or [cascade] stages = [...], min_confidence, alpha: required
+// for those platforms and refused for the others.
+absl::Status ParseComposite(const toml::table& root, ModelConfig& config, const ConfigErrors& err) {
+  for (const char* kind : {"ensemble", "cascade"}) {
+    if (root.get(kind) != nullptr && config.platform != kind) {
+      return err(kind, absl::StrCat("is only for platform \"", kind, "\""));
+    }
+  }
+  if (!config.is_composite()) return absl::OkStatus();
+  const bool cascade = config.platform == "cascade";
+  const std::string table_name = config.platform;
+  const std::string list_key = cascade ? "stages" : "members";
+  const std::string list_path = absl::StrCat(table_name, ".", list_key);
+  const toml::node* node = root.get(table_name);
+  if (node == nullptr || !node->is_table()) {
+    return err(table_name, absl::StrCat("is required for platform \"", table_name, "\", with ",
+                                        list_key, " = [model names]"));
+  }
+  const toml::table& t = *node->as_table();
+  if (cascade) {
+    FERRY_RETURN_IF_ERROR(CheckKnownKeys(t, {"stages", "min_confidence", "alpha"}, "cascade.", err));
+  } else {
+    FERRY_RETURN_IF_ERROR(CheckKnownKeys(t, {"members"}, "ensemble.", err));
+  }
+  const toml::array* list = t.get(list_key) ? t.get(list_key)->as_array() : nullptr;
+  const size_t least = cascade ? 2 : 1;
+  if (list == nullptr || list->size() < least) {
+    return err(list_path, absl::StrCat("must list at least ", least, " model names"));
+  }
+  for (const toml::node& item : *list) {
+    const auto name = item.value<std::string>();
+    if (!item.is_string() || !name || name->empty()) return err(list_path, "must hold model names");
+    if (*name == config.name) return err(list_path, "must not name the model itself");
+    config.composite.members.push_back(*name);
+  }
+  if (cascade && config.composite.members.size() > kMaxCascadeStages) {
+    return err(list_path, absl::StrCat("may list at most ", kMaxCascadeStages, " stages"));
+  }
+  if (cascade) {
+    FERRY_ASSIGN_OR_RETURN(config.composite.min_confidence,
+                           GetDouble(t, "min_confidence", "cascade.min_confidence", 1.0, err));
+    if (!(config.composite.min_confidence > 0 && config.composite.min_confidence <= 1)) {
+      return err("cascade.min_confidence", "must be in (0, 1]");
+    }
+    if (t.get("alpha") != nullptr) {
+      FERRY_ASSIGN_OR_RETURN(const double alpha, GetDouble(t, "alpha", "cascade.alpha", 0, err));
+      if (!(alpha > 0 && alpha < 1)) return err("cascade.alpha", "must be in (0, 1)");
+      config.composite.alpha = alpha;
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view text, absl::string_view source,
                                              absl::string_view model_name) {
   const ConfigErrors err(source);
@@ -206,17 +260,21 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view text, absl::strin
   }
   FERRY_RETURN_IF_ERROR(CheckKnownKeys(
       root, {"platform", "max_batch_size", "labels", "inputs", "outputs", "batching", "execution",
-             "uncertainty"},
+             "uncertainty", "ensemble", "cascade"},
       "", err));
 
   ModelConfig config;
   config.name = std::string(model_name);
   const auto platform = root.get("platform") ? root.get("platform")->value<std::string>() : std::nullopt;
-  if (!platform) return err("platform", "is required (\"torchscript\" or \"xgboost\")");
+  if (!platform) {
+    return err("platform", "is required (\"torchscript\", \"xgboost\", \"ensemble\" or \"cascade\")");
+  }
   bool known = false;
   for (absl::string_view p : kPlatforms) known |= (p == *platform);
-  if (!known) return err("platform", absl::StrCat("unknown platform \"", *platform,
-                                                   "\"; expected \"torchscript\" or \"xgboost\""));
+  if (!known) {
+    return err("platform", absl::StrCat("unknown platform \"", *platform,
+                                        "\"; expected \"torchscript\", \"xgboost\", \"ensemble\" or \"cascade\""));
+  }
   config.platform = *platform;
 
   FERRY_ASSIGN_OR_RETURN(config.signature.max_batch_size,
@@ -280,6 +338,7 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view text, absl::strin
     if (config.signature.max_batch_size > 1) e.warmup_batch_sizes.push_back(config.signature.max_batch_size);
   }
   FERRY_RETURN_IF_ERROR(ParseUncertainty(root, config, err));
+  FERRY_RETURN_IF_ERROR(ParseComposite(root, config, err));
   return config;
 }
 

@@ -4,6 +4,7 @@
 #define FERRY_REPOSITORY_MODEL_CONFIG_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,14 +28,24 @@ struct ExecutionConfig {
   std::vector<int64_t> warmup_batch_sizes;
 };
 
+// Composite models: platform "ensemble" ([ensemble] members) or "cascade" ([cascade]
+// stages, cheapest first). Members are other models of the same repository.
+struct CompositeConfig {
+  std::vector<std::string> members;
+  double min_confidence = 1.0;  // cascade: a stage also answers when its top probability is this high
+  std::optional<double> alpha;  // cascade: "alpha" sent to the stages that may pass rows on
+};
+
 struct ModelConfig {
   std::string name;      // the model's folder name
-  std::string platform;  // "torchscript" or "xgboost"
+  std::string platform;  // "torchscript", "xgboost", "ensemble" or "cascade"
   ModelSignature signature;
   std::string labels_file;  // relative to the model folder; empty when there is none
   BatchingConfig batching;
   ExecutionConfig execution;
   UncertaintyConfig uncertainty;  // [uncertainty]; see docs/uncertainty.md
+  CompositeConfig composite;      // ensemble and cascade only
+  bool is_composite() const { return platform == "ensemble" || platform == "cascade"; }
 };
 
 // Parses config text. `source` names the file in error messages. Does not read the labels

@@ -1,5 +1,6 @@
 #include "repository/model_config.h"
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -195,6 +196,59 @@ score = "lac"
   // Without the table, such a model still parses (it is just never calibrated).
   std::string plain = int_output.substr(0, int_output.find("[uncertainty]"));
   EXPECT_TRUE(ParseModelConfig(plain, "m/config.toml", "m").ok());
+}
+
+std::string Composite(const std::string& platform, const std::string& table) {
+  std::string text = kMinimal;
+  text.replace(text.find("torchscript"), 11, platform);
+  return text + table;
+}
+
+TEST(ModelConfigCompositeTest, ParsesEnsembleAndCascade) {
+  absl::StatusOr<ModelConfig> e =
+      ParseModelConfig(Composite("ensemble", "[ensemble]\nmembers = [\"a\", \"b\"]\n"), "m/config.toml", "m");
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_TRUE(e->is_composite());
+  EXPECT_EQ(e->composite.members, (std::vector<std::string>{"a", "b"}));
+  absl::StatusOr<ModelConfig> c = ParseModelConfig(
+      Composite("cascade", "[cascade]\nstages = [\"fast\", \"slow\"]\nmin_confidence = 0.9\nalpha = 0.05\n"),
+      "m/config.toml", "m");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->composite.members, (std::vector<std::string>{"fast", "slow"}));
+  EXPECT_DOUBLE_EQ(c->composite.min_confidence, 0.9);
+  ASSERT_TRUE(c->composite.alpha.has_value());
+  EXPECT_DOUBLE_EQ(*c->composite.alpha, 0.05);
+  absl::StatusOr<ModelConfig> d =
+      ParseModelConfig(Composite("cascade", "[cascade]\nstages = [\"fast\", \"slow\"]\n"), "m/config.toml", "m");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_DOUBLE_EQ(d->composite.min_confidence, 1.0);
+  EXPECT_FALSE(d->composite.alpha.has_value());
+  absl::StatusOr<ModelConfig> plain = ParseModelConfig(kMinimal, "m/config.toml", "m");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(plain->is_composite());
+}
+
+TEST(ModelConfigCompositeTest, ErrorsNameTheKey) {
+  EXPECT_THAT(ErrorFor(Composite("ensemble", "")), HasSubstr("ensemble: is required"));
+  EXPECT_THAT(ErrorFor(Composite("ensemble", "[ensemble]\nmembers = []\n")),
+              HasSubstr("ensemble.members: must list at least 1"));
+  EXPECT_THAT(ErrorFor(Composite("cascade", "[cascade]\nstages = [\"only\"]\n")),
+              HasSubstr("cascade.stages: must list at least 2"));
+  EXPECT_THAT(ErrorFor(Composite("cascade", "[cascade]\nstages = [\"a\", 3]\n")),
+              HasSubstr("cascade.stages: must hold model names"));
+  EXPECT_THAT(ErrorFor(Composite("ensemble", "[ensemble]\nmembers = [\"m\"]\n")),
+              HasSubstr("must not name the model itself"));
+  EXPECT_THAT(ErrorFor(Composite("cascade", "[cascade]\nstages = [\"a\", \"b\"]\nmin_confidence = 0\n")),
+              HasSubstr("cascade.min_confidence: must be in (0, 1]"));
+  EXPECT_THAT(ErrorFor(Composite("cascade", "[cascade]\nstages = [\"a\", \"b\"]\nalpha = 1.5\n")),
+              HasSubstr("cascade.alpha: must be in (0, 1)"));
+  EXPECT_THAT(ErrorFor(Composite("cascade", "[cascade]\nstages = [\"a\", \"b\"]\nmembers = [\"c\"]\n")),
+              HasSubstr("cascade.members"));
+  EXPECT_THAT(ErrorFor(std::string(kMinimal) + "[cascade]\nstages = [\"a\", \"b\"]\n"),
+              HasSubstr("cascade: is only for platform \"cascade\""));
+  std::string nine = "[cascade]\nstages = [";
+  for (int i = 0; i < 9; ++i) nine += absl::StrCat(i ? ", " : "", "\"s", i, "\"");
+  EXPECT_THAT(ErrorFor(Composite("cascade", nine + "]\n")), HasSubstr("at most 8 stages"));
 }
 
 }  // namespace

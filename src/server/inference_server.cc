@@ -69,6 +69,11 @@ absl::StatusOr<std::unique_ptr<InferenceServer>> InferenceServer::Create(ServerO
   manager.only_models = server->options_.only_models;
   manager.clock = server->options_.clock;
   manager.metrics = &server->metrics_;
+  // Members answer composites even while draining, so queued composite work can finish.
+  InferenceServer* self = server.get();
+  manager.member_infer = [self](const std::string& model, InferRequest request, MemberDone done) {
+    self->Run(model, "", std::move(request), nullptr, std::move(done));
+  };
   server->models_ = std::make_unique<ModelManager>(manager);
   FERRY_RETURN_IF_ERROR(server->models_->LoadAll());
   return server;
@@ -215,6 +220,12 @@ void InferenceServer::Infer(const std::string& model, const std::string& version
     done(absl::UnavailableError("the server is shutting down"));
     return;
   }
+  Run(model, version, std::move(request), std::move(cancelled), std::move(done));
+}
+
+void InferenceServer::Run(const std::string& model, const std::string& version,
+                          InferRequest request, std::shared_ptr<const std::atomic<bool>> cancelled,
+                          InferCallback done) {
   absl::StatusOr<std::shared_ptr<ServedVersion>> resolved = models_->Resolve(model, version);
   if (!resolved.ok()) {
     done(resolved.status());

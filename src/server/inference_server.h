@@ -139,6 +139,9 @@ class InferenceServer {
 
  private:
   explicit InferenceServer(ServerOptions options);
+  // Infer without the draining check; composite models reach their members through it.
+  void Run(const std::string& model, const std::string& version, InferRequest request,
+           std::shared_ptr<const std::atomic<bool>> cancelled, InferCallback done);
 
   ServerOptions options_;
   MetricsRegistry metrics_;

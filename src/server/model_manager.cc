@@ -23,10 +23,25 @@ ModelManager::~ModelManager() { ShutdownAll(); }
 absl::Status ModelManager::LoadAll() {
   std::lock_guard<std::mutex> serial(load_mu_);
   FERRY_ASSIGN_OR_RETURN(std::vector<ModelDir> dirs, ScanRepository(options_.repository));
-  for (const ModelDir& dir : dirs) {
+  // Ensembles and cascades warm up through their members, so they load last (and the
+  // members of a wanted composite are wanted too).
+  std::vector<std::string> wanted = options_.only_models;
+  std::vector<bool> composite(dirs.size(), false);
+  for (size_t i = 0; i < dirs.size(); ++i) {
+    absl::StatusOr<ModelConfig> config = LoadModelConfig(dirs[i].path);
+    if (!config.ok() || !config->is_composite()) continue;
+    composite[i] = true;
+    if (std::find(wanted.begin(), wanted.end(), dirs[i].name) != wanted.end()) {
+      wanted.insert(wanted.end(), config->composite.members.begin(), config->composite.members.end());
+    }
+  }
+  std::vector<size_t> order(dirs.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_partition(order.begin(), order.end(), [&](size_t i) { return !composite[i]; });
+  for (size_t i : order) {
+    const ModelDir& dir = dirs[i];
     if (!options_.only_models.empty() &&
-        std::find(options_.only_models.begin(), options_.only_models.end(), dir.name) ==
-            options_.only_models.end()) {
+        std::find(wanted.begin(), wanted.end(), dir.name) == wanted.end()) {
       continue;
     }
     for (const std::string& warning : dir.warnings) spdlog::warn("{}", warning);
@@ -113,18 +128,22 @@ absl::Status LoadCalibration(const std::string& path, ServedVersion& version) {
 absl::Status ModelManager::LoadVersion(const std::string& path, ServedVersion& version) {
   const ModelConfig& config = *version.config;
   if (options_.load_calibration) FERRY_RETURN_IF_ERROR(LoadCalibration(path, version));
-  BackendOptions backend_options;
-  backend_options.platform = config.platform;
-  backend_options.version_path = path;
-  backend_options.signature = config.signature;
-  backend_options.intra_op_threads = config.execution.intra_op_threads;
-  backend_options.optimize = options_.optimize;
-  FERRY_ASSIGN_OR_RETURN(version.backend, CreateBackend(backend_options));
+  version.metrics = options_.metrics->ForModel(version.model, version.version_name);
+  ModelMetrics* metrics = version.metrics;
+  if (config.is_composite()) {
+    FERRY_ASSIGN_OR_RETURN(version.backend, CreateComposite(config, metrics));
+  } else {
+    BackendOptions backend_options;
+    backend_options.platform = config.platform;
+    backend_options.version_path = path;
+    backend_options.signature = config.signature;
+    backend_options.intra_op_threads = config.execution.intra_op_threads;
+    backend_options.optimize = options_.optimize;
+    FERRY_ASSIGN_OR_RETURN(version.backend, CreateBackend(backend_options));
+  }
   FERRY_RETURN_IF_ERROR(WarmUp(*version.backend, config.signature,
                                config.execution.warmup_batch_sizes));
 
-  version.metrics = options_.metrics->ForModel(version.model, version.version_name);
-  ModelMetrics* metrics = version.metrics;
   Backend* backend = version.backend.get();
   BatcherOptions batcher;
   batcher.max_batch_size = config.signature.max_batch_size;
@@ -134,7 +153,8 @@ absl::Status ModelManager::LoadVersion(const std::string& path, ServedVersion& v
   batcher.num_workers = config.execution.workers;
   batcher.clock = options_.clock;
   batcher.on_worker_start = [backend] { backend->PrepareWorkerThread(); };
-  batcher.run_inline_when_idle = true;
+  // A composite's batch waits for its members; that must not hold an I/O thread.
+  batcher.run_inline_when_idle = !config.is_composite();
   batcher.on_batch = [metrics](int64_t rows, int64_t compute_ns) {
     metrics->RecordBatch(rows, compute_ns);
     metrics->last_inference_ms.store(WallClockMillis(), std::memory_order_relaxed);
@@ -146,6 +166,50 @@ absl::Status ModelManager::LoadVersion(const std::string& path, ServedVersion& v
       }));
   version.batcher->Start();
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Backend>> ModelManager::CreateComposite(const ModelConfig& config,
+                                                                      ModelMetrics* metrics) {
+  if (!options_.member_infer) {
+    return absl::FailedPreconditionError("composite models cannot be served here");
+  }
+  // Each member must already serve, take the same inputs, and take batches as large.
+  for (const std::string& member : config.composite.members) {
+    absl::StatusOr<std::shared_ptr<ServedVersion>> served = Resolve(member, "");
+    if (!served.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("member '", member, "' is not available: ", std::string(served.status().message())));
+    }
+    const ModelSignature& theirs = (*served)->config->signature;
+    const ModelSignature& ours = config.signature;
+    bool same = theirs.inputs.size() == ours.inputs.size();
+    for (size_t i = 0; same && i < ours.inputs.size(); ++i) {
+      same = theirs.inputs[i].name == ours.inputs[i].name &&
+             theirs.inputs[i].dtype == ours.inputs[i].dtype &&
+             theirs.inputs[i].shape == ours.inputs[i].shape;
+    }
+    if (!same) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("member '", member, "' takes different inputs than '", config.name, "'"));
+    }
+    if (theirs.max_batch_size < ours.max_batch_size) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "member '", member, "' has max_batch_size ", theirs.max_batch_size, ", below '",
+          config.name, "''s ", ours.max_batch_size));
+    }
+  }
+  CompositeOptions composite;
+  composite.members = config.composite.members;
+  composite.signature = config.signature;
+  composite.infer = options_.member_infer;
+  if (config.platform == "ensemble") return CreateEnsembleBackend(std::move(composite));
+  composite.min_confidence = config.composite.min_confidence;
+  composite.alpha = config.composite.alpha;
+  metrics->cascade_stages.store(config.composite.members.size(), std::memory_order_relaxed);
+  composite.on_stage = [metrics](size_t stage, int64_t answered, int64_t escalated) {
+    metrics->RecordStage(stage, answered, escalated);
+  };
+  return CreateCascadeBackend(std::move(composite));
 }
 
 absl::Status ModelManager::Load(const std::string& name) {
@@ -264,7 +328,12 @@ absl::StatusOr<std::shared_ptr<ServedVersion>> ModelManager::Resolve(
 }
 
 void ModelManager::ShutdownAll() {
-  for (const auto& model : Snapshot()) Drain(*model);
+  // Composites first: their queued work still needs their members.
+  std::vector<std::shared_ptr<const ServedModel>> models = Snapshot();
+  std::stable_partition(models.begin(), models.end(), [](const auto& m) {
+    return m->config != nullptr && m->config->is_composite();
+  });
+  for (const auto& model : models) Drain(*model);
 }
 
 }  // namespace ferry

@@ -25,6 +25,7 @@
 #include "backends/backend.h"
 #include "common/clock.h"
 #include "monitor/metrics.h"
+#include "pipeline/composite.h"
 #include "repository/model_config.h"
 #include "scheduler/dynamic_batcher.h"
 #include "uncertainty/uncertainty_outputs.h"
@@ -76,6 +77,9 @@ struct ManagerOptions {
   std::vector<std::string> only_models;
   Clock* clock = nullptr;              // not owned
   MetricsRegistry* metrics = nullptr;  // not owned, required
+  // How ensembles and cascades reach their members (the server's own Infer). Without it,
+  // composite models fail to load.
+  MemberInfer member_infer;
 };
 
 class ModelManager {
@@ -115,6 +119,9 @@ class ModelManager {
   std::shared_ptr<ServedModel> Build(const std::string& name, const std::string& path,
                                      const std::vector<std::pair<int64_t, std::string>>& versions);
   absl::Status LoadVersion(const std::string& path, ServedVersion& version);
+  // An ensemble's or cascade's backend, after checking its members serve compatibly.
+  absl::StatusOr<std::unique_ptr<Backend>> CreateComposite(const ModelConfig& config,
+                                                           ModelMetrics* metrics);
   static void Drain(const ServedModel& model);
 
   const ManagerOptions options_;
