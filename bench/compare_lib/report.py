@@ -79,17 +79,19 @@ class Targets:
         else:
             row["median"] = None
             row["result"] = NA
-            row["why"] = why_na or "not measured (see the errors below)"
+            row["why"] = why_na or "not measured; see the errors below"
         self.rows.append(row)
 
     def build(self) -> List[dict]:
         cnn, mlp = "fashion_cnn", "fashion_mlp"
         ratio = lambda a, b: None if a is None or not b else a / b
         for protocol, goal in (("http-json", 0.65), ("http-binary", 0.75), ("grpc", 0.80)):
+            skipped = protocol not in self.data["knobs"]["PROTOCOLS"]
             self.add(f"fashion_cnn c32 Ferry {protocol} / in-process limit", f"≥ {goal:.0%}",
                      lambda run, p=protocol: ratio(self.ferry(cnn, p, 32, "rps", run),
                                                    self.limit(cnn, run)),
-                     lambda m, g=goal: m >= g, "%")
+                     lambda m, g=goal: m >= g, "%",
+                     f"{protocol} was left out of PROTOCOLS" if skipped else "")
         peer_cnn = best_peer(self.records, cnn)
         self.add(f"fashion_cnn c32 Ferry http-json / better peer ({peer_cnn} workers x threads)",
                  "≥ 5x", lambda run: ratio(self.ferry(cnn, "http-json", 32, "rps", run),
