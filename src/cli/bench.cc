@@ -23,7 +23,9 @@ void AddBenchCommand(CLI::App& app, std::function<int()>& run) {
       "latency, errors by kind, the server's queue/compute split from the statistics\n"
       "extension, and the client's own CPU per request. Ctrl-C ends the current\n"
       "measurement and reports what was measured.");
-  cmd->add_option("--url", options->url, "Server, http://HOST:PORT")->capture_default_str();
+  cmd->add_option("--url", options->url,
+                  "Server, http://HOST:PORT; with --protocol grpc, HOST:PORT of its gRPC port")
+      ->capture_default_str();
   cmd->add_option("--model", options->model, "Model name")->required();
   cmd->add_option("--model-version", options->model_version,
                   "Model version (default: the server picks)");
