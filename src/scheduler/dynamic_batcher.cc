@@ -58,7 +58,10 @@ absl::Status DynamicBatcher::Enqueue(std::unique_ptr<BatchTask>& task) {
           "the model's queue is full (", options_.max_queue_size, " requests); retry later"));
     }
     task->enqueue_ns = clock_->NowNanos();
-    if (options_.run_inline_when_idle && queue_.empty() && free_slots_ > 0) {
+    // Only when nothing at all is running: if callers ran requests inline whenever some
+    // slot was free, every I/O thread could end up computing batches of one while the
+    // requests behind them wait unread, and the queue (so batching) would never form.
+    if (options_.run_inline_when_idle && queue_.empty() && free_slots_ == options_.num_workers) {
       const int64_t rows[] = {task->rows};
       if (DecideBatch(rule_, rows, task->enqueue_ns, task->enqueue_ns, false).take == 1) {
         --free_slots_;

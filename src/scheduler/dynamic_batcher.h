@@ -75,10 +75,11 @@ struct BatcherOptions {
   // inline on a caller's thread (e.g. to set per-thread intra-op parallelism), so it must
   // be cheap when repeated. May be empty.
   std::function<void()> on_worker_start;
-  // When a request arrives to an empty queue, a worker slot is free, and the rule would
-  // run it at once anyway, Enqueue runs it on the calling thread instead of waking a
-  // worker: at low load this saves two thread hand-offs (to the worker and back). At most
-  // num_workers batches ever run at once, inline or not.
+  // When a request arrives while the model is idle (an empty queue, no batch running)
+  // and the rule would run it at once anyway, Enqueue runs it on the calling thread
+  // instead of waking a worker: at low load this saves two thread hand-offs (to the
+  // worker and back). Under load everything goes through the queue, so batches form.
+  // At most num_workers batches ever run at once, inline or not.
   bool run_inline_when_idle = false;
   // Called after each executed batch with its rows and compute time. May be empty.
   std::function<void(int64_t rows, int64_t compute_ns)> on_batch;

@@ -292,27 +292,30 @@ TEST_F(DynamicBatcherTest, InlineOnlyWhenTheRuleWouldRunAtOnce) {
   EXPECT_THAT(backend_.batch_rows(), ElementsAre(5));
 }
 
-TEST_F(DynamicBatcherTest, InlineRunsCountAgainstTheWorkers) {
-  // One worker slot. A request running inline on another thread holds it, so a second
-  // request queues (instead of running at once on its caller) and the worker thread
-  // takes it only when the slot comes back: never two batches at once.
+class InlineTest : public DynamicBatcherTest, public testing::WithParamInterface<int> {};
+
+TEST_P(InlineTest, OnlyAnIdleModelRunsInline) {
+  // While a request runs inline on one caller, a second caller's request does not run on
+  // that caller too (even with a second worker slot free): it queues for a worker. With
+  // one worker, the worker waits for the inline batch to give the slot back: never more
+  // batches at once than workers.
   std::mutex mu;
   std::condition_variable cv;
   bool release = false;
-  int running = 0, most = 0, calls = 0;
+  int running = 0, most = 0;
+  std::vector<std::thread::id> ran_on;
   BatcherOptions o;
   o.max_batch_size = 8;
   o.max_queue_delay_us = 0;
-  o.num_workers = 1;
+  o.num_workers = GetParam();
   o.run_inline_when_idle = true;
   o.clock = &clock_;
   auto created = DynamicBatcher::Create(o, [&](std::vector<Tensor>& in) {
     std::unique_lock<std::mutex> lock(mu);
     most = std::max(most, ++running);
-    if (++calls == 1) {
-      cv.notify_all();  // the first (inline) batch has started
-      cv.wait(lock, [&] { return release; });
-    }
+    ran_on.push_back(std::this_thread::get_id());
+    cv.notify_all();
+    if (ran_on.size() == 1) cv.wait(lock, [&] { return release; });  // hold the first
     --running;
     return absl::StatusOr<std::vector<Tensor>>(std::vector<Tensor>{in[0]});
   });
@@ -320,13 +323,23 @@ TEST_F(DynamicBatcherTest, InlineRunsCountAgainstTheWorkers) {
   DynamicBatcher& b = **created;
   b.Start();
   Result first, second;
-  std::thread caller([&] { ASSERT_TRUE(Submit(b, 1, 1, &first).ok()); });
+  std::thread::id caller_id;
+  std::thread caller([&] {
+    caller_id = std::this_thread::get_id();
+    ASSERT_TRUE(Submit(b, 1, 1, &first).ok());
+  });
   {
     std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&] { return calls == 1; });
+    cv.wait(lock, [&] { return ran_on.size() == 1; });
   }
   ASSERT_TRUE(Submit(b, 1, 2, &second).ok());
-  EXPECT_EQ(b.QueueDepth(), 1u);  // queued: the only slot is busy
+  if (GetParam() == 1) {
+    EXPECT_EQ(b.QueueDepth(), 1u);  // the only slot is busy
+  } else {
+    // The free worker takes it while the first is still held.
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return ran_on.size() == 2; });
+  }
   {
     std::lock_guard<std::mutex> lock(mu);
     release = true;
@@ -337,9 +350,14 @@ TEST_F(DynamicBatcherTest, InlineRunsCountAgainstTheWorkers) {
   EXPECT_TRUE(first.called);
   EXPECT_TRUE(second.called);
   EXPECT_THAT(second.values, ElementsAre(2));
-  EXPECT_EQ(most, 1);
-  EXPECT_EQ(calls, 2);
+  ASSERT_EQ(ran_on.size(), 2u);
+  EXPECT_EQ(ran_on[0], caller_id);                   // inline on its caller
+  EXPECT_NE(ran_on[1], std::this_thread::get_id());  // not inline: on a worker
+  EXPECT_NE(ran_on[1], caller_id);
+  EXPECT_EQ(most, GetParam());
 }
+
+INSTANTIATE_TEST_SUITE_P(Workers, InlineTest, testing::Values(1, 2));
 
 }  // namespace
 }  // namespace ferry
