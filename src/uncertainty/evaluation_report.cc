@@ -141,7 +141,7 @@ std::string ReliabilityPlotScript(const EvaluationReport& r, const std::string& 
                         "set terminal pngcairo size 800,640 font \",11\"\n"
                         "set output \"%s\"\n"
                         "set title \"Reliability: %s (%d rows)\" noenhanced\n"
-                        "set xlabel \"confidence (top probability), 15 bins\"\n"
+                        "set xlabel \"confidence (top probability), 15 bins; numbers: rows per bin after T\"\n"
                         "set ylabel \"accuracy\"\n"
                         "set xrange [0:1]\nset yrange [0:1]\nset key left top\nset grid\n"
                         "set style fill transparent solid 0.35 noborder\n"
@@ -156,7 +156,9 @@ std::string ReliabilityPlotScript(const EvaluationReport& r, const std::string& 
   }
   absl::StrAppendFormat(&plot,
                         ", $after using 1:2 with boxes lc rgb \"#1b9e77\" title \"after T=%.3g "
-                        "(ECE %.4f)\", $after using 1:2 with points pt 5 lc rgb \"#1b9e77\" notitle\n",
+                        "(ECE %.4f)\", $after using 1:2 with points pt 5 lc rgb \"#1b9e77\" notitle, "
+                        "$after using 1:2:(sprintf(\"%%d\", $4)) with labels offset 0,0.8 "
+                        "font \",8\" textcolor rgb \"gray30\" notitle\n",
                         r.temperature, r.after.ece);
   script += plot;
   return script;
