@@ -77,7 +77,7 @@ TEST(GrpcCodecTest, RejectsOutputsThatDoNotMatchTheModel) {
   EXPECT_EQ(Check(unknown), "response has output 'z', not in the model's metadata");
 
   inference::ModelInferResponse none;
-  EXPECT_EQ(Check(none), "response has 0 outputs; the model has 1");
+  EXPECT_EQ(Check(none), "response has no outputs");
 
   inference::ModelInferResponse twice = Response(1, 8);
   *twice.add_outputs() = twice.outputs(0);
