@@ -127,7 +127,11 @@ absl::Status LoadCalibration(const std::string& path, ServedVersion& version) {
 
 absl::Status ModelManager::LoadVersion(const std::string& path, ServedVersion& version) {
   const ModelConfig& config = *version.config;
-  if (options_.load_calibration) FERRY_RETURN_IF_ERROR(LoadCalibration(path, version));
+  // Without load_calibration, the models asked for (all, or only_models) serve
+  // uncalibrated; the members a composite among them needs keep their calibration.
+  const auto& only = options_.only_models;
+  const bool asked_for = only.empty() || std::find(only.begin(), only.end(), version.model) != only.end();
+  if (options_.load_calibration || !asked_for) FERRY_RETURN_IF_ERROR(LoadCalibration(path, version));
   version.metrics = options_.metrics->ForModel(version.model, version.version_name);
   ModelMetrics* metrics = version.metrics;
   if (config.is_composite()) {

@@ -71,7 +71,8 @@ struct ManagerOptions {
   std::string repository;  // the folder holding one sub-folder per model
   bool optimize = true;
   // Read each version's calibration.json. `ferry calibrate` turns this off, so that a
-  // stale or broken file cannot stop it from writing a new one.
+  // stale or broken file cannot stop it from writing a new one. With only_models set, it
+  // applies to those models only: members loaded for a composite keep their calibration.
   bool load_calibration = true;
   // Load only these models from the repository (empty: all of them).
   std::vector<std::string> only_models;
