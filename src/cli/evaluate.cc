@@ -55,6 +55,7 @@ class ServedVersionPredictor : public Predictor {
     request.inputs = {rows};
     request.outputs = {{logits_name, 0}, {kProbabilitiesOutput, 0}, {kPredictionSetOutput, 0},
                        {kUncertainOutput, 0}};
+    if (HasStage()) request.outputs.push_back({kStageOutput, 0});
     request.parameters[kAlphaParameter] = alpha;
     int64_t wall_ns = 0;
     FERRY_ASSIGN_OR_RETURN(InferResponse response, local_.Infer(std::move(request), &wall_ns));
@@ -68,13 +69,45 @@ class ServedVersionPredictor : public Predictor {
     b.prediction_set = set->data;
     FERRY_ASSIGN_OR_RETURN(const Tensor* uncertain, FindOutput(response, kUncertainOutput));
     b.uncertain = uncertain->data;
+    if (HasStage()) {
+      FERRY_ASSIGN_OR_RETURN(const Tensor* stage, FindOutput(response, kStageOutput));
+      if (stage->dtype != DataType::kInt32) return absl::InternalError("output 'stage' is not INT32");
+      b.stage.assign(stage->data_as<int32_t>(), stage->data_as<int32_t>() + stage->element_count());
+    }
     return b;
   }
+
+ private:
+  static constexpr const char* kStageOutput = "stage";
+  // A cascade says which stage answered each row.
+  bool HasStage() const {
+    if (local_.config().platform != "cascade") return false;
+    for (const TensorSpec& out : local_.config().signature.outputs) {
+      if (out.name == kStageOutput) return true;
+    }
+    return false;
+  }
+
+ public:
 
  private:
   LocalModel& local_;
   std::shared_ptr<const CalibratedClassifier> classifier_;
 };
+
+// Compute time of every batch the loaded models have run so far, in nanoseconds, summed
+// over the models that compute themselves: a composite's own batches only wait for its
+// members, whose batches are counted instead.
+absl::StatusOr<double> ModelComputeNs(const InferenceServer& server) {
+  FERRY_ASSIGN_OR_RETURN(std::vector<ModelStatistics> stats, server.Statistics("", ""));
+  double ns = 0;
+  for (const ModelStatistics& s : stats) {
+    absl::StatusOr<ModelMetadata> meta = server.GetModelMetadata(s.name, s.version);
+    if (!meta.ok() || meta->platform == "ensemble" || meta->platform == "cascade") continue;
+    for (const BatchStat& b : s.batch_stats) ns += static_cast<double>(b.compute_infer.ns);
+  }
+  return ns;
+}
 
 absl::Status DrawPlot(const EvaluationReport& report, const std::string& path) {
   FILE* gnuplot = popen("gnuplot 2>&1", "w");
@@ -118,7 +151,12 @@ absl::Status Evaluate(const EvaluateFlags& flags) {
   }
   const double alpha = flags.alpha.value_or(config.uncertainty.alpha);
   ServedVersionPredictor predictor(*local, classifier);
+  const absl::StatusOr<double> compute_before = ModelComputeNs(local->server());
   FERRY_ASSIGN_OR_RETURN(EvaluationReport report, ferry::Evaluate(predictor, data, input.name, alpha));
+  const absl::StatusOr<double> compute_after = ModelComputeNs(local->server());
+  if (compute_before.ok() && compute_after.ok() && report.rows > 0) {
+    report.compute_per_row_us = (*compute_after - *compute_before) / report.rows / 1e3;
+  }
   report.predictor = absl::StrCat(report.predictor, " on ", flags.data);
 
   std::string plot_note;

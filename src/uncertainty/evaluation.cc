@@ -91,6 +91,11 @@ absl::StatusOr<EvaluationReport> Evaluate(Predictor& predictor, const LabeledSet
     answered_set.insert(answered_set.end(), b.prediction_set.begin(), b.prediction_set.end());
     uncertain.insert(uncertain.end(), b.uncertain.begin(), b.uncertain.end());
     request_ns.insert(request_ns.end(), b.request_ns.begin(), b.request_ns.end());
+    for (int32_t st : b.stage) {
+      if (st < 0) return absl::InternalError(absl::StrCat("stage ", st, " is negative"));
+      if (static_cast<size_t>(st) >= report.rows_by_stage.size()) report.rows_by_stage.resize(st + 1, 0);
+      ++report.rows_by_stage[st];
+    }
   }
 
   report.predictor = predictor.Name();

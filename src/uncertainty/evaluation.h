@@ -34,6 +34,8 @@ struct PredictorBatch {
   std::vector<uint8_t> uncertain;
   // Wall time of each request that produced this batch, in nanoseconds.
   std::vector<int64_t> request_ns;
+  // [rows] a cascade's `stage` output: which stage answered each row. Empty otherwise.
+  std::vector<int32_t> stage;
 };
 
 class Predictor {
@@ -100,6 +102,12 @@ struct EvaluationReport {
   double max_probability_error = 0.0;
 
   TimingSummary timing;
+  // Server-side model compute per row in microseconds: the batches' compute time summed
+  // over the models that ran (for an ensemble or cascade, its members), divided by the
+  // rows. Negative when not measured (the caller fills it in).
+  double compute_per_row_us = -1.0;
+  // Cascades: rows answered by each stage, in stage order. Empty for other models.
+  std::vector<int64_t> rows_by_stage;
 };
 
 // Runs `predictor` over `data` in batches of its MaxBatchSize at `alpha` and measures

@@ -70,6 +70,19 @@ std::string RenderEvaluationText(const EvaluationReport& r) {
                         r.timing.requests,
                         r.timing.requests > 0 ? (r.rows + r.timing.requests - 1) / r.timing.requests : 0,
                         r.timing.mean_ms, r.timing.p99_ms, r.timing.per_row_us);
+  if (r.compute_per_row_us >= 0) {
+    absl::StrAppendFormat(&out, "model compute per row (server-side, the batches' compute time%s): %.1f us\n",
+                          r.rows_by_stage.empty() ? "" : " summed over the stages",
+                          r.compute_per_row_us);
+  }
+  for (size_t st = 0; st < r.rows_by_stage.size(); ++st) {
+    absl::StrAppendFormat(&out, "cascade stage %d answered %d rows (%.1f %%)\n", st,
+                          r.rows_by_stage[st], r.rows > 0 ? 100.0 * r.rows_by_stage[st] / r.rows : 0.0);
+  }
+  if (!r.rows_by_stage.empty() && r.rows > 0) {
+    absl::StrAppendFormat(&out, "escalation rate (rows passed on by stage 0): %.1f %%\n",
+                          100.0 * (r.rows - r.rows_by_stage[0]) / r.rows);
+  }
   out +=
       "\nbefore/after T: softmax(logits) vs softmax(logits / T); accuracy does not change.\n"
       "ECE: mean |accuracy - confidence| over 15 equal-width bins of the top probability.\n"
@@ -109,7 +122,14 @@ std::string RenderEvaluationJson(const EvaluationReport& r) {
   absl::StrAppend(&out, "  \"timing\": {\"what\": \"wall time per request in process\", \"requests\": ",
                   r.timing.requests, ", \"mean_ms\": ", JsonNumber(r.timing.mean_ms),
                   ", \"p99_ms\": ", JsonNumber(r.timing.p99_ms), ", \"per_row_us\": ",
-                  JsonNumber(r.timing.per_row_us), "}\n");
+                  JsonNumber(r.timing.per_row_us), "},\n");
+  std::string stages;
+  for (size_t st = 0; st < r.rows_by_stage.size(); ++st) {
+    absl::StrAppend(&stages, st ? ", " : "", r.rows_by_stage[st]);
+  }
+  absl::StrAppend(&out, "  \"compute_per_row_us\": ",
+                  r.compute_per_row_us >= 0 ? JsonNumber(r.compute_per_row_us) : "null",
+                  ",\n  \"rows_by_stage\": [", stages, "]\n");
   out += "}\n";
   return out;
 }

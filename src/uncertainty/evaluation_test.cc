@@ -51,12 +51,17 @@ class FakePredictor : public Predictor {
     b.uncertain = out->uncertain.data;
     if (flip_first_set) b.prediction_set[0] ^= 1;
     b.request_ns = {1'000'000 * calls};  // 1 ms, 2 ms, ...
+    for (int64_t r = 0; r < rows.shape[0] && !stages.empty(); ++r) {
+      b.stage.push_back(stages[static_cast<size_t>(next_row++ % stages.size())]);
+    }
     return b;
   }
 
   int64_t calls = 0;
   int64_t max_rows_seen = 0;
   bool flip_first_set = false;
+  std::vector<int32_t> stages;  // answered like a cascade when set, cycling per row
+  int64_t next_row = 0;
 
  private:
   CalibratedClassifier classifier_;
@@ -123,6 +128,28 @@ TEST(EvaluationTest, HandMadeSet) {
   EXPECT_DOUBLE_EQ(r->timing.mean_ms, 1.5);
   EXPECT_DOUBLE_EQ(r->timing.p99_ms, 2.0);
   EXPECT_DOUBLE_EQ(r->timing.per_row_us, 3000.0 / 4);
+}
+
+TEST(EvaluationTest, CountsRowsPerCascadeStage) {
+  Calibration cal;
+  cal.classes = 2;
+  cal.n = 10;
+  cal.temperature = 1.0;
+  cal.levels = {{0.1, 10, 0.5, 0.6}};
+  const LabeledSet data = LogitSet({1, 0, 0, 1, 1, 0, 0, 1, 1, 0}, {0, 1, 0, 1, 0}, 2);
+  FakePredictor predictor(FromCalibration(cal, ConformalScore::kLac), /*max_batch=*/2);
+  absl::StatusOr<EvaluationReport> plain = Evaluate(predictor, data, "x", 0.1);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_TRUE(plain->rows_by_stage.empty());
+  FakePredictor cascade(FromCalibration(cal, ConformalScore::kLac), /*max_batch=*/2);
+  cascade.stages = {0, 0, 1};  // rows 0, 1, 3, 4 answered by stage 0; row 2 by stage 1
+  absl::StatusOr<EvaluationReport> r = Evaluate(cascade, data, "x", 0.1);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->rows_by_stage, (std::vector<int64_t>{4, 1}));
+  EXPECT_THAT(RenderEvaluationText(*r), HasSubstr("escalation rate (rows passed on by stage 0): 20.0 %"));
+  EXPECT_THAT(RenderEvaluationJson(*r), HasSubstr("\"rows_by_stage\": [4, 1]"));
+  cascade.stages = {-1};
+  EXPECT_FALSE(Evaluate(cascade, data, "x", 0.1).ok());
 }
 
 TEST(EvaluationTest, CountsAnswersThatDisagreeWithTheRecomputation) {
