@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from server import MODELS, ServerTestCase, fashion_test_set, image_request, output_array
+from server import MODELS, ServerTestCase, fashion_test_set, image_request, output, output_array
 
 MEMBERS = ("fashion_mlp", "fashion_cnn", "fashion_xgb")
 COMPOSITES = ("fashion_cascade", "fashion_ensemble")
@@ -49,6 +49,9 @@ class CompositeTest(ServerTestCase):
     def build_repository(cls, repo: Path) -> None:
         for name in MEMBERS + COMPOSITES:
             shutil.copytree(MODELS / name, repo / name)
+        # The same cascade without its own calibration.json.
+        shutil.copytree(MODELS / "fashion_cascade", repo / "raw_cascade",
+                        ignore=shutil.ignore_patterns("calibration.json"))
         (repo / "broken_cascade" / "1").mkdir(parents=True)
         (repo / "broken_cascade" / "1" / "README.md").write_text("composite\n")
         (repo / "broken_cascade" / "config.toml").write_text(BROKEN_CASCADE)
@@ -111,9 +114,14 @@ class CompositeTest(ServerTestCase):
         self.assertTrue(np.all(real >= 0) and np.all(ood >= 0))
         self.assertGreater(float(ood.mean()), 2 * float(real.mean()))
 
-    def test_uncalibrated_composite_outputs_ask_for_calibration(self):
-        images, _ = self.images(1)
-        r = self.infer("fashion_cascade", image_request(images, outputs=[{"name": "prediction_set"}]))
+    def test_a_calibrated_composite_answers_sets_and_an_uncalibrated_one_asks(self):
+        images, _ = self.images(4)
+        for model in COMPOSITES:
+            body = self.assertOk(self.infer(model, image_request(
+                images, outputs=[{"name": "prediction_set"}, {"name": "uncertain"}])))
+            self.assertEqual(output(body, "prediction_set")["shape"], [4, 10])
+            self.assertEqual(output(body, "uncertain")["datatype"], "BOOL")
+        r = self.infer("raw_cascade", image_request(images, outputs=[{"name": "prediction_set"}]))
         self.assertError(r, 400, mentions=["ferry calibrate"])
 
     def test_a_composite_with_a_missing_member_fails_alone(self):
