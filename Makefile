@@ -65,6 +65,7 @@ models:
 	@missing=$$(for p in $(MODEL_DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; fi
 	/usr/bin/python3 tools/train_models.py --out models
+	/usr/bin/python3 tools/make_mc_dropout.py --out models
 	/usr/bin/python3 tools/make_examples.py
 
 clean:

@@ -24,6 +24,10 @@ struct BackendOptions {
   // Try freezing and optimizing the graph at load time, falling back to the plain module
   // (TorchScript only).
   bool optimize = true;
+  // MC dropout (TorchScript only): load without optimizing and leave the model's dropout
+  // layers (nn.Dropout and its kin) in training mode, so that every forward samples new
+  // masks. InvalidArgument when the model has none.
+  bool keep_dropout_active = false;
 };
 
 class Backend {

@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "pipeline/combine.h"
+#include "uncertainty/temperature.h"
 
 namespace ferry {
 namespace {
@@ -237,14 +238,69 @@ class CascadeBackend : public Backend {
   const CompositeOptions options_;
 };
 
+class McDropoutBackend : public Backend {
+ public:
+  McDropoutBackend(std::unique_ptr<Backend> stochastic, McDropoutOptions options)
+      : stochastic_(std::move(stochastic)), options_(std::move(options)) {}
+
+  absl::StatusOr<std::vector<Tensor>> Execute(std::vector<Tensor>& inputs) override {
+    const int64_t rows = inputs.empty() || inputs[0].shape.empty() ? 0 : inputs[0].shape[0];
+    std::vector<Tensor> repeated;
+    for (const Tensor& t : inputs) {
+      const std::vector<const Tensor*> copies(static_cast<size_t>(options_.passes), &t);
+      repeated.push_back(ConcatRows(copies));
+    }
+    FERRY_ASSIGN_OR_RETURN(std::vector<Tensor> out, stochastic_->Execute(repeated));
+    if (out.size() != 1 || out[0].dtype != DataType::kFp32 || out[0].shape.size() != 2 ||
+        out[0].shape[0] != rows * options_.passes) {
+      return absl::InternalError(absl::StrCat(
+          "mc_dropout: the model answered ", rows * options_.passes,
+          " rows with ", out.size(), " outputs, not one FP32 [rows, classes] tensor of logits"));
+    }
+    const int64_t classes = out[0].shape[1];
+    const std::vector<int64_t> pass_rows(static_cast<size_t>(options_.passes), rows);
+    FERRY_ASSIGN_OR_RETURN(std::vector<Tensor> passes, SplitRows(out[0], pass_rows));
+    for (Tensor& pass : passes) {
+      const float* logits = pass.data_as<float>();
+      const std::vector<double> wide(logits, logits + pass.element_count());
+      const std::vector<double> p = SoftmaxRows(wide, classes, 1.0);
+      float* narrow = pass.mutable_data_as<float>();
+      for (size_t i = 0; i < p.size(); ++i) narrow[i] = static_cast<float>(p[i]);
+    }
+    absl::StatusOr<Tensor> mean = MeanProbabilities(passes);
+    if (!mean.ok()) return absl::InternalError(mean.status().message());
+    std::vector<Tensor> available;
+    available.push_back(MutualInformation(passes, *mean));
+    available.push_back(LogProbabilities(*mean));
+    available.push_back(std::move(*mean));
+    return InSignatureOrder(options_.signature, std::move(available));
+  }
+
+  void PrepareWorkerThread() override { stochastic_->PrepareWorkerThread(); }
+
+  std::string Describe() const override {
+    return absl::StrCat("MC dropout, ", options_.passes, " passes over ", stochastic_->Describe());
+  }
+
+ private:
+  const std::unique_ptr<Backend> stochastic_;
+  const McDropoutOptions options_;
+};
+
+// What an ensemble and MC dropout, both averages of probabilities, can produce.
+const std::vector<std::pair<std::string, TensorSpec>>& AveragedOutputs() {
+  static const auto* outputs = new std::vector<std::pair<std::string, TensorSpec>>{
+      {"probabilities", Spec(DataType::kFp32, {-1, -1})},
+      {"logits", Spec(DataType::kFp32, {-1, -1})},
+      {"epistemic", Spec(DataType::kFp32, {-1})}};
+  return *outputs;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Backend>> CreateEnsembleBackend(CompositeOptions options) {
   FERRY_RETURN_IF_ERROR(CheckCommon("ensemble", options, 1));
-  FERRY_RETURN_IF_ERROR(CheckOutputs("an ensemble", options.signature,
-                                     {{"probabilities", Spec(DataType::kFp32, {-1, -1})},
-                                      {"logits", Spec(DataType::kFp32, {-1, -1})},
-                                      {"epistemic", Spec(DataType::kFp32, {-1})}}));
+  FERRY_RETURN_IF_ERROR(CheckOutputs("an ensemble", options.signature, AveragedOutputs()));
   return std::unique_ptr<Backend>(new EnsembleBackend(std::move(options)));
 }
 
@@ -255,6 +311,17 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateCascadeBackend(CompositeOptions o
                                       {"logits", Spec(DataType::kFp32, {-1, -1})},
                                       {"stage", Spec(DataType::kInt32, {-1})}}));
   return std::unique_ptr<Backend>(new CascadeBackend(std::move(options)));
+}
+
+absl::StatusOr<std::unique_ptr<Backend>> CreateMcDropoutBackend(std::unique_ptr<Backend> stochastic,
+                                                                McDropoutOptions options) {
+  if (stochastic == nullptr) return absl::InvalidArgumentError("mc_dropout: no model");
+  if (options.passes < 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("mc_dropout: passes must be at least 2; was ", options.passes));
+  }
+  FERRY_RETURN_IF_ERROR(CheckOutputs("MC dropout", options.signature, AveragedOutputs()));
+  return std::unique_ptr<Backend>(new McDropoutBackend(std::move(stochastic), std::move(options)));
 }
 
 }  // namespace ferry

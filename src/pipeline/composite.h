@@ -1,5 +1,6 @@
-// Composite models: an ensemble, whose members all answer and are averaged, and a
-// cascade, whose stages answer in turn until one is confident. Both are Backends, so a
+// Composite models: an ensemble, whose members all answer and are averaged, a cascade,
+// whose stages answer in turn until one is confident, and MC dropout, an ensemble of
+// stochastic passes of one model. Both are Backends, so a
 // composite model gets its own batcher, metrics and post-processing like any other; its
 // batches go to the members through the server's own request path (MemberInfer), so each
 // member batches, measures and calibrates its share exactly as it does for clients.
@@ -52,6 +53,21 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateEnsembleBackend(CompositeOptions 
 // stage that answered each row, and "stage" INT32 [-1], that stage's index. Every stage
 // but the last must answer "prediction_set" (it must be calibrated).
 absl::StatusOr<std::unique_ptr<Backend>> CreateCascadeBackend(CompositeOptions options);
+
+struct McDropoutOptions {
+  // Forward passes per row; at least 2.
+  int passes = 20;
+  // The served signature; its outputs are checked against what MC dropout can produce.
+  ModelSignature signature;
+};
+
+// MC dropout over `stochastic`, a backend whose dropout stays active and which returns
+// one FP32 [N, C] tensor of logits. Each batch of B rows runs as one forward of
+// passes x B rows (the batch repeated); every pass's softmax is one member of an
+// ensemble. Outputs as CreateEnsembleBackend: "probabilities" (the mean over passes),
+// "logits" (its log) and "epistemic" (the mutual information between prediction and pass).
+absl::StatusOr<std::unique_ptr<Backend>> CreateMcDropoutBackend(std::unique_ptr<Backend> stochastic,
+                                                                McDropoutOptions options);
 
 }  // namespace ferry
 

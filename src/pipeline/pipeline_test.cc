@@ -292,5 +292,94 @@ TEST(CascadeTest, AFailingStageFailsTheBatch) {
   EXPECT_THAT(std::string(out.status().message()), HasSubstr("member 'broken'"));
 }
 
+// A stochastic model for MC dropout: input "x" FP32 [R, 1] holds values v in (0, 1).
+// Row i belongs to pass i / rows_per_pass; even passes answer logits [ln v, ln(1 - v)],
+// odd passes the mirror image. It records the rows of every call.
+class FlipFlopModel : public Backend {
+ public:
+  explicit FlipFlopModel(int64_t rows_per_pass, std::vector<std::vector<float>>* calls,
+                         int extra_rows = 0)
+      : rows_per_pass_(rows_per_pass), calls_(calls), extra_rows_(extra_rows) {}
+
+  absl::StatusOr<std::vector<Tensor>> Execute(std::vector<Tensor>& inputs) override {
+    std::vector<float> rows = Floats(inputs[0]);
+    calls_->push_back(rows);
+    std::vector<float> logits;
+    for (size_t i = 0; i < rows.size() + extra_rows_; ++i) {
+      const float v = rows[i % rows.size()];
+      const bool odd = (static_cast<int64_t>(i) / rows_per_pass_) % 2 == 1;
+      logits.push_back(std::log(odd ? 1 - v : v));
+      logits.push_back(std::log(odd ? v : 1 - v));
+    }
+    std::vector<Tensor> out;
+    out.push_back(Fp32({static_cast<int64_t>(rows.size()) + extra_rows_, 2}, logits, "logits"));
+    return out;
+  }
+  std::string Describe() const override { return "flip-flop"; }
+
+ private:
+  const int64_t rows_per_pass_;
+  std::vector<std::vector<float>>* const calls_;
+  const int extra_rows_;
+};
+
+TEST(McDropoutTest, RepeatsTheBatchOncePerPassAndAveragesTheSoftmaxes) {
+  std::vector<std::vector<float>> calls;
+  McDropoutOptions o;
+  o.passes = 4;
+  o.signature = Signature({{"probabilities", DataType::kFp32},
+                           {"epistemic", DataType::kFp32},
+                           {"logits", DataType::kFp32}});
+  absl::StatusOr<std::unique_ptr<Backend>> mc =
+      CreateMcDropoutBackend(std::make_unique<FlipFlopModel>(2, &calls), o);
+  ASSERT_TRUE(mc.ok()) << mc.status();
+  std::vector<Tensor> inputs = {Fp32({2, 1}, {0.9f, 0.5f}, "x")};
+  absl::StatusOr<std::vector<Tensor>> out = (*mc)->Execute(inputs);
+  ASSERT_TRUE(out.ok()) << out.status();
+  // One forward over the batch repeated four times, in order.
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_THAT(calls[0], ElementsAre(0.9f, 0.5f, 0.9f, 0.5f, 0.9f, 0.5f, 0.9f, 0.5f));
+  ASSERT_EQ(out->size(), 3u);
+  EXPECT_EQ((*out)[0].name, "probabilities");
+  EXPECT_EQ((*out)[1].name, "epistemic");
+  EXPECT_EQ((*out)[2].name, "logits");
+  // Passes say [0.9, 0.1] and [0.1, 0.9] in turn: the mean is 50/50, and the disagreement
+  // is ln 2 minus the entropy of one pass. The 50/50 row agrees with itself.
+  EXPECT_THAT(Floats((*out)[0]), Pointwise(FloatNear(1e-5), std::vector<float>{0.5f, 0.5f, 0.5f, 0.5f}));
+  const double h = -(0.9 * std::log(0.9) + 0.1 * std::log(0.1));
+  EXPECT_THAT(Floats((*out)[1]), Pointwise(FloatNear(1e-5), std::vector<float>{
+                                                                 static_cast<float>(std::log(2.0) - h), 0.0f}));
+  EXPECT_EQ((*out)[1].shape, (std::vector<int64_t>{2}));
+  EXPECT_THAT(Floats((*out)[2]), Pointwise(FloatNear(1e-5), std::vector<float>(4, std::log(0.5f))));
+}
+
+TEST(McDropoutTest, ChecksItsOptionsAndTheModelsAnswer) {
+  std::vector<std::vector<float>> calls;
+  McDropoutOptions o;
+  o.signature = Signature({{"probabilities", DataType::kFp32}});
+  o.passes = 1;
+  absl::StatusOr<std::unique_ptr<Backend>> bad =
+      CreateMcDropoutBackend(std::make_unique<FlipFlopModel>(1, &calls), o);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("passes must be at least 2; was 1"));
+  o.passes = 2;
+  o.signature = Signature({{"stage", DataType::kInt32}});
+  bad = CreateMcDropoutBackend(std::make_unique<FlipFlopModel>(1, &calls), o);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("MC dropout has no output 'stage'"));
+  EXPECT_FALSE(CreateMcDropoutBackend(nullptr, o).ok());
+
+  // A model that answers more rows than it was given fails the batch, not the process.
+  o.signature = Signature({{"probabilities", DataType::kFp32}});
+  absl::StatusOr<std::unique_ptr<Backend>> mc =
+      CreateMcDropoutBackend(std::make_unique<FlipFlopModel>(1, &calls, /*extra_rows=*/1), o);
+  ASSERT_TRUE(mc.ok()) << mc.status();
+  std::vector<Tensor> inputs = {Fp32({1, 1}, {0.7f}, "x")};
+  absl::StatusOr<std::vector<Tensor>> out = (*mc)->Execute(inputs);
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(std::string(out.status().message()), HasSubstr("mc_dropout: the model answered 2 rows"));
+}
+
 }  // namespace
 }  // namespace ferry

@@ -20,6 +20,8 @@ namespace {
 
 constexpr absl::string_view kPlatforms[] = {"torchscript", "xgboost", "ensemble", "cascade"};
 constexpr size_t kMaxCascadeStages = 8;  // as many as the metrics track
+// Each batch runs as one forward of passes x rows, so this bounds that forward's size.
+constexpr int64_t kMaxMcDropoutPasses = 256;
 
 // Builds errors of the form "<file>: <key>: <problem>".
 class ConfigErrors {
@@ -193,8 +195,6 @@ absl::Status ParseUncertainty(const toml::table& root, ModelConfig& config, cons
   return absl::OkStatus();
 }
 
-}  // namespace
-
 // [ensemble] members = [...] or [cascade] stages = [...], min_confidence, alpha: required
 // for those platforms and refused for the others.
 absl::Status ParseComposite(const toml::table& root, ModelConfig& config, const ConfigErrors& err) {
@@ -248,6 +248,27 @@ absl::Status ParseComposite(const toml::table& root, ModelConfig& config, const 
   return absl::OkStatus();
 }
 
+// [mc_dropout] passes = N: optional, torchscript only.
+absl::Status ParseMcDropout(const toml::table& root, ModelConfig& config, const ConfigErrors& err) {
+  const toml::node* node = root.get("mc_dropout");
+  if (node == nullptr) return absl::OkStatus();
+  if (config.platform != "torchscript") return err("mc_dropout", "is only for platform \"torchscript\"");
+  if (!node->is_table()) return err("mc_dropout", "must be a table with passes = N");
+  const toml::table& t = *node->as_table();
+  FERRY_RETURN_IF_ERROR(CheckKnownKeys(t, {"passes"}, "mc_dropout.", err));
+  if (t.get("passes") == nullptr) return err("mc_dropout.passes", "is required (e.g. 20)");
+  FERRY_ASSIGN_OR_RETURN(const int64_t passes,
+                         GetInt(t, "passes", "mc_dropout.passes", 0, 2, err));
+  if (passes > kMaxMcDropoutPasses) {
+    return err("mc_dropout.passes",
+               absl::StrCat("must be at most ", kMaxMcDropoutPasses, "; was ", passes));
+  }
+  config.mc_dropout.passes = static_cast<int>(passes);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view text, absl::string_view source,
                                              absl::string_view model_name) {
   const ConfigErrors err(source);
@@ -260,7 +281,7 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view text, absl::strin
   }
   FERRY_RETURN_IF_ERROR(CheckKnownKeys(
       root, {"platform", "max_batch_size", "labels", "inputs", "outputs", "batching", "execution",
-             "uncertainty", "ensemble", "cascade"},
+             "uncertainty", "ensemble", "cascade", "mc_dropout"},
       "", err));
 
   ModelConfig config;
@@ -339,6 +360,7 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view text, absl::strin
   }
   FERRY_RETURN_IF_ERROR(ParseUncertainty(root, config, err));
   FERRY_RETURN_IF_ERROR(ParseComposite(root, config, err));
+  FERRY_RETURN_IF_ERROR(ParseMcDropout(root, config, err));
   return config;
 }
 

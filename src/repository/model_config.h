@@ -36,6 +36,12 @@ struct CompositeConfig {
   std::optional<double> alpha;  // cascade: "alpha" sent to the stages that may pass rows on
 };
 
+// [mc_dropout] (torchscript only): serve the mean of `passes` forward passes with the
+// model's dropout layers active, and their disagreement as `epistemic`.
+struct McDropoutConfig {
+  int passes = 0;  // 0: off (one deterministic pass)
+};
+
 struct ModelConfig {
   std::string name;      // the model's folder name
   std::string platform;  // "torchscript", "xgboost", "ensemble" or "cascade"
@@ -45,6 +51,7 @@ struct ModelConfig {
   ExecutionConfig execution;
   UncertaintyConfig uncertainty;  // [uncertainty]; see docs/uncertainty.md
   CompositeConfig composite;      // ensemble and cascade only
+  McDropoutConfig mc_dropout;     // torchscript only
   bool is_composite() const { return platform == "ensemble" || platform == "cascade"; }
 };
 

@@ -251,5 +251,34 @@ TEST(ModelConfigCompositeTest, ErrorsNameTheKey) {
   EXPECT_THAT(ErrorFor(Composite("cascade", nine + "]\n")), HasSubstr("at most 8 stages"));
 }
 
+TEST(ModelConfigMcDropoutTest, OffByDefaultAndParsesPasses) {
+  absl::StatusOr<ModelConfig> plain = ParseModelConfig(kMinimal, "m/config.toml", "m");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->mc_dropout.passes, 0);
+  absl::StatusOr<ModelConfig> mc =
+      ParseModelConfig(std::string(kMinimal) + "[mc_dropout]\npasses = 16\n", "m/config.toml", "m");
+  ASSERT_TRUE(mc.ok()) << mc.status();
+  EXPECT_EQ(mc->mc_dropout.passes, 16);
+  EXPECT_TRUE(ParseModelConfig(std::string(kMinimal) + "[mc_dropout]\npasses = 256\n", "m", "m").ok());
+}
+
+TEST(ModelConfigMcDropoutTest, ErrorsNameTheKey) {
+  const std::string minimal = kMinimal;
+  EXPECT_THAT(ErrorFor(minimal + "[mc_dropout]\n"), HasSubstr("mc_dropout.passes: is required"));
+  EXPECT_THAT(ErrorFor(minimal + "[mc_dropout]\npasses = 1\n"),
+              HasSubstr("mc_dropout.passes: must be at least 2; was 1"));
+  EXPECT_THAT(ErrorFor(minimal + "[mc_dropout]\npasses = 257\n"),
+              HasSubstr("mc_dropout.passes: must be at most 256; was 257"));
+  EXPECT_THAT(ErrorFor(minimal + "[mc_dropout]\npasses = 2.5\n"),
+              HasSubstr("mc_dropout.passes: must be an integer"));
+  EXPECT_THAT(ErrorFor(minimal + "[mc_dropout]\npasses = 8\nrate = 0.5\n"),
+              HasSubstr("mc_dropout.rate: unknown key"));
+  EXPECT_THAT(ErrorFor("mc_dropout = 8\n" + minimal), HasSubstr("mc_dropout: must be a table"));
+  std::string xgb = minimal;
+  xgb.replace(xgb.find("torchscript"), 11, "xgboost");
+  EXPECT_THAT(ErrorFor(xgb + "[mc_dropout]\npasses = 8\n"),
+              HasSubstr("mc_dropout: is only for platform \"torchscript\""));
+}
+
 }  // namespace
 }  // namespace ferry

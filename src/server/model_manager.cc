@@ -123,6 +123,23 @@ absl::Status LoadCalibration(const std::string& path, ServedVersion& version) {
   return absl::OkStatus();
 }
 
+// A [mc_dropout] version: its model with dropout kept active, under MC dropout.
+absl::StatusOr<std::unique_ptr<Backend>> CreateMcDropout(const ModelConfig& config,
+                                                         BackendOptions options) {
+  // The graph itself returns one tensor of logits; the served outputs are made from them.
+  TensorSpec logits;
+  logits.name = "logits";
+  logits.dtype = DataType::kFp32;
+  logits.shape = {-1, -1};
+  options.signature.outputs = {logits};
+  options.keep_dropout_active = true;
+  FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Backend> stochastic, CreateBackend(options));
+  McDropoutOptions mc;
+  mc.passes = config.mc_dropout.passes;
+  mc.signature = config.signature;
+  return CreateMcDropoutBackend(std::move(stochastic), std::move(mc));
+}
+
 }  // namespace
 
 absl::Status ModelManager::LoadVersion(const std::string& path, ServedVersion& version) {
@@ -143,7 +160,11 @@ absl::Status ModelManager::LoadVersion(const std::string& path, ServedVersion& v
     backend_options.signature = config.signature;
     backend_options.intra_op_threads = config.execution.intra_op_threads;
     backend_options.optimize = options_.optimize;
-    FERRY_ASSIGN_OR_RETURN(version.backend, CreateBackend(backend_options));
+    if (config.mc_dropout.passes > 0) {
+      FERRY_ASSIGN_OR_RETURN(version.backend, CreateMcDropout(config, std::move(backend_options)));
+    } else {
+      FERRY_ASSIGN_OR_RETURN(version.backend, CreateBackend(backend_options));
+    }
   }
   FERRY_RETURN_IF_ERROR(WarmUp(*version.backend, config.signature,
                                config.execution.warmup_batch_sizes));

@@ -162,6 +162,22 @@ bool SameOutputs(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
   return true;
 }
 
+// Puts every dropout submodule (by its scripted class name: Dropout, Dropout2d,
+// AlphaDropout, ...) of an eval-mode module back in training mode; returns how many.
+// Only those: batch norm and the rest keep their inference behaviour.
+int KeepDropoutActive(torch::jit::Module& module) {
+  int active = 0;
+  for (const auto& m : module.named_modules()) {
+    const auto name = m.value.type()->name();
+    if (name && name->name().find("Dropout") != std::string::npos) {
+      torch::jit::Module sub = m.value;
+      sub.train(true);
+      ++active;
+    }
+  }
+  return active;
+}
+
 }  // namespace
 
 void ConfigureTorchProcess(int interop_threads, int intra_op_threads) {
@@ -226,9 +242,18 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateTorchBackend(const BackendOptions
     if (auto nl = what.find('\n'); nl != std::string::npos) what.resize(nl);
     return absl::InvalidArgumentError(absl::StrCat(path, ": not a loadable TorchScript file: ", what));
   }
+  std::string plain_description = "plain module";
+  if (options.keep_dropout_active) {
+    const int active = KeepDropoutActive(plain);
+    if (active == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ": mc_dropout: the model has no dropout layers (nn.Dropout modules) to keep active"));
+    }
+    plain_description = absl::StrCat("plain module, dropout active in ", active, " module(s)");
+  }
   at::set_num_threads(options.intra_op_threads);
   auto plain_backend = std::make_unique<TorchBackend>(plain, options.signature,
-                                                      options.intra_op_threads, "plain module");
+                                                      options.intra_op_threads, plain_description);
   // A probe through the plain module proves the signature matches the graph before
   // anything else is tried, and gives the reference answer for the optimized one.
   std::vector<Tensor> probe = ProbeInputs(options.signature, 1);
@@ -237,7 +262,8 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateTorchBackend(const BackendOptions
     return absl::InvalidArgumentError(absl::StrCat(
         path, ": the model does not run on inputs shaped like its config: ", reference.status().message()));
   }
-  if (!options.optimize) return plain_backend;
+  // Freezing folds the training flags into constants and optimization drops dropout.
+  if (!options.optimize || options.keep_dropout_active) return plain_backend;
 
   std::string why;
   try {

@@ -107,5 +107,36 @@ TEST(TorchBackendTest, SignatureThatDoesNotMatchTheGraphFailsAtLoad) {
   EXPECT_THAT(std::string(b.status().message()), HasSubstr("UINT32 is not supported"));
 }
 
+TEST(TorchBackendTest, KeepDropoutActiveSamplesNewMasksEachForward) {
+  // fashion_mlp was scripted with one nn.Dropout module (off in eval mode), used twice.
+  BackendOptions o = OptionsFor("fashion_mlp");
+  auto Logits = [](Backend& backend, const ModelSignature& signature) {
+    std::vector<Tensor> in = ZeroInputs(signature, 4);
+    for (size_t i = 0; i < in[0].data.size() / 4; ++i) in[0].mutable_data_as<float>()[i] = (i * 53) % 256;
+    absl::StatusOr<std::vector<Tensor>> out = backend.Execute(in);
+    EXPECT_TRUE(out.ok()) << out.status();
+    return out.ok() ? (*out)[0].data : std::vector<uint8_t>();
+  };
+  absl::StatusOr<std::unique_ptr<Backend>> fixed = CreateBackend(o);
+  ASSERT_TRUE(fixed.ok()) << fixed.status();
+  EXPECT_EQ(Logits(**fixed, o.signature), Logits(**fixed, o.signature));
+
+  o.keep_dropout_active = true;
+  absl::StatusOr<std::unique_ptr<Backend>> stochastic = CreateBackend(o);
+  ASSERT_TRUE(stochastic.ok()) << stochastic.status();
+  EXPECT_EQ((*stochastic)->Describe(), "plain module, dropout active in 1 module(s)");
+  const std::vector<uint8_t> first = Logits(**stochastic, o.signature);
+  EXPECT_EQ(first.size(), 4u * 10u * sizeof(float));
+  EXPECT_NE(first, Logits(**stochastic, o.signature));
+}
+
+TEST(TorchBackendTest, KeepDropoutActiveOnAModelWithoutDropoutIsAnError) {
+  BackendOptions o = OptionsFor("simple");
+  o.keep_dropout_active = true;
+  absl::StatusOr<std::unique_ptr<Backend>> b = CreateBackend(o);
+  EXPECT_EQ(b.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(b.status().message()), HasSubstr("mc_dropout: the model has no dropout layers"));
+}
+
 }  // namespace
 }  // namespace ferry
