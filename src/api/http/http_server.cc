@@ -66,6 +66,10 @@ struct Shared {
   // no inference worker touches the io_context after it is gone.
   int in_flight = 0;  // guarded by mu
   std::condition_variable in_flight_done;
+  // Connections with a request handed to the router or a response being written: Stop
+  // lets them finish before it closes connections.
+  int busy = 0;  // guarded by mu
+  std::condition_variable idle;
 };
 
 // Held (shared) by a Responder: keeps the connection alive while inference runs and
@@ -88,6 +92,7 @@ class Session : public std::enable_shared_from_this<Session> {
       : strand_(std::move(strand)), shared_(shared), stream_(std::move(socket)) {}
 
   ~Session() {
+    SetBusy(false);
     std::lock_guard<std::mutex> lock(shared_->mu);
     shared_->sessions.erase(this);
   }
@@ -218,6 +223,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (has_header_length) request.inference_header_length = header_length;
     awaiting_ = true;
+    SetBusy(true);
     cancelled_ = std::make_shared<std::atomic<bool>>(false);
     // Inference takes as long as it takes; only a hang-up (see Watch) ends the wait.
     stream_.expires_never();
@@ -288,6 +294,7 @@ class Session : public std::enable_shared_from_this<Session> {
     res_.keep_alive(!close);
     res_.prepare_payload();
     if (head_) res_.content_length(body_size);
+    SetBusy(true);
     stream_.expires_after(std::chrono::seconds(shared_->options.idle_timeout_seconds));
     http::async_write(
         stream_, res_,
@@ -297,6 +304,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnWrite(bool close, bool linger, beast::error_code ec, size_t) {
     if (closed_) return;
     if (ec) return CloseNow();
+    SetBusy(false);
     // Bodies may be large; free them now rather than when the next request arrives.
     res_ = {};
     parser_.reset();
@@ -318,9 +326,19 @@ class Session : public std::enable_shared_from_this<Session> {
                             });
   }
 
+  // Counts this connection in Shared::busy while it owes a response.
+  void SetBusy(bool busy) {
+    if (busy == busy_) return;
+    busy_ = busy;
+    std::lock_guard<std::mutex> lock(shared_->mu);
+    shared_->busy += busy ? 1 : -1;
+    if (shared_->busy == 0) shared_->idle.notify_all();
+  }
+
   void CloseNow() {
     if (closed_) return;
     closed_ = true;
+    SetBusy(false);
     if (awaiting_ && cancelled_) cancelled_->store(true, std::memory_order_relaxed);
     awaiting_ = false;
     beast::error_code ec;
@@ -343,6 +361,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool awaiting_ = false;  // a request was handed to the router and has no response yet
   bool watching_ = false;  // Watch's async_wait is pending
   bool closed_ = false;
+  bool busy_ = false;  // counted in Shared::busy
   uint64_t seq_ = 0;  // bumped per response, so a stale OnReadable is ignored
 };
 
@@ -438,6 +457,17 @@ class HttpServer::Impl {
   void Stop() {
     if (stopped_) return;
     StopAccepting();
+    if (!threads_.empty()) {
+      // Responses the drained batches produced may still be on their way to the socket.
+      std::unique_lock<std::mutex> lock(shared_.mu);
+      const bool idle = shared_.idle.wait_for(
+          lock, std::chrono::seconds(shared_.options.drain_timeout_seconds),
+          [this] { return shared_.busy == 0; });
+      if (!idle) {
+        spdlog::warn("http: {} connection(s) still owed a response after {} s; closing them",
+                     shared_.busy, shared_.options.drain_timeout_seconds);
+      }
+    }
     stopped_ = true;
     work_.clear();
     for (const auto& ioc : iocs_) ioc->stop();

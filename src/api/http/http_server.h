@@ -27,6 +27,8 @@ struct HttpOptions {
   int idle_timeout_seconds = 60;     // keep-alive connections idle longer are closed;
                                      // also bounds reading one request and writing one
                                      // response
+  int drain_timeout_seconds = 10;    // Stop waits this long for responses still being
+                                     // computed or written before closing connections
 };
 
 class HttpServer {
@@ -50,9 +52,11 @@ class HttpServer {
   // requests in flight on them, carry on. For a graceful shutdown call this, then
   // InferenceServer::Drain, then Stop.
   void StopAccepting();
-  // Closes every connection (requests still waiting for inference are cancelled and get
-  // no response), then joins the threads. Waits for the inference callbacks that still
-  // refer to connections to finish. Idempotent.
+  // First waits, up to drain_timeout_seconds, until no connection has a request whose
+  // response is still being computed or written (idle keep-alive connections do not
+  // count). Then closes every connection (requests still waiting for inference are
+  // cancelled and get no response) and joins the threads. Waits for the inference
+  // callbacks that still refer to connections to finish. Idempotent.
   void Stop();
 
  private:

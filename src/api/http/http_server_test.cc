@@ -16,7 +16,10 @@
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -270,6 +273,64 @@ TEST_F(HttpServerTest, StopAcceptingKeepsOpenConnectionsServing) {
   refused.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
   EXPECT_TRUE(ec) << "connected after StopAccepting";
   http_->Stop();
+  EXPECT_TRUE(client.Closed());
+}
+
+// A copy of simple whose one-row requests wait `delay_us` in the queue for a batch.
+void AddSlowSimple(const std::filesystem::path& repo, int delay_us) {
+  std::filesystem::copy("models/simple", repo / "slow", std::filesystem::copy_options::recursive);
+  std::ifstream in(repo / "slow" / "config.toml");
+  std::string config((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string knob = "max_queue_delay_us = 0";
+  ASSERT_NE(config.find(knob), std::string::npos);
+  config.replace(config.find(knob), knob.size(), absl::StrCat("max_queue_delay_us = ", delay_us));
+  std::ofstream(repo / "slow" / "config.toml") << config;
+}
+
+// Polls the metrics until "slow" holds one queued request; false after 10 s.
+bool WaitForOneQueued(InferenceServer& server) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < give_up) {
+    if (server.RenderMetrics().find(
+            "ferry_queue_depth{model=\"slow\",version=\"1\"} 1") != std::string::npos) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return false;
+}
+
+TEST_F(HttpServerTest, StopLetsAResponseStillBeingComputedReachItsClient) {
+  AddSlowSimple(dir_, 300'000);
+  ASSERT_TRUE(server_->LoadModel("slow").ok());
+  StartHttp();
+  Client client(http_->port());
+  http::request<http::string_body> req(http::verb::post, "/v2/models/slow/infer", 11);
+  req.set(http::field::host, "localhost");
+  req.body() = kSimpleRequest;
+  req.prepare_payload();
+  http::write(client.socket(), req);
+  // Stop arrives while the request waits for its batch; it must wait for the answer.
+  ASSERT_TRUE(WaitForOneQueued(*server_)) << server_->RenderMetrics();
+  http_->Stop();
+  const http::response<http::string_body> res = client.Read();
+  EXPECT_EQ(res.result_int(), 200) << res.body();
+  EXPECT_THAT(res.body(), HasSubstr("\"OUTPUT0\""));
+  EXPECT_TRUE(client.Closed());
+}
+
+TEST_F(HttpServerTest, StopGivesUpOnResponsesAfterTheDrainTimeout) {
+  AddSlowSimple(dir_, 1'000'000);
+  ASSERT_TRUE(server_->LoadModel("slow").ok());
+  HttpOptions options;
+  options.drain_timeout_seconds = 0;
+  StartHttp(options);
+  Client client(http_->port());
+  client.SendRaw(absl::StrCat("POST /v2/models/slow/infer HTTP/1.1\r\nHost: x\r\nContent-Length: ",
+                              std::strlen(kSimpleRequest), "\r\n\r\n", kSimpleRequest));
+  ASSERT_TRUE(WaitForOneQueued(*server_)) << server_->RenderMetrics();
+  http_->Stop();
+  // Closed before any answer: Stop did not wait the second the batch needs.
   EXPECT_TRUE(client.Closed());
 }
 
