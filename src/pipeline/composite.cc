@@ -117,6 +117,19 @@ std::vector<Tensor> InSignatureOrder(const ModelSignature& signature,
   return outputs;
 }
 
+// The outputs of an average over members (an ensemble's models, MC dropout's passes):
+// their mean probabilities, its log and the mutual information, in signature order.
+absl::StatusOr<std::vector<Tensor>> Averaged(const ModelSignature& signature,
+                                             const std::vector<Tensor>& members) {
+  absl::StatusOr<Tensor> mean = MeanProbabilities(members);
+  if (!mean.ok()) return absl::InternalError(mean.status().message());
+  std::vector<Tensor> available;
+  available.push_back(MutualInformation(members, *mean));
+  available.push_back(LogProbabilities(*mean));
+  available.push_back(std::move(*mean));
+  return InSignatureOrder(signature, std::move(available));
+}
+
 class EnsembleBackend : public Backend {
  public:
   explicit EnsembleBackend(CompositeOptions options) : options_(std::move(options)) {}
@@ -134,13 +147,7 @@ class EnsembleBackend : public Backend {
       FERRY_ASSIGN_OR_RETURN(Tensor p, TakeOutput(*answers[m], member, "probabilities"));
       probabilities.push_back(std::move(p));
     }
-    absl::StatusOr<Tensor> mean = MeanProbabilities(probabilities);
-    if (!mean.ok()) return absl::InternalError(mean.status().message());
-    std::vector<Tensor> available;
-    available.push_back(MutualInformation(probabilities, *mean));
-    available.push_back(LogProbabilities(*mean));
-    available.push_back(std::move(*mean));
-    return InSignatureOrder(options_.signature, std::move(available));
+    return Averaged(options_.signature, probabilities);
   }
 
   std::string Describe() const override {
@@ -267,13 +274,7 @@ class McDropoutBackend : public Backend {
       float* narrow = pass.mutable_data_as<float>();
       for (size_t i = 0; i < p.size(); ++i) narrow[i] = static_cast<float>(p[i]);
     }
-    absl::StatusOr<Tensor> mean = MeanProbabilities(passes);
-    if (!mean.ok()) return absl::InternalError(mean.status().message());
-    std::vector<Tensor> available;
-    available.push_back(MutualInformation(passes, *mean));
-    available.push_back(LogProbabilities(*mean));
-    available.push_back(std::move(*mean));
-    return InSignatureOrder(options_.signature, std::move(available));
+    return Averaged(options_.signature, passes);
   }
 
   void PrepareWorkerThread() override { stochastic_->PrepareWorkerThread(); }
