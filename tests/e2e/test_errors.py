@@ -2,10 +2,12 @@
 and the server keeps answering afterwards."""
 
 import copy
+import gzip
 import json
 import socket
 import time
 import unittest
+import zlib
 
 import numpy as np
 import requests
@@ -297,6 +299,47 @@ class BodyLimitTest(ServerTestCase):
         self.assertTrue((raw == b"" and raw.closed) or status_of(raw) in (400, 413),
                         f"{raw[:300]!r} (closed={raw.closed})")
         self.assertServerAnswers()
+
+
+class ContentEncodingTest(ServerTestCase):
+    """Compressed request bodies (Content-Encoding gzip or deflate), as Triton's clients
+    send them, on a server started with --max-body-bytes 100000."""
+
+    models = ("simple",)
+    server_args = ("--max-body-bytes", "100000")
+
+    def body(self) -> bytes:
+        return json.dumps(simple_request(np.arange(16), np.full(16, 2))).encode()
+
+    def send(self, data: bytes, encoding: str) -> requests.Response:
+        return self.infer("simple", data=data, headers={"Content-Type": "application/json",
+                                                        "Content-Encoding": encoding})
+
+    def test_gzip_and_deflate_bodies_answer_as_plain_ones(self):
+        plain = self.assertOk(self.infer("simple", data=self.body()))
+        for encoding, data in (("gzip", gzip.compress(self.body())),
+                               ("deflate", zlib.compress(self.body())),
+                               ("identity", self.body())):
+            answer = self.assertOk(self.send(data, encoding))
+            self.assertEqual(output(answer, "OUTPUT0"), output(plain, "OUTPUT0"), encoding)
+            self.assertEqual(output(answer, "OUTPUT1")["data"], list(range(-2, 14)), encoding)
+
+    def test_unsupported_coding_is_415_naming_it(self):
+        self.assertError(self.send(self.body(), "br"), 415, mentions=["br", "not supported"])
+
+    def test_a_body_that_does_not_inflate_is_400(self):
+        self.assertError(self.send(self.body(), "gzip"), 400, mentions=["gzip"])
+        cut = gzip.compress(self.body())
+        self.assertError(self.send(cut[:len(cut) // 2], "gzip"), 400, mentions=["ends before"])
+        # deflate means the zlib format; a gzip stream under that label does not inflate.
+        self.assertError(self.send(gzip.compress(self.body()), "deflate"), 400, mentions=["deflate"])
+        self.assertServerAnswers()
+
+    def test_inflating_past_the_body_limit_is_413(self):
+        bomb = gzip.compress(b" " * 5_000_000)
+        self.assertLess(len(bomb), 100000)
+        self.assertError(self.send(bomb, "gzip"), 413, mentions=["100000"])
+        self.assertOk(self.send(gzip.compress(self.body()), "gzip"))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "api/http/content_encoding.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "api/http/binary_framing.h"
@@ -48,6 +49,16 @@ constexpr auto kAcceptBackoff = std::chrono::milliseconds(50);
 constexpr size_t kHeaderLimitBytes = 8 << 10;
 
 class Session;
+
+// The HTTP status for a Content-Encoding the server cannot undo.
+int EncodingErrorStatus(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kUnimplemented: return 415;
+    case absl::StatusCode::kInvalidArgument: return 400;
+    case absl::StatusCode::kResourceExhausted: return 413;
+    default: return 500;
+  }
+}
 
 // What the connections share with the server. Declared before the io_context in Impl so it
 // outlives the handlers (and the connections they hold) that the io_context destroys.
@@ -222,6 +233,18 @@ class Session : public std::enable_shared_from_this<Session> {
       has_header_length = true;
     }
     if (has_header_length) request.inference_header_length = header_length;
+    std::string encoding;
+    for (auto [it, end] = req.equal_range(http::field::content_encoding); it != end; ++it) {
+      if (!encoding.empty()) encoding.push_back(',');
+      encoding.append(it->value().data(), it->value().size());
+    }
+    if (!encoding.empty()) {
+      absl::StatusOr<std::string> decoded =
+          DecodeContentEncoding(encoding, req.body(), shared_->options.max_body_bytes);
+      if (!decoded.ok()) return Fail(EncodingErrorStatus(decoded.status()), std::string(decoded.status().message()));
+      decoded_body_ = std::move(*decoded);
+      request.body = decoded_body_;
+    }
     awaiting_ = true;
     SetBusy(true);
     cancelled_ = std::make_shared<std::atomic<bool>>(false);
@@ -354,6 +377,7 @@ class Session : public std::enable_shared_from_this<Session> {
   http::response<http::string_body> res_;
   http::response<http::empty_body> continue_;
   std::unique_ptr<char[]> linger_buffer_;
+  std::string decoded_body_;  // the current request's body after its Content-Encoding
   std::shared_ptr<std::atomic<bool>> cancelled_;  // of the current request
   unsigned version_ = 11;
   bool keep_alive_ = true;
