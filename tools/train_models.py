@@ -351,7 +351,7 @@ FASHION_SERVING = {
     "outputs": [("logits", "FP32", [-1, 10])],
     "batching": {"max_queue_delay_us": 0, "preferred_batch_sizes": [32, 64],
                  "max_queue_size": 1024},
-    "execution": {"workers": 2, "intra_op_threads": 1,
+    "execution": {"workers": 1, "intra_op_threads": 1,
                   "warmup_batch_sizes": [1, 8, 32, 64]},
 }
 
