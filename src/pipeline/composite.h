@@ -1,7 +1,7 @@
 // Composite models: an ensemble, whose members all answer and are averaged, a cascade,
 // whose stages answer in turn until one is confident, and MC dropout, an ensemble of
-// stochastic passes of one model. Both are Backends, so a
-// composite model gets its own batcher, metrics and post-processing like any other; its
+// stochastic passes of one model. All are Backends, so a composite model gets its own
+// batcher, metrics and post-processing like any other. An ensemble's and a cascade's
 // batches go to the members through the server's own request path (MemberInfer), so each
 // member batches, measures and calibrates its share exactly as it does for clients.
 #ifndef FERRY_PIPELINE_COMPOSITE_H_
