@@ -20,10 +20,10 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "api/http/content_encoding.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "api/http/binary_framing.h"
+#include "api/http/content_encoding.h"
 #include "api/http/router.h"
 #include "spdlog/spdlog.h"
 
@@ -241,7 +241,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!encoding.empty()) {
       absl::StatusOr<std::string> decoded =
           DecodeContentEncoding(encoding, req.body(), shared_->options.max_body_bytes);
-      if (!decoded.ok()) return Fail(EncodingErrorStatus(decoded.status()), std::string(decoded.status().message()));
+      if (!decoded.ok()) {
+        return Fail(EncodingErrorStatus(decoded.status()), std::string(decoded.status().message()));
+      }
       decoded_body_ = std::move(*decoded);
       request.body = decoded_body_;
     }
@@ -331,6 +333,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // Bodies may be large; free them now rather than when the next request arrives.
     res_ = {};
     parser_.reset();
+    std::string().swap(decoded_body_);
     if (!close) return ReadHeader();
     if (!linger) return CloseNow();
     beast::error_code ignored;
