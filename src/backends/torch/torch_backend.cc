@@ -262,7 +262,7 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateTorchBackend(const BackendOptions
     return absl::InvalidArgumentError(absl::StrCat(
         path, ": the model does not run on inputs shaped like its config: ", reference.status().message()));
   }
-  // Freezing folds the training flags into constants and optimization drops dropout.
+  // Run the stochastic module as loaded: optimization passes are free to remove dropout.
   if (!options.optimize || options.keep_dropout_active) return plain_backend;
 
   std::string why;
