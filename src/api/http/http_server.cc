@@ -50,6 +50,22 @@ constexpr size_t kHeaderLimitBytes = 8 << 10;
 
 class Session;
 
+// The values of every `name` header, joined with commas as HTTP says repeated headers
+// mean; nullopt when there is none.
+template <typename Name>
+std::optional<std::string> JoinedHeader(const http::request<http::string_body>& req, Name name) {
+  std::optional<std::string> joined;
+  for (auto [it, end] = req.equal_range(name); it != end; ++it) {
+    if (joined) {
+      joined->push_back(',');
+    } else {
+      joined.emplace();
+    }
+    joined->append(it->value().data(), it->value().size());
+  }
+  return joined;
+}
+
 // The HTTP status for a Content-Encoding the server cannot undo.
 int EncodingErrorStatus(const absl::Status& status) {
   switch (status.code()) {
@@ -223,24 +239,13 @@ class Session : public std::enable_shared_from_this<Session> {
         head_ ? std::string_view("GET") : std::string_view(method.data(), method.size());
     request.target = std::string_view(target.data(), target.size());
     request.body = req.body();
-    // Binary tensor data extension. Repeated headers are joined as HTTP says (with
-    // commas), which the router then rejects as not a number.
-    std::string header_length;
-    bool has_header_length = false;
-    for (auto [it, end] = req.equal_range(kInferenceHeaderContentLength); it != end; ++it) {
-      if (has_header_length) header_length.push_back(',');
-      header_length.append(it->value().data(), it->value().size());
-      has_header_length = true;
-    }
-    if (has_header_length) request.inference_header_length = header_length;
-    std::string encoding;
-    for (auto [it, end] = req.equal_range(http::field::content_encoding); it != end; ++it) {
-      if (!encoding.empty()) encoding.push_back(',');
-      encoding.append(it->value().data(), it->value().size());
-    }
-    if (!encoding.empty()) {
+    // Binary tensor data extension. A repeated header joins into a list, which the router
+    // then rejects as not a number.
+    const std::optional<std::string> header_length = JoinedHeader(req, kInferenceHeaderContentLength);
+    if (header_length) request.inference_header_length = *header_length;
+    if (const std::optional<std::string> encoding = JoinedHeader(req, http::field::content_encoding)) {
       absl::StatusOr<std::string> decoded =
-          DecodeContentEncoding(encoding, req.body(), shared_->options.max_body_bytes);
+          DecodeContentEncoding(*encoding, req.body(), shared_->options.max_body_bytes);
       if (!decoded.ok()) {
         return Fail(EncodingErrorStatus(decoded.status()), std::string(decoded.status().message()));
       }
