@@ -134,9 +134,11 @@ absl::Status ParseLevels(const json::value* node, const std::string& source,
 
 absl::StatusOr<Calibration> ParseCalibration(absl::string_view text, absl::string_view source_view) {
   const std::string source(source_view);
-  json::error_code ec;
-  json::value root = json::parse(json::string_view(text.data(), text.size()), ec);
-  if (ec) return absl::InvalidArgumentError(absl::StrCat(source, ": not valid JSON: ", ec.message()));
+  absl::StatusOr<json::value> parsed = ParseJsonExact(text);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": not valid JSON: ", parsed.status().message()));
+  }
+  const json::value& root = *parsed;
   if (!root.is_object()) return absl::InvalidArgumentError(absl::StrCat(source, ": must be a JSON object"));
   const Fields f(root.as_object(), source, "");
 
