@@ -198,6 +198,13 @@ void ConfigureTorchProcess(int interop_threads, int intra_op_threads) {
       set(1);
       spdlog::info("OpenBLAS threads: {} -> {} (each worker runs its own BLAS calls)", before, get());
     }
+    // Which library answers libtorch's matrix products depends on link order (CMake's
+    // FERRY_BLIS) and the system's BLAS alternative; say which one the loader bound.
+    Dl_info info;
+    void* gemm = dlsym(RTLD_DEFAULT, "sgemm_");
+    if (gemm != nullptr && dladdr(gemm, &info) != 0 && info.dli_fname != nullptr) {
+      spdlog::info("BLAS: sgemm_ comes from {}", info.dli_fname);
+    }
   });
   at::set_num_threads(intra_op_threads);
 }
