@@ -33,6 +33,11 @@ def describe() -> dict:
         "kernel": sh("uname -r"),
         "libtorch": sh("dpkg-query -W -f='${Version}' libtorch-dev 2>/dev/null"),
         "openblas": sh("dpkg-query -W -f='${Version}' libopenblas0-pthread 2>/dev/null"),
+        "blis": sh("dpkg-query -W -f='${Version}' libblis4-serial 2>/dev/null"),
+        # Ferry links BLIS only when built with -DFERRY_BLIS=ON; the peer's PyTorch uses the
+        # system BLAS (OpenBLAS).
+        "ferry_blis": bool(sh(f"ldd {os.environ.get('BUILD_DIR', 'build')}/ferry 2>/dev/null"
+                              " | grep libblis")),
         "grpc": sh("dpkg-query -W -f='${Version}' libgrpc++-dev 2>/dev/null"),
         "peer": f"FastAPI {fastapi}, uvicorn {uvicorn}, PyTorch {torch_py} (Debian python3-*)",
         "uvloop": bool(sh("/usr/bin/python3 -c 'import uvloop, httptools; print(1)'")),

@@ -212,7 +212,9 @@ def render(data: dict, out: Path, plot_path: Path, plot_note: Optional[str]) -> 
       f" at the start, {' '.join(data.get('loadavg_end', ['?']))} at the end (the benchmark's own)")
     w(f"- Memory: {m['memory_gib']} GiB; OS: {m['os']} (debian_version {m['debian']}), "
       f"kernel {m['kernel']}")
-    w(f"- libtorch {m['libtorch']}; OpenBLAS (pthread) {m['openblas'] or 'not installed'}; "
+    openblas = f"OpenBLAS (pthread) {m['openblas'] or 'not installed'}"
+    ferry_gemm = f"BLIS (serial) {m.get('blis') or '?'}" if m.get("ferry_blis") else openblas
+    w(f"- libtorch {m['libtorch']}; Ferry's BLAS: {ferry_gemm}; the peer's: {openblas}; "
       f"gRPC {m['grpc']}")
     w(f"- Peer: {m['peer']}; uvloop + httptools {'installed' if m['uvloop'] else 'not installed'}")
     server = data.get("ferry_server", {})

@@ -49,7 +49,8 @@ def results() -> dict:
                   "OPEN_DURATION": 10, "LIMIT_SECONDS": 3, "CLIENT_THREADS": 1,
                   "INT8_PROTOCOL": "grpc", "SMOKE": False},
         "machine": {"cpu": "test", "cores": 2, "memory_gib": 1, "os": "Debian", "debian": "12",
-                    "kernel": "6", "libtorch": "1.13", "openblas": "0.3", "grpc": "1.51",
+                    "kernel": "6", "libtorch": "1.13", "openblas": "0.3", "blis": "0.9",
+                    "ferry_blis": True, "grpc": "1.51",
                     "peer": "FastAPI", "uvloop": True, "git": "abc", "dirty": False,
                     "build_dir": "build"},
         "loadavg_start": ["0.10", "0.1", "0.1"], "loadavg_end": ["1.9", "1", "1"],
@@ -120,6 +121,10 @@ class ReportTest(unittest.TestCase):
                             "## What the load generator costs", "## Serving core"):
                 self.assertIn(heading, text)
             self.assertIn("| fashion_cnn c32 Ferry grpc / in-process limit | **80%** |", text)
+            self.assertIn("Ferry's BLAS: BLIS (serial) 0.9; the peer's: OpenBLAS (pthread) 0.3", text)
+            data["machine"]["ferry_blis"] = False
+            text = report.render(data, tmp / "benchmarks.md", tmp / "plot.png", note)
+            self.assertIn("Ferry's BLAS: OpenBLAS (pthread) 0.3; the peer's: OpenBLAS", text)
             self.assertNotIn("Warning", text)
         finally:
             shutil.rmtree(tmp)
