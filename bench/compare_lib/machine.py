@@ -19,6 +19,21 @@ def loadavg() -> list:
     return Path("/proc/loadavg").read_text().split()[:3]
 
 
+def cpu_ticks() -> list:
+    """The machine-wide CPU counters of /proc/stat (user nice system idle iowait irq
+    softirq steal ...), in clock ticks since boot."""
+    return [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+
+
+def steal_share(start: list, end: list) -> float:
+    """Share of all CPU time between two cpu_ticks() readings that the hypervisor gave to
+    other guests (steal, the 8th field): time this machine's cores were not running at
+    all, which the load average does not show."""
+    deltas = [b - a for a, b in zip(start, end)]
+    total = sum(deltas[:8])
+    return deltas[7] / total if len(deltas) >= 8 and total > 0 else 0.0
+
+
 def describe() -> dict:
     mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
     python_versions = sh("/usr/bin/python3 -c 'import fastapi, uvicorn, torch; "

@@ -14,6 +14,8 @@ from .tables import (client_cpu_section, int8_section, limit_detail_section, mic
 from .stats import fmt_num, med, rec
 
 MET, NOT_MET, NA = "met", "**not met**", "n/a"
+# Above this share of CPU time taken by the hypervisor, the page says the run was disturbed.
+STEAL_WARNING = 0.05
 
 
 def open_loop_rate(records: List[dict], fraction: float) -> Tuple[Optional[float], Optional[str]]:
@@ -189,6 +191,12 @@ def render(data: dict, out: Path, plot_path: Path, plot_note: Optional[str]) -> 
           f"{': other work was running' if float(data['loadavg_start'][0]) > 0.5 * cores else ''}."
           " Run again on a quiet machine before trusting these numbers.")
         w("")
+    steal = data.get("steal")
+    if steal is not None and steal > STEAL_WARNING:
+        w(f"> **Warning:** the hypervisor took {steal:.0%} of this machine's CPU time during the"
+          " run (steal time in /proc/stat): the cores ran less than the load average says."
+          " Compare ratios only, and run again when it is lower.")
+        w("")
     w("## Targets")
     w("")
     w("Each ratio is taken within a run, then the median over runs; fashion_cnn unless named.")
@@ -209,7 +217,9 @@ def render(data: dict, out: Path, plot_path: Path, plot_note: Optional[str]) -> 
     w("## Machine")
     w("")
     w(f"- CPU: {m['cpu']}, {cores} cores available; load average {' '.join(data['loadavg_start'])}"
-      f" at the start, {' '.join(data.get('loadavg_end', ['?']))} at the end (the benchmark's own)")
+      f" at the start, {' '.join(data.get('loadavg_end', ['?']))} at the end (the benchmark's own)"
+      + (f"; CPU time stolen by the hypervisor during the run: {data['steal']:.1%}"
+         if data.get("steal") is not None else ""))
     w(f"- Memory: {m['memory_gib']} GiB; OS: {m['os']} (debian_version {m['debian']}), "
       f"kernel {m['kernel']}")
     openblas = f"OpenBLAS (pthread) {m['openblas'] or 'not installed'}"

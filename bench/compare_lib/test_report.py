@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from compare_lib import plot, report  # noqa: E402
+from compare_lib import machine, plot, report  # noqa: E402
 from compare_lib.stats import med, spread  # noqa: E402
 
 
@@ -53,7 +53,7 @@ def results() -> dict:
                     "ferry_blis": True, "grpc": "1.51",
                     "peer": "FastAPI", "uvloop": True, "git": "abc", "dirty": False,
                     "build_dir": "build"},
-        "loadavg_start": ["0.10", "0.1", "0.1"], "loadavg_end": ["1.9", "1", "1"],
+        "loadavg_start": ["0.10", "0.1", "0.1"], "loadavg_end": ["1.9", "1", "1"], "steal": 0.01,
         "started": "s", "finished": "f", "command": "bench/compare", "results": "bench/results/x",
         "records": records,
         "limit": {"fashion_cnn": {"runs": [10000, 11000, 9000], "best": None, "rows": []},
@@ -126,8 +126,20 @@ class ReportTest(unittest.TestCase):
             text = report.render(data, tmp / "benchmarks.md", tmp / "plot.png", note)
             self.assertIn("Ferry's BLAS: OpenBLAS (pthread) 0.3; the peer's: OpenBLAS", text)
             self.assertNotIn("Warning", text)
+            self.assertIn("stolen by the hypervisor during the run: 1.0%", text)
+            data["steal"] = 0.25
+            text = report.render(data, tmp / "benchmarks.md", tmp / "plot.png", note)
+            self.assertIn("the hypervisor took 25% of this machine's CPU time", text)
         finally:
             shutil.rmtree(tmp)
+
+    def test_steal_share_is_steal_over_all_ticks_between_readings(self):
+        # user nice system idle iowait irq softirq steal guest guest_nice
+        start = [100, 0, 50, 800, 10, 0, 5, 35, 0, 0]
+        end = [160, 0, 70, 835, 10, 0, 10, 75, 7, 0]   # 40 of 160 ticks stolen
+        self.assertAlmostEqual(machine.steal_share(start, end), 0.25)
+        self.assertEqual(machine.steal_share(start, start), 0.0)
+        self.assertGreaterEqual(len(machine.cpu_ticks()), 8)
 
     def test_stats_helpers(self):
         self.assertEqual(med([3, 1, 2]), 2)
