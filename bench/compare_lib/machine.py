@@ -34,7 +34,9 @@ def steal_share(start: list, end: list) -> float:
     return deltas[7] / total if len(deltas) >= 8 and total > 0 else 0.0
 
 
-def describe() -> dict:
+def describe(build: Path) -> dict:
+    """The machine, the libraries and the git revision; `build` is the folder whose `ferry`
+    is measured."""
     mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
     python_versions = sh("/usr/bin/python3 -c 'import fastapi, uvicorn, torch; "
                          "print(fastapi.__version__, uvicorn.__version__, torch.__version__)'")
@@ -51,8 +53,7 @@ def describe() -> dict:
         "blis": sh("dpkg-query -W -f='${Version}' libblis4-serial 2>/dev/null"),
         # Ferry links BLIS only when built with -DFERRY_BLIS=ON; the peer's PyTorch uses the
         # system BLAS (OpenBLAS).
-        "ferry_blis": bool(sh(f"ldd {os.environ.get('BUILD_DIR', 'build')}/ferry 2>/dev/null"
-                              " | grep libblis")),
+        "ferry_blis": "libblis" in sh(f"ldd '{build / 'ferry'}' 2>/dev/null"),
         "grpc": sh("dpkg-query -W -f='${Version}' libgrpc++-dev 2>/dev/null"),
         "peer": f"FastAPI {fastapi}, uvicorn {uvicorn}, PyTorch {torch_py} (Debian python3-*)",
         "uvloop": bool(sh("/usr/bin/python3 -c 'import uvloop, httptools; print(1)'")),
