@@ -9,7 +9,7 @@ CMAKE_BUILD_TYPE ?= Release
 # Everything the build, the server and the tests need. Training the bundled models
 # needs more (see `make models`), but their artifacts are committed.
 DEPS := cmake ninja-build ccache g++ pkg-config \
-        libtorch-dev libopenblas0-pthread libxgboost-dev \
+        libtorch-dev libopenblas0-pthread libtcmalloc-minimal4 libxgboost-dev \
         libboost1.81-dev libboost-json1.81-dev libabsl-dev \
         libcli11-dev libtomlplusplus-dev libspdlog-dev \
         libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev \

@@ -54,6 +54,9 @@ def describe(build: Path) -> dict:
         # Ferry links BLIS only when built with -DFERRY_BLIS=ON; the peer's PyTorch uses the
         # system BLAS (OpenBLAS).
         "ferry_blis": "libblis" in sh(f"ldd '{build / 'ferry'}' 2>/dev/null"),
+        # tcmalloc unless built with -DFERRY_TCMALLOC=OFF; the peer's Python uses glibc's.
+        "ferry_tcmalloc": "libtcmalloc" in sh(f"ldd '{build / 'ferry'}' 2>/dev/null"),
+        "tcmalloc": sh("dpkg-query -W -f='${Version}' libtcmalloc-minimal4 2>/dev/null"),
         "grpc": sh("dpkg-query -W -f='${Version}' libgrpc++-dev 2>/dev/null"),
         "peer": f"FastAPI {fastapi}, uvicorn {uvicorn}, PyTorch {torch_py} (Debian python3-*)",
         "uvloop": bool(sh("/usr/bin/python3 -c 'import uvloop, httptools; print(1)'")),

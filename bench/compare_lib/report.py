@@ -224,8 +224,10 @@ def render(data: dict, out: Path, plot_path: Path, plot_note: Optional[str]) -> 
       f"kernel {m['kernel']}")
     openblas = f"OpenBLAS (pthread) {m['openblas'] or 'not installed'}"
     ferry_gemm = f"BLIS (serial) {m.get('blis') or '?'}" if m.get("ferry_blis") else openblas
+    ferry_malloc = (f"tcmalloc {m.get('tcmalloc') or '?'}" if m.get("ferry_tcmalloc")
+                    else "glibc's")
     w(f"- libtorch {m['libtorch']}; Ferry's BLAS: {ferry_gemm}; the peer's: {openblas}; "
-      f"gRPC {m['grpc']}")
+      f"Ferry's malloc: {ferry_malloc}, the peer's: glibc's; gRPC {m['grpc']}")
     w(f"- Peer: {m['peer']}; uvloop + httptools {'installed' if m['uvloop'] else 'not installed'}")
     server = data.get("ferry_server", {})
     w(f"- Ferry {server.get('version', '?')} at git {m['git']}"

@@ -50,7 +50,8 @@ def results() -> dict:
                   "INT8_PROTOCOL": "grpc", "SMOKE": False},
         "machine": {"cpu": "test", "cores": 2, "memory_gib": 1, "os": "Debian", "debian": "12",
                     "kernel": "6", "libtorch": "1.13", "openblas": "0.3", "blis": "0.9",
-                    "ferry_blis": True, "grpc": "1.51",
+                    "ferry_blis": True, "ferry_tcmalloc": True, "tcmalloc": "2.10",
+                    "grpc": "1.51",
                     "peer": "FastAPI", "uvloop": True, "git": "abc", "dirty": False,
                     "build_dir": "build"},
         "loadavg_start": ["0.10", "0.1", "0.1"], "loadavg_end": ["1.9", "1", "1"], "steal": 0.01,
@@ -125,6 +126,10 @@ class ReportTest(unittest.TestCase):
             data["machine"]["ferry_blis"] = False
             text = report.render(data, tmp / "benchmarks.md", tmp / "plot.png", note)
             self.assertIn("Ferry's BLAS: OpenBLAS (pthread) 0.3; the peer's: OpenBLAS", text)
+            self.assertIn("Ferry's malloc: tcmalloc 2.10, the peer's: glibc's", text)
+            data["machine"]["ferry_tcmalloc"] = False
+            text = report.render(data, tmp / "benchmarks.md", tmp / "plot.png", note)
+            self.assertIn("Ferry's malloc: glibc's, the peer's: glibc's", text)
             self.assertNotIn("Warning", text)
             self.assertIn("stolen by the hypervisor during the run: 1.0%", text)
             data["steal"] = 0.25

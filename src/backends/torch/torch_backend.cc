@@ -205,6 +205,11 @@ void ConfigureTorchProcess(int interop_threads, int intra_op_threads) {
     if (gemm != nullptr && dladdr(gemm, &info) != 0 && info.dli_fname != nullptr) {
       spdlog::info("BLAS: sgemm_ comes from {}", info.dli_fname);
     }
+    // Likewise for the allocator (CMake's FERRY_TCMALLOC).
+    void* alloc = dlsym(RTLD_DEFAULT, "malloc");
+    if (alloc != nullptr && dladdr(alloc, &info) != 0 && info.dli_fname != nullptr) {
+      spdlog::info("malloc comes from {}", info.dli_fname);
+    }
   });
   at::set_num_threads(intra_op_threads);
 }
