@@ -346,8 +346,21 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view text, absl::strin
   if (threads > 256) return err("execution.intra_op_threads", absl::StrCat("must be at most 256; was ", threads));
   e.workers = static_cast<int>(workers);
   e.intra_op_threads = static_cast<int>(threads);
-  FERRY_ASSIGN_OR_RETURN(e.warmup_batch_sizes,
-                         GetIntList(execution, "warmup_batch_sizes", "execution.warmup_batch_sizes", 1, err));
+  // "all": every size from 1 to max_batch_size. The first forward at each new batch size
+  // sets up kernels for that shape (oneDNN's convolutions do), and a batcher or a cascade
+  // can send any size.
+  const toml::node* warmup = execution.get("warmup_batch_sizes");
+  if (warmup != nullptr && warmup->is_string()) {
+    if (warmup->value<std::string>() != "all") {
+      return err("execution.warmup_batch_sizes", "must be an array of integers or \"all\"");
+    }
+    for (int64_t size = 1; size <= std::max<int64_t>(1, config.signature.max_batch_size); ++size) {
+      e.warmup_batch_sizes.push_back(size);
+    }
+  } else {
+    FERRY_ASSIGN_OR_RETURN(e.warmup_batch_sizes,
+                           GetIntList(execution, "warmup_batch_sizes", "execution.warmup_batch_sizes", 1, err));
+  }
   for (int64_t size : e.warmup_batch_sizes) {
     if (size > config.signature.max_batch_size) {
       return err("execution.warmup_batch_sizes",

@@ -106,7 +106,18 @@ TEST(ModelConfigTest, ErrorsNameFileKeyAndProblem) {
               HasSubstr("execution.workers: must be at least 1; was 0"));
   EXPECT_THAT(ErrorFor(std::string(kMinimal) + "[execution]\nwarmup_batch_sizes = [1, 99]\n"),
               HasSubstr("execution.warmup_batch_sizes: 99 exceeds max_batch_size"));
+  EXPECT_THAT(ErrorFor(std::string(kMinimal) + "[execution]\nwarmup_batch_sizes = \"every\"\n"),
+              HasSubstr("execution.warmup_batch_sizes: must be an array of integers or \"all\""));
+  EXPECT_THAT(ErrorFor(std::string(kMinimal) + "[execution]\nwarmup_batch_sizes = 8\n"),
+              HasSubstr("execution.warmup_batch_sizes: must be an array of integers"));
   EXPECT_THAT(ErrorFor(std::string(kMinimal) + "batching = 3\n"), HasSubstr("unknown key"));
+}
+
+TEST(ModelConfigTest, WarmupAllMeansEverySizeUpToMaxBatchSize) {
+  absl::StatusOr<ModelConfig> c = ParseModelConfig(
+      std::string(kMinimal) + "[execution]\nwarmup_batch_sizes = \"all\"\n", "m/config.toml", "m");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->execution.warmup_batch_sizes, (std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7, 8}));
 }
 
 TEST(ModelConfigTest, TensorErrors) {
