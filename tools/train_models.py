@@ -305,6 +305,8 @@ def train_classifier(model: nn.Module, data: FashionData, hp: dict, seed: int) -
 # --------------------------------------------------------------------------
 
 def toml_list(values) -> str:
+    if isinstance(values, str):  # a keyword such as warmup_batch_sizes = "all"
+        return f'"{values}"'
     return "[" + ", ".join(str(v) for v in values) + "]"
 
 
@@ -379,7 +381,13 @@ MODELS = {
         "train": {"optimizer": "Adam", "lr": 1e-3, "weight_decay": 0.0,
                   "batch_size": 128, "epochs": 7, "lr_step_epochs": 5, "lr_gamma": 0.3},
         "min_accuracy": 0.90,
-        "serving": dict(FASHION_SERVING, comments=[
+        "serving": dict(FASHION_SERVING, execution=dict(
+            FASHION_SERVING["execution"], warmup_batch_sizes="all"), notes={
+                "execution.warmup_batch_sizes": (
+                    "every size 1..64: each new size costs its first forward extra (oneDNN "
+                    "sets up its convolutions per shape), and batches and a cascade's "
+                    "escalations come in any size"),
+            }, comments=[
             "fashion_cnn: Fashion-MNIST classifier, small CNN",
             "(conv3x3 1->16, maxpool, conv3x3 16->32, maxpool, fc 1568->128, fc 128->10).",
             *FASHION_INPUT_COMMENT,

@@ -102,6 +102,8 @@ class Served:
         # Warm up at the batch sizes the model's config names, so the profiling
         # executor has specialized the graph before the first timed request.
         warm = config.get("execution", {}).get("warmup_batch_sizes", [1])
+        if warm == "all":  # every size up to max_batch_size, as Ferry reads it
+            warm = range(1, max(1, int(config.get("max_batch_size", 1))) + 1)
         with torch.inference_mode():
             for b in warm:
                 for _ in range(3):
