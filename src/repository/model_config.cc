@@ -354,7 +354,7 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view text, absl::strin
     if (warmup->value<std::string>() != "all") {
       return err("execution.warmup_batch_sizes", "must be an array of integers or \"all\"");
     }
-    for (int64_t size = 1; size <= std::max<int64_t>(1, config.signature.max_batch_size); ++size) {
+    for (int64_t size = 1; size <= config.signature.max_batch_size; ++size) {
       e.warmup_batch_sizes.push_back(size);
     }
   } else {
