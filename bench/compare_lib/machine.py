@@ -41,6 +41,7 @@ def describe(build: Path) -> dict:
     python_versions = sh("/usr/bin/python3 -c 'import fastapi, uvicorn, torch; "
                          "print(fastapi.__version__, uvicorn.__version__, torch.__version__)'")
     fastapi, uvicorn, torch_py = (python_versions.split() + ["?", "?", "?"])[:3]
+    ferry_libs = sh(f"ldd '{build / 'ferry'}' 2>/dev/null")  # the libraries it loads
     return {
         "cpu": sh("lscpu | sed -n 's/^Model name:[ \\t]*//p'") or "unknown",
         "cores": int(sh("nproc") or 1),
@@ -53,9 +54,9 @@ def describe(build: Path) -> dict:
         "blis": sh("dpkg-query -W -f='${Version}' libblis4-serial 2>/dev/null"),
         # Ferry links BLIS only when built with -DFERRY_BLIS=ON; the peer's PyTorch uses the
         # system BLAS (OpenBLAS).
-        "ferry_blis": "libblis" in sh(f"ldd '{build / 'ferry'}' 2>/dev/null"),
+        "ferry_blis": "libblis" in ferry_libs,
         # tcmalloc unless built with -DFERRY_TCMALLOC=OFF; the peer's Python uses glibc's.
-        "ferry_tcmalloc": "libtcmalloc" in sh(f"ldd '{build / 'ferry'}' 2>/dev/null"),
+        "ferry_tcmalloc": "libtcmalloc" in ferry_libs,
         "tcmalloc": sh("dpkg-query -W -f='${Version}' libtcmalloc-minimal4 2>/dev/null"),
         "grpc": sh("dpkg-query -W -f='${Version}' libgrpc++-dev 2>/dev/null"),
         "peer": f"FastAPI {fastapi}, uvicorn {uvicorn}, PyTorch {torch_py} (Debian python3-*)",

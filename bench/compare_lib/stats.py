@@ -25,6 +25,13 @@ def fmt_num(v: Optional[float], fmt: str = "{:,.0f}") -> str:
     return "n/a" if v is None else fmt.format(v)
 
 
+def med_spread(values: Iterable[float], fmt: str = "{:,.0f}") -> str:
+    """"median (min–max)"; the value alone when there is one, "n/a" when there is none."""
+    values = [v for v in values if v is not None]
+    return f"{fmt_num(med(values), fmt)} ({spread(values, fmt)})" if len(values) > 1 \
+        else fmt_num(med(values), fmt)
+
+
 def good(r: dict) -> bool:
     """A measurement that counts: something succeeded and nothing failed."""
     return r["ok"] > 0 and r["errors"] == 0 and not r.get("failure")

@@ -13,7 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from compare_lib import machine, plot, report  # noqa: E402
-from compare_lib.stats import med, spread  # noqa: E402
+from compare_lib.stats import med, med_spread, spread  # noqa: E402
 
 
 def record(run, server, config, model, protocol, value, rps, p50=100.0, p99=200.0,
@@ -151,6 +151,9 @@ class ReportTest(unittest.TestCase):
         self.assertIsNone(med([None]))
         self.assertEqual(spread([1000, 2500]), "1,000–2,500")
         self.assertEqual(spread([5]), "")
+        self.assertEqual(med_spread([3000, 1000, 2500]), "2,500 (1,000–3,000)")
+        self.assertEqual(med_spread([5.3, None], "{:.1f}"), "5.3")
+        self.assertEqual(med_spread([]), "n/a")
 
 
 if __name__ == "__main__":
