@@ -178,6 +178,15 @@ int KeepDropoutActive(torch::jit::Module& module) {
   return active;
 }
 
+// Logs "<label> comes from <file>", the shared object the loader bound `symbol` to.
+void LogWhereSymbolComesFrom(const char* label, const char* symbol) {
+  Dl_info info;
+  void* address = dlsym(RTLD_DEFAULT, symbol);
+  if (address != nullptr && dladdr(address, &info) != 0 && info.dli_fname != nullptr) {
+    spdlog::info("{} comes from {}", label, info.dli_fname);
+  }
+}
+
 }  // namespace
 
 void ConfigureTorchProcess(int interop_threads, int intra_op_threads) {
@@ -198,18 +207,11 @@ void ConfigureTorchProcess(int interop_threads, int intra_op_threads) {
       set(1);
       spdlog::info("OpenBLAS threads: {} -> {} (each worker runs its own BLAS calls)", before, get());
     }
-    // Which library answers libtorch's matrix products depends on link order (CMake's
-    // FERRY_BLIS) and the system's BLAS alternative; say which one the loader bound.
-    Dl_info info;
-    void* gemm = dlsym(RTLD_DEFAULT, "sgemm_");
-    if (gemm != nullptr && dladdr(gemm, &info) != 0 && info.dli_fname != nullptr) {
-      spdlog::info("BLAS: sgemm_ comes from {}", info.dli_fname);
-    }
-    // Likewise for the allocator (CMake's FERRY_TCMALLOC).
-    void* alloc = dlsym(RTLD_DEFAULT, "malloc");
-    if (alloc != nullptr && dladdr(alloc, &info) != 0 && info.dli_fname != nullptr) {
-      spdlog::info("malloc comes from {}", info.dli_fname);
-    }
+    // Which library answers libtorch's matrix products and every allocation depends on link
+    // order (CMake's FERRY_BLIS and FERRY_TCMALLOC) and the system's BLAS alternative; say
+    // which one the loader bound.
+    LogWhereSymbolComesFrom("BLAS: sgemm_", "sgemm_");
+    LogWhereSymbolComesFrom("malloc", "malloc");
   });
   at::set_num_threads(intra_op_threads);
 }
