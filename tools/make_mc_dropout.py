@@ -4,7 +4,7 @@
     /usr/bin/python3 tools/make_mc_dropout.py [--out models] [--passes 20]
 
 Nothing is trained: fashion_mlp was trained with dropout (p = 0.2, one nn.Dropout
-module applied after both hidden layers) and scripted in eval mode, so its model.pt
+module applied after the hidden layer) and scripted in eval mode, so its model.pt
 still holds the Dropout module. Ferry's [mc_dropout] table keeps that module active
 at serving time and averages `passes` stochastic forward passes per row. This script
 copies the artifact, writes the config, the labels and a lineage.json that records

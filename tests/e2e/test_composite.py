@@ -83,11 +83,11 @@ class CompositeTest(ServerTestCase):
         clear = images[int(np.flatnonzero(stage == 0)[0])]
         one = self.assertOk(self.infer("fashion_cascade", image_request(clear[None])))
         self.assertEqual(output_array(one, "stage", np.int32).tolist(), [0])
-        # Half a trouser, half a bag: the fast stage is not sure, so the accurate one answers.
+        # Half a T-shirt, half a bag: the fast stage is not sure, so the accurate one answers.
         all_images, all_labels = fashion_test_set()
-        trouser = all_images[int(np.flatnonzero(all_labels == 1)[0])].astype(np.float64)
+        shirt = all_images[int(np.flatnonzero(all_labels == 0)[0])].astype(np.float64)
         bag = all_images[int(np.flatnonzero(all_labels == 8)[0])].astype(np.float64)
-        blend = ((trouser + bag) / 2).round().astype(np.uint8)
+        blend = ((shirt + bag) / 2).round().astype(np.uint8)
         mixed = self.assertOk(self.infer("fashion_cascade", image_request(blend[None])))
         self.assertEqual(output_array(mixed, "stage", np.int32).tolist(), [1])
         after = self.get("/metrics").text

@@ -71,7 +71,9 @@ class McDropoutTest(ServerTestCase):
         # ...but the mean of 20 passes stays close to the deterministic model.
         self.assertLess(float(np.abs(first - plain).mean()), 0.05)
         self.assertGreaterEqual(float(np.mean(first.argmax(axis=1) == plain.argmax(axis=1))), 0.9)
-        self.assertGreaterEqual(float(np.mean(first.argmax(axis=1) == labels)), 0.8)
+        # ...and is about as often right: at most two of the 64 answers fewer.
+        self.assertGreaterEqual(float(np.mean(first.argmax(axis=1) == labels)),
+                                float(np.mean(plain.argmax(axis=1) == labels)) - 2 / 64)
 
     def test_epistemic_is_higher_on_noise_than_on_real_images(self):
         images, _ = fashion_test_set()

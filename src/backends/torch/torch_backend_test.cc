@@ -108,7 +108,7 @@ TEST(TorchBackendTest, SignatureThatDoesNotMatchTheGraphFailsAtLoad) {
 }
 
 TEST(TorchBackendTest, KeepDropoutActiveSamplesNewMasksEachForward) {
-  // fashion_mlp was scripted with one nn.Dropout module (off in eval mode), used twice.
+  // fashion_mlp was scripted with one nn.Dropout module (off in eval mode) after its hidden layer.
   BackendOptions o = OptionsFor("fashion_mlp");
   auto Logits = [](Backend& backend, const ModelSignature& signature) {
     std::vector<Tensor> in = ZeroInputs(signature, 4);
