@@ -2,6 +2,7 @@
 // and `uncertain` flags are on a labeled set, measured through the serving path. The
 // measuring is src/uncertainty/evaluation.h; this file adapts a served version to its
 // Predictor interface, prints the report and draws the reliability diagram with gnuplot.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -95,18 +96,44 @@ class ServedVersionPredictor : public Predictor {
   std::shared_ptr<const CalibratedClassifier> classifier_;
 };
 
-// Compute time of every batch the loaded models have run so far, in nanoseconds, summed
-// over the models that compute themselves: a composite's own batches only wait for its
-// members, whose batches are counted instead.
-absl::StatusOr<double> ModelComputeNs(const InferenceServer& server) {
+// Compute of every batch the loaded models have run so far, per model, counting only the
+// models that compute themselves: a composite's own batches only wait for its members,
+// whose batches are counted instead. Versions of one model are summed.
+absl::StatusOr<std::vector<EvaluationReport::ModelCompute>> ModelCompute(
+    const InferenceServer& server) {
   FERRY_ASSIGN_OR_RETURN(std::vector<ModelStatistics> stats, server.Statistics("", ""));
-  double ns = 0;
+  std::vector<EvaluationReport::ModelCompute> out;
   for (const ModelStatistics& s : stats) {
     absl::StatusOr<ModelMetadata> meta = server.GetModelMetadata(s.name, s.version);
     if (!meta.ok() || meta->platform == "ensemble" || meta->platform == "cascade") continue;
-    for (const BatchStat& b : s.batch_stats) ns += static_cast<double>(b.compute_infer.ns);
+    auto it = std::find_if(out.begin(), out.end(),
+                           [&](const EvaluationReport::ModelCompute& m) { return m.model == s.name; });
+    if (it == out.end()) it = out.insert(out.end(), {s.name});
+    for (const BatchStat& b : s.batch_stats) {
+      it->batches += static_cast<int64_t>(b.compute_infer.count);
+      it->rows += static_cast<int64_t>(b.batch_size * b.compute_infer.count);
+      it->ns += static_cast<double>(b.compute_infer.ns);
+    }
   }
-  return ns;
+  return out;
+}
+
+// What the models computed between two ModelCompute snapshots; models that ran no batch
+// in between are left out.
+std::vector<EvaluationReport::ModelCompute> ComputeSince(
+    const std::vector<EvaluationReport::ModelCompute>& before,
+    const std::vector<EvaluationReport::ModelCompute>& after) {
+  std::vector<EvaluationReport::ModelCompute> delta;
+  for (EvaluationReport::ModelCompute m : after) {
+    for (const EvaluationReport::ModelCompute& b : before) {
+      if (b.model != m.model) continue;
+      m.batches -= b.batches;
+      m.rows -= b.rows;
+      m.ns -= b.ns;
+    }
+    if (m.batches > 0) delta.push_back(std::move(m));
+  }
+  return delta;
 }
 
 absl::Status DrawPlot(const EvaluationReport& report, const std::string& path) {
@@ -151,11 +178,14 @@ absl::Status Evaluate(const EvaluateFlags& flags) {
   }
   const double alpha = flags.alpha.value_or(config.uncertainty.alpha);
   ServedVersionPredictor predictor(*local, classifier);
-  const absl::StatusOr<double> compute_before = ModelComputeNs(local->server());
+  const auto compute_before = ModelCompute(local->server());
   FERRY_ASSIGN_OR_RETURN(EvaluationReport report, ferry::Evaluate(predictor, data, input.name, alpha));
-  const absl::StatusOr<double> compute_after = ModelComputeNs(local->server());
+  const auto compute_after = ModelCompute(local->server());
   if (compute_before.ok() && compute_after.ok() && report.rows > 0) {
-    report.compute_per_row_us = (*compute_after - *compute_before) / report.rows / 1e3;
+    report.compute_by_model = ComputeSince(*compute_before, *compute_after);
+    double ns = 0;
+    for (const EvaluationReport::ModelCompute& m : report.compute_by_model) ns += m.ns;
+    report.compute_per_row_us = ns / report.rows / 1e3;
   }
   report.predictor = absl::StrCat(report.predictor, " on ", flags.data);
 

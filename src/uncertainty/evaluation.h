@@ -108,6 +108,15 @@ struct EvaluationReport {
   double compute_per_row_us = -1.0;
   // Cascades: rows answered by each stage, in stage order. Empty for other models.
   std::vector<int64_t> rows_by_stage;
+  // The same compute, model by model (for a composite, one entry per member that ran a
+  // batch), in the server's model order. Empty when not measured (the caller fills it in).
+  struct ModelCompute {
+    std::string model;
+    int64_t batches = 0;
+    int64_t rows = 0;  // rows that model computed, not the rows evaluated
+    double ns = 0;
+  };
+  std::vector<ModelCompute> compute_by_model;
 };
 
 // Runs `predictor` over `data` in batches of its MaxBatchSize at `alpha` and measures

@@ -75,6 +75,12 @@ std::string RenderEvaluationText(const EvaluationReport& r) {
                           r.rows_by_stage.empty() ? "" : " summed over the stages",
                           r.compute_per_row_us);
   }
+  for (const EvaluationReport::ModelCompute& m : r.compute_by_model) {
+    absl::StrAppendFormat(&out, "  %s: %d rows in %d batches (%.1f rows a batch), %.1f us per row evaluated\n",
+                          m.model, m.rows, m.batches,
+                          m.batches > 0 ? static_cast<double>(m.rows) / m.batches : 0.0,
+                          r.rows > 0 ? m.ns / r.rows / 1e3 : 0.0);
+  }
   for (size_t st = 0; st < r.rows_by_stage.size(); ++st) {
     absl::StrAppendFormat(&out, "cascade stage %d answered %d rows (%.1f %%)\n", st,
                           r.rows_by_stage[st], r.rows > 0 ? 100.0 * r.rows_by_stage[st] / r.rows : 0.0);
@@ -127,8 +133,16 @@ std::string RenderEvaluationJson(const EvaluationReport& r) {
   for (size_t st = 0; st < r.rows_by_stage.size(); ++st) {
     absl::StrAppend(&stages, st ? ", " : "", r.rows_by_stage[st]);
   }
+  std::string by_model;
+  for (const EvaluationReport::ModelCompute& m : r.compute_by_model) {
+    absl::StrAppend(&by_model, by_model.empty() ? "" : ", ", "{\"model\": ", JsonString(m.model),
+                    ", \"batches\": ", m.batches, ", \"rows\": ", m.rows,
+                    ", \"us_per_row_evaluated\": ", JsonNumber(r.rows > 0 ? m.ns / r.rows / 1e3 : 0.0),
+                    "}");
+  }
   absl::StrAppend(&out, "  \"compute_per_row_us\": ",
                   r.compute_per_row_us >= 0 ? JsonNumber(r.compute_per_row_us) : "null",
+                  ",\n  \"compute_by_model\": [", by_model, "]",
                   ",\n  \"rows_by_stage\": [", stages, "]\n");
   out += "}\n";
   return out;

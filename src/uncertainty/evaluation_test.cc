@@ -152,6 +152,22 @@ TEST(EvaluationTest, CountsRowsPerCascadeStage) {
   EXPECT_FALSE(Evaluate(cascade, data, "x", 0.1).ok());
 }
 
+TEST(EvaluationTest, ReportsComputeModelByModel) {
+  EvaluationReport r;
+  r.rows = 100;
+  r.compute_per_row_us = 3.0;
+  r.compute_by_model = {{"fast", 2, 100, 100000.0}, {"slow", 4, 20, 200000.0}};
+  const std::string text = RenderEvaluationText(r);
+  EXPECT_THAT(text, HasSubstr("  fast: 100 rows in 2 batches (50.0 rows a batch), 1.0 us per row evaluated\n"));
+  EXPECT_THAT(text, HasSubstr("  slow: 20 rows in 4 batches (5.0 rows a batch), 2.0 us per row evaluated\n"));
+  EXPECT_THAT(RenderEvaluationJson(r),
+              HasSubstr("\"compute_by_model\": [{\"model\": \"fast\", \"batches\": 2, \"rows\": 100, "
+                        "\"us_per_row_evaluated\": 1}, {\"model\": \"slow\", \"batches\": 4, "
+                        "\"rows\": 20, \"us_per_row_evaluated\": 2}]"));
+  r.compute_by_model.clear();
+  EXPECT_THAT(RenderEvaluationJson(r), HasSubstr("\"compute_by_model\": []"));
+}
+
 TEST(EvaluationTest, CountsAnswersThatDisagreeWithTheRecomputation) {
   Calibration cal;
   cal.classes = 2;

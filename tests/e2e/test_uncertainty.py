@@ -289,6 +289,11 @@ class CalibrateCommandTest(ServerTestCase):
                        "--data", str(self.eval), "--json", "--plot", str(png))
         report = json.loads(p.stdout)
         self.assertEqual(report["rows"], 500)
+        # 500 rows in requests of max_batch_size 64, each its own batch, all on fashion_mlp.
+        self.assertEqual([(m["model"], m["batches"], m["rows"]) for m in report["compute_by_model"]],
+                         [("fashion_mlp", 8, 500)])
+        self.assertAlmostEqual(report["compute_by_model"][0]["us_per_row_evaluated"],
+                               report["compute_per_row_us"], places=6)
         self.assertEqual(report["temperature"], cal["temperature"])
         self.assertEqual(len(report["sets"]), 6)
         for s in report["sets"]:
@@ -361,6 +366,37 @@ class FixedSplitsTest(unittest.TestCase):
                              hashlib.sha256((out / "fashion_calib.ferryset").read_bytes()).hexdigest())
         finally:
             shutil.rmtree(out, ignore_errors=True)
+
+class CascadeEvaluateTest(unittest.TestCase):
+    """`ferry evaluate` on the bundled cascade: its compute is split between the stages,
+    and the accurate stage computed exactly the rows the fast one passed on."""
+
+    def test_compute_by_model_follows_the_stages(self):
+        if not (FASHION_DIR / "t10k-images-idx3-ubyte.gz").is_file():
+            raise unittest.SkipTest("needs Debian's dataset-fashion-mnist")
+        require_calibrated("fashion_cascade", "fashion_mlp", "fashion_cnn")
+        images, labels = fashion_test_set()
+        with tempfile.TemporaryDirectory(prefix="ferry-e2e-cascade-") as work:
+            data = Path(work) / "eval.ferryset"
+            write_ferryset(data, images[5000:5300], labels[5000:5300])
+            p = subprocess.run([str(ferry_bin()), "evaluate", "--model", "fashion_cascade",
+                                "--data", str(data), "--json", "--no-plot"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        report = json.loads(p.stdout)
+        self.assertEqual(report["rows"], 300)
+        fast, accurate = report["rows_by_stage"]
+        self.assertEqual(fast + accurate, 300)
+        self.assertGreater(accurate, 0)
+        by_model = {m["model"]: m for m in report["compute_by_model"]}
+        self.assertEqual(set(by_model), {"fashion_mlp", "fashion_cnn"})
+        self.assertEqual(by_model["fashion_mlp"]["rows"], 300)
+        self.assertEqual(by_model["fashion_cnn"]["rows"], accurate)
+        # One request of up to 64 rows at a time: each is one batch on either stage.
+        self.assertEqual(by_model["fashion_mlp"]["batches"], 5)
+        self.assertLessEqual(by_model["fashion_cnn"]["batches"], 5)
+        self.assertAlmostEqual(sum(m["us_per_row_evaluated"] for m in by_model.values()),
+                               report["compute_per_row_us"], places=6)
 
 
 if __name__ == "__main__":
