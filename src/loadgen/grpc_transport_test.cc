@@ -395,8 +395,11 @@ TEST(GrpcTransportTest, OpenLoopWaitsForCallSlots) {
 
 // A runner torn down while calls are in flight must not hang or crash.
 TEST(GrpcTransportTest, StoppingWithCallsInFlight) {
+  // Calls take 400 ms and the stop comes at 500 ms. The runner passes a stop on within
+  // 100 ms, so it lands inside the second round of calls with 200 ms to spare either side
+  // (with 200 ms calls and a stop at 300 ms it could land on the third round's start).
   FakeBehavior behavior;
-  behavior.delay_ms = 200;
+  behavior.delay_ms = 400;
   FakeServer server(behavior);
   Client client = Connect(server.endpoint());
   std::atomic<bool> stop{false};
@@ -407,7 +410,7 @@ TEST(GrpcTransportTest, StoppingWithCallsInFlight) {
   auto runner = LoadRunner::Create(options, client.factory.get(), nullptr);
   ASSERT_TRUE(runner.ok());
   std::thread stopper([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
     stop = true;
   });
   const auto start = std::chrono::steady_clock::now();
@@ -415,7 +418,7 @@ TEST(GrpcTransportTest, StoppingWithCallsInFlight) {
   stopper.join();
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_TRUE(m->interrupted);
-  // The first four (issued in the start-up slack, unmeasured) came back at 200 ms; the
+  // The first four (issued in the start-up slack, unmeasured) came back at 400 ms; the
   // next four were in flight at the stop and were waited for.
   EXPECT_EQ(m->ok, 4u) << FirstError(*m);
   EXPECT_EQ(m->requests, 4u);
