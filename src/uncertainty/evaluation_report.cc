@@ -25,6 +25,11 @@ std::string QualityJson(const ProbabilityQuality& q) {
 
 std::string Threshold(double t) { return std::isinf(t) ? "inf" : absl::StrFormat("%.4f", t); }
 
+// A model's compute in microseconds per row evaluated (not per row it computed).
+double UsPerRowEvaluated(const EvaluationReport::ModelCompute& m, int64_t rows) {
+  return rows > 0 ? m.ns / rows / 1e3 : 0.0;
+}
+
 }  // namespace
 
 std::string RenderEvaluationText(const EvaluationReport& r) {
@@ -79,7 +84,7 @@ std::string RenderEvaluationText(const EvaluationReport& r) {
     absl::StrAppendFormat(&out, "  %s: %d rows in %d batches (%.1f rows a batch), %.1f us per row evaluated\n",
                           m.model, m.rows, m.batches,
                           m.batches > 0 ? static_cast<double>(m.rows) / m.batches : 0.0,
-                          r.rows > 0 ? m.ns / r.rows / 1e3 : 0.0);
+                          UsPerRowEvaluated(m, r.rows));
   }
   for (size_t st = 0; st < r.rows_by_stage.size(); ++st) {
     absl::StrAppendFormat(&out, "cascade stage %d answered %d rows (%.1f %%)\n", st,
@@ -137,7 +142,7 @@ std::string RenderEvaluationJson(const EvaluationReport& r) {
   for (const EvaluationReport::ModelCompute& m : r.compute_by_model) {
     absl::StrAppend(&by_model, by_model.empty() ? "" : ", ", "{\"model\": ", JsonString(m.model),
                     ", \"batches\": ", m.batches, ", \"rows\": ", m.rows,
-                    ", \"us_per_row_evaluated\": ", JsonNumber(r.rows > 0 ? m.ns / r.rows / 1e3 : 0.0),
+                    ", \"us_per_row_evaluated\": ", JsonNumber(UsPerRowEvaluated(m, r.rows)),
                     "}");
   }
   absl::StrAppend(&out, "  \"compute_per_row_us\": ",
