@@ -40,4 +40,16 @@ BatchDecision DecideBatch(const BatchRuleOptions& options, absl::Span<const int6
   return decision;
 }
 
+InlineStep NextInlineStep(bool arrived_while_busy, bool model_idle) {
+  InlineStep step;
+  if (model_idle) {
+    // A new busy spell starts here; what arrives during it decides the next idle arrival.
+    step.run_inline = !arrived_while_busy;
+    step.arrived_while_busy = false;
+  } else {
+    step.arrived_while_busy = true;
+  }
+  return step;
+}
+
 }  // namespace ferry

@@ -41,6 +41,19 @@ struct BatchDecision {
 BatchDecision DecideBatch(const BatchRuleOptions& options, absl::Span<const int64_t> queued_rows,
                           int64_t oldest_enqueue_ns, int64_t now_ns, bool flush);
 
+// Whether a request that arrives at an idle model (an empty queue, no batch running) may
+// run inline on the thread that received it, instead of waking a worker. Only if the
+// model's last busy spell was a lone request: when others arrived while it computed, the
+// model is under load, and a batch run inline would stall the receiving thread's other
+// connections behind a batch of one, so the request queues and batches form.
+// `arrived_while_busy` is the batcher's state: did any request arrive while the model was
+// busy since the last arrival at an idle model? Called on every arrival.
+struct InlineStep {
+  bool run_inline = false;
+  bool arrived_while_busy = false;  // the state for the next arrival
+};
+InlineStep NextInlineStep(bool arrived_while_busy, bool model_idle);
+
 }  // namespace ferry
 
 #endif  // FERRY_SCHEDULER_BATCH_RULE_H_

@@ -116,5 +116,28 @@ TEST(BatchRuleTest, InvariantsHoldForAllSmallQueues) {
   }
 }
 
+TEST(InlineStepTest, EveryStateAndArrival) {
+  struct Case {
+    bool arrived_while_busy, model_idle;
+    bool run_inline, next_arrived_while_busy;
+  };
+  const Case cases[] = {
+      // An idle model after a lone busy spell (or at start): inline, and a new spell begins.
+      {false, true, true, false},
+      // An idle model after a spell in which others arrived: it is under load, so queue;
+      // the spell this request starts decides the next one.
+      {true, true, false, false},
+      // Arrivals at a busy model never run inline, and mark the spell as contended.
+      {false, false, false, true},
+      {true, false, false, true},
+  };
+  for (const Case& c : cases) {
+    const InlineStep step = NextInlineStep(c.arrived_while_busy, c.model_idle);
+    EXPECT_EQ(step.run_inline, c.run_inline) << c.arrived_while_busy << c.model_idle;
+    EXPECT_EQ(step.arrived_while_busy, c.next_arrived_while_busy)
+        << c.arrived_while_busy << c.model_idle;
+  }
+}
+
 }  // namespace
 }  // namespace ferry

@@ -58,10 +58,14 @@ absl::Status DynamicBatcher::Enqueue(std::unique_ptr<BatchTask>& task) {
           "the model's queue is full (", options_.max_queue_size, " requests); retry later"));
     }
     task->enqueue_ns = clock_->NowNanos();
-    // Only when nothing at all is running: if callers ran requests inline whenever some
-    // slot was free, every I/O thread could end up computing batches of one while the
-    // requests behind them wait unread, and the queue (so batching) would never form.
-    if (options_.run_inline_when_idle && queue_.empty() && free_slots_ == options_.num_workers) {
+    // Only when nothing at all is running, and nothing arrived while the model was last
+    // busy (NextInlineStep): if callers ran requests inline whenever some slot was free,
+    // every I/O thread could end up computing batches of one while the requests behind
+    // them wait unread, and the queue (so batching) would never form.
+    const InlineStep step = NextInlineStep(
+        arrived_while_busy_, queue_.empty() && free_slots_ == options_.num_workers);
+    arrived_while_busy_ = step.arrived_while_busy;
+    if (options_.run_inline_when_idle && step.run_inline) {
       const int64_t rows[] = {task->rows};
       if (DecideBatch(rule_, rows, task->enqueue_ns, task->enqueue_ns, false).take == 1) {
         --free_slots_;

@@ -75,7 +75,8 @@ struct BatcherOptions {
   // inline on a caller's thread (e.g. to set per-thread intra-op parallelism), so it must
   // be cheap when repeated. May be empty.
   std::function<void()> on_worker_start;
-  // When a request arrives while the model is idle (an empty queue, no batch running)
+  // When a request arrives while the model is idle (an empty queue, no batch running),
+  // no request arrived while the model was last busy (NextInlineStep in batch_rule.h),
   // and the rule would run it at once anyway, Enqueue runs it on the calling thread
   // instead of waking a worker: at low load this saves two thread hand-offs (to the
   // worker and back). Under load everything goes through the queue, so batches form.
@@ -139,6 +140,8 @@ class DynamicBatcher {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   // Batches that may start now: num_workers minus those running (on workers or inline).
   int free_slots_ ABSL_GUARDED_BY(mu_);
+  // NextInlineStep's state: did a request arrive while the model was busy?
+  bool arrived_while_busy_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> workers_;
   std::atomic<size_t> depth_{0};
 };

@@ -292,6 +292,43 @@ TEST_F(DynamicBatcherTest, InlineOnlyWhenTheRuleWouldRunAtOnce) {
   EXPECT_THAT(backend_.batch_rows(), ElementsAre(5));
 }
 
+TEST_F(DynamicBatcherTest, AfterABusySpellWithArrivalsTheNextIdleRequestQueues) {
+  // A runs inline; B arrives while A computes (from inside the model, as another I/O
+  // thread would), so the model is under load: B queues, and so does C, the next request
+  // to find the model idle. Nothing arrives while C computes, so D runs inline again.
+  BatcherOptions o;
+  o.max_batch_size = 8;
+  o.max_queue_delay_us = 0;
+  o.run_inline_when_idle = true;
+  o.clock = &clock_;
+  DynamicBatcher* self = nullptr;
+  Result a, b, c, d;
+  std::vector<int64_t> batches;
+  auto created = DynamicBatcher::Create(o, [&](std::vector<Tensor>& in) {
+    batches.push_back(in[0].shape[0]);
+    if (batches.size() == 1) {
+      EXPECT_TRUE(Submit(*self, 1, 2, &b).ok());
+    }
+    return absl::StatusOr<std::vector<Tensor>>(std::vector<Tensor>{in[0]});
+  });
+  ASSERT_TRUE(created.ok());
+  self = created->get();  // no Start(): nothing runs unless a caller runs it
+  ASSERT_TRUE(Submit(*self, 1, 1, &a).ok());
+  EXPECT_TRUE(a.called);   // inline
+  EXPECT_FALSE(b.called);  // arrived while A ran: queued
+  EXPECT_TRUE(self->RunOnce());
+  EXPECT_TRUE(b.called);
+  ASSERT_TRUE(Submit(*self, 1, 3, &c).ok());
+  EXPECT_FALSE(c.called);  // the model is idle, but its last spell was contended
+  EXPECT_EQ(self->QueueDepth(), 1u);
+  EXPECT_TRUE(self->RunOnce());
+  EXPECT_TRUE(c.called);
+  ASSERT_TRUE(Submit(*self, 1, 4, &d).ok());
+  EXPECT_TRUE(d.called);  // C's spell was quiet: inline again
+  EXPECT_THAT(d.values, ElementsAre(4));
+  EXPECT_THAT(batches, ElementsAre(1, 1, 1, 1));
+}
+
 class InlineTest : public DynamicBatcherTest, public testing::WithParamInterface<int> {};
 
 TEST_P(InlineTest, OnlyAnIdleModelRunsInline) {
