@@ -5,13 +5,16 @@
 //
 //   ferry_limit --model-repository models --model fashion_cnn
 //               [--version 1] [--batch-sizes 1,8,16,32,64] [--seconds 3]
-//               [--threads N] [--parallel K] [--no-optimize]
+//               [--threads N] [--parallel K] [--pause-us P] [--no-optimize]
 //
 // Prints one JSON line per batch size on stdout; logs go to stderr.
 //   --threads N    intra-op threads per forwarding thread (default: the model's
 //                  execution.intra_op_threads)
 //   --parallel K   K threads forward at once, each prepared like a server worker
 //                  (PrepareWorkerThread), the way the server runs `workers = K`.
+//   --pause-us P   sleep P µs before each forward, as a server's thread idles between
+//                  requests at low load; the forward times show what the idle costs
+//                  (samples_per_sec then includes the pauses).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -92,6 +95,7 @@ int main(int argc, char** argv) {
   double seconds = 3.0;
   int threads = 0;
   int parallel = 1;
+  int pause_us = 0;
   bool no_optimize = false;
   app.add_option("--model-repository", repository, "model repository folder")->capture_default_str();
   app.add_option("--model", model, "model name (a folder in the repository)")->required();
@@ -105,6 +109,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--parallel", parallel, "threads forwarding at once, each like a server worker")
       ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  app.add_option("--pause-us", pause_us, "sleep this long before each forward (an idle server thread)")
+      ->check(CLI::Range(0, 1000000))
       ->capture_default_str();
   app.add_flag("--no-optimize", no_optimize, "serve the plain module (skip freeze + optimize)");
   CLI11_PARSE(app, argc, argv);
@@ -178,6 +185,7 @@ int main(int argc, char** argv) {
         // A fresh copy each time: the backend may consume its inputs, and the server
         // also builds a new batch tensor for every execution.
         std::vector<ferry::Tensor> in = templates[k];
+        if (pause_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(pause_us));
         const Clock::time_point t0 = Clock::now();
         absl::StatusOr<std::vector<ferry::Tensor>> out = be.Execute(in);
         const Clock::time_point t1 = Clock::now();
@@ -223,11 +231,11 @@ int main(int argc, char** argv) {
         "{\"model\":\"%s\",\"version\":%lld,\"batch_size\":%lld,\"threads\":%d,\"parallel\":%d,"
         "\"optimized\":%s,\"forwards\":%zu,\"seconds\":%.3f,\"samples_per_sec\":%.1f,"
         "\"forward_p50_us\":%.1f,\"forward_p90_us\":%.1f,\"forward_p99_us\":%.1f,"
-        "\"forward_mean_us\":%.1f}\n",
+        "\"forward_mean_us\":%.1f,\"pause_us\":%d}\n",
         JsonEscape(model).c_str(), static_cast<long long>(version), static_cast<long long>(rows),
         threads, parallel, no_optimize ? "false" : "true", all_us.size(), elapsed,
         elapsed > 0 ? total_rows / elapsed : 0.0, Percentile(all_us, 0.5),
-        Percentile(all_us, 0.9), Percentile(all_us, 0.99), mean);
+        Percentile(all_us, 0.9), Percentile(all_us, 0.99), mean, pause_us);
     std::fflush(stdout);
   }
   return 0;

@@ -22,6 +22,7 @@ struct ServeFlags {
   std::string host = "0.0.0.0";
   int http_port = 8000;
   int http_threads = 2;
+  int http_idle_poll_us = HttpOptions{}.idle_poll_us;
   int grpc_port = 8001;  // -1: no gRPC
   size_t max_body_bytes = 64u << 20;
   bool no_optimize = false;
@@ -60,6 +61,7 @@ int Serve(const ServeFlags& flags) {
   http.host = flags.host;
   http.port = flags.http_port;
   http.threads = flags.http_threads;
+  http.idle_poll_us = flags.http_idle_poll_us;
   http.max_body_bytes = flags.max_body_bytes;
   absl::StatusOr<std::unique_ptr<HttpServer>> http_server = HttpServer::Create(http, server->get());
   if (!http_server.ok()) {
@@ -121,6 +123,12 @@ void AddServeCommand(CLI::App& app, std::function<int()>& run) {
                   "Threads that handle HTTP connections (decode, encode, network I/O)")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
+  cmd->add_option("--http-idle-poll-us", flags->http_idle_poll_us,
+                  "After the last response, one HTTP thread polls for the next request this "
+                  "many microseconds before it sleeps: a lone client skips a wake-up. Never "
+                  "while any request is in flight; 0 turns it off")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000000));
   cmd->add_option("--max-body-bytes", flags->max_body_bytes,
                   "Largest request accepted: HTTP body (larger get 413) or gRPC message "
                   "(larger get RESOURCE_EXHAUSTED)")

@@ -9,6 +9,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <exception>
@@ -24,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "api/http/binary_framing.h"
 #include "api/http/content_encoding.h"
+#include "api/http/idle_poll.h"
 #include "api/http/router.h"
 #include "spdlog/spdlog.h"
 
@@ -97,6 +99,10 @@ struct Shared {
   // lets them finish before it closes connections.
   int busy = 0;  // guarded by mu
   std::condition_variable idle;
+  // For the idle poll (idle_poll.h), read without mu: `busy` as last written, and whether
+  // a thread holds the one polling turn.
+  std::atomic<int> busy_now{0};
+  std::atomic<bool> polling{false};
 };
 
 // Held (shared) by a Responder: keeps the connection alive while inference runs and
@@ -363,6 +369,7 @@ class Session : public std::enable_shared_from_this<Session> {
     busy_ = busy;
     std::lock_guard<std::mutex> lock(shared_->mu);
     shared_->busy += busy ? 1 : -1;
+    shared_->busy_now.store(shared_->busy, std::memory_order_relaxed);
     if (shared_->busy == 0) shared_->idle.notify_all();
   }
 
@@ -464,7 +471,7 @@ class HttpServer::Impl {
     asio::post(accept_strand_, [this] { Accept(); });
     for (int i = 0; i < shared_.options.threads; ++i) {
       try {
-        threads_.emplace_back([this, i] { Run(*iocs_[i]); });
+        threads_.emplace_back([this, i] { Run(*iocs_[i], shared_); });
       } catch (const std::system_error& e) {
         spdlog::error("http: cannot start thread {}: {}", i, e.what());
         break;
@@ -531,15 +538,59 @@ class HttpServer::Impl {
     return iocs;
   }
 
-  static void Run(asio::io_context& ioc) {
+  static void Run(asio::io_context& ioc, Shared& shared) {
     for (;;) {
       try {
-        ioc.run();
+        if (shared.options.idle_poll_us > 0) {
+          RunPolling(ioc, shared);
+        } else {
+          ioc.run();
+        }
         return;
       } catch (const std::exception& e) {
         // A handler threw; its connection is dropped with it. Keep serving the others.
         spdlog::error("http: unexpected exception in a handler: {}", e.what());
       }
+    }
+  }
+
+  // ioc.run(), except that when nothing is ready the thread may poll instead of
+  // sleeping, as NextIdleStep decides. Returns when the io_context stops.
+  static void RunPolling(asio::io_context& ioc, Shared& shared) {
+    using Steady = std::chrono::steady_clock;
+    const int64_t window_ns = int64_t{shared.options.idle_poll_us} * 1000;
+    // Holds the polling turn while this thread polls; gives it back on every way out.
+    struct Turn {
+      std::atomic<bool>& polling;
+      bool held = false;
+      bool Take() { return held || (held = !polling.exchange(true, std::memory_order_acquire)); }
+      void Release() {
+        if (held) polling.store(false, std::memory_order_release);
+        held = false;
+      }
+      ~Turn() { Release(); }
+    } turn{shared.polling};
+    Steady::time_point last_work = Steady::now();
+    for (;;) {
+      if (ioc.poll() > 0) {
+        last_work = Steady::now();
+        continue;
+      }
+      if (ioc.stopped()) return;
+      IdleState state;
+      state.idle_ns =
+          std::chrono::duration_cast<std::chrono::nanoseconds>(Steady::now() - last_work).count();
+      state.window_ns = window_ns;
+      state.busy_connections = shared.busy_now.load(std::memory_order_relaxed);
+      state.other_polling = !turn.held && shared.polling.load(std::memory_order_relaxed);
+      if (NextIdleStep(state) == IdleStep::kPoll && turn.Take()) {
+        // Lets a thread that shares this core (a client, the batch worker) run first.
+        std::this_thread::yield();
+        continue;
+      }
+      turn.Release();
+      if (ioc.run_one() == 0) return;
+      last_work = Steady::now();
     }
   }
 
@@ -587,6 +638,10 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(HttpOptions optio
   if (options.threads < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("http: threads must be at least 1, not ", options.threads));
+  }
+  if (options.idle_poll_us < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("http: idle_poll_us must be 0 (off) or more, not ", options.idle_poll_us));
   }
   if (options.port < 0 || options.port > 65535) {
     return absl::InvalidArgumentError(absl::StrCat("http: port ", options.port, " is not valid"));

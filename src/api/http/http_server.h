@@ -29,6 +29,8 @@ struct HttpOptions {
                                      // response
   int drain_timeout_seconds = 10;    // Stop waits this long for responses still being
                                      // computed or written before closing connections
+  int idle_poll_us = 100;            // after the last response, one thread polls this
+                                     // long before sleeping (idle_poll.h); 0 turns it off
 };
 
 class HttpServer {

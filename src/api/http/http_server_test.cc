@@ -2,6 +2,7 @@
 // Serves a copy of models/simple (INT32 sum and difference) so inference is exercised too.
 #include "api/http/http_server.h"
 
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -239,6 +240,68 @@ TEST_F(HttpServerTest, ManyConcurrentClients) {
   EXPECT_EQ(ok.load(), 200);
 }
 
+// Every test above serves with the default idle poll; these run the same load with it off
+// and with a window so long that a thread is polling nearly all the time, Stop included.
+TEST_F(HttpServerTest, ManyConcurrentClientsWithoutAndWithAlwaysOnIdlePoll) {
+  for (int poll_us : {0, 10'000'000}) {
+    HttpOptions options;
+    options.idle_poll_us = poll_us;
+    StartHttp(options);
+    std::atomic<int> ok{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&] {
+        Client client(http_->port());
+        for (int i = 0; i < 25; ++i) {
+          auto res = client.Request(http::verb::post, "/v2/models/simple/infer", kSimpleRequest);
+          if (res.result_int() == 200 && res.body().find("\"OUTPUT1\"") != std::string::npos) ++ok;
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(ok.load(), 100) << "idle_poll_us " << poll_us;
+    http_->Stop();
+    http_.reset();
+  }
+}
+
+// Milliseconds of CPU time of this process (the server runs in it) over `wall` of doing
+// nothing.
+double CpuMsOver(std::chrono::milliseconds wall) {
+  auto cpu = [] {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return std::chrono::seconds(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           std::chrono::microseconds(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+  };
+  const auto before = cpu();
+  std::this_thread::sleep_for(wall);
+  return std::chrono::duration<double, std::milli>(cpu() - before).count();
+}
+
+TEST_F(HttpServerTest, AThreadPollsOnlyWithinTheWindowAfterAResponse) {
+  using std::chrono::milliseconds;
+  HttpOptions options;
+  options.idle_poll_us = 400'000;
+  StartHttp(options);
+  Client client(http_->port());
+  ASSERT_EQ(client.Request(http::verb::get, "/v2/health/live").result_int(), 200);
+  // Inside the window one thread polls: it takes CPU although no request comes. (It
+  // yields on every turn, so a busy machine may give it less than the whole 300 ms.)
+  EXPECT_GT(CpuMsOver(milliseconds(300)), 60);
+  std::this_thread::sleep_for(milliseconds(200));  // the window ends
+  EXPECT_LT(CpuMsOver(milliseconds(300)), 30);
+}
+
+TEST_F(HttpServerTest, WithIdlePollOffAnIdleServerTakesNoCpu) {
+  HttpOptions options;
+  options.idle_poll_us = 0;
+  StartHttp(options);
+  Client client(http_->port());
+  ASSERT_EQ(client.Request(http::verb::get, "/v2/health/live").result_int(), 200);
+  EXPECT_LT(CpuMsOver(std::chrono::milliseconds(300)), 30);
+}
+
 TEST_F(HttpServerTest, StalledClientsDoNotBlockOthersAndTimeOut) {
   HttpOptions options;
   options.threads = 1;  // the worst case: one thread for everyone
@@ -346,6 +409,12 @@ TEST_F(HttpServerTest, CreateFailsOnAPortInUse) {
   options.threads = 0;
   EXPECT_EQ(HttpServer::Create(options, server_.get()).status().code(),
             absl::StatusCode::kInvalidArgument);
+  options.threads = 1;
+  options.idle_poll_us = -1;
+  absl::StatusOr<std::unique_ptr<HttpServer>> bad_poll = HttpServer::Create(options, server_.get());
+  ASSERT_FALSE(bad_poll.ok());
+  EXPECT_EQ(bad_poll.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad_poll.status().message(), HasSubstr("idle_poll_us"));
 }
 
 }  // namespace
