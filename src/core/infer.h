@@ -31,6 +31,10 @@ struct InferRequest {
   // Request-level parameters (e.g. "alpha" for prediction sets). Transports fill this;
   // the server checks the ones it knows and ignores the rest, as other V2 servers do.
   std::map<std::string, ParameterValue> parameters;
+  // From the transport: false when the thread that received the request also serves
+  // other clients, who could not be read while it computed a batch inline (see
+  // BatchTask::may_run_inline). Not part of the wire request.
+  bool may_run_inline = true;
 };
 
 struct InferResponse {

@@ -65,7 +65,7 @@ absl::Status DynamicBatcher::Enqueue(std::unique_ptr<BatchTask>& task) {
     const InlineStep step = NextInlineStep(
         arrived_while_busy_, queue_.empty() && free_slots_ == options_.num_workers);
     arrived_while_busy_ = step.arrived_while_busy;
-    if (options_.run_inline_when_idle && step.run_inline) {
+    if (options_.run_inline_when_idle && task->may_run_inline && step.run_inline) {
       const int64_t rows[] = {task->rows};
       if (DecideBatch(rule_, rows, task->enqueue_ns, task->enqueue_ns, false).take == 1) {
         --free_slots_;

@@ -49,6 +49,9 @@ struct BatchTask {
   std::shared_ptr<const std::atomic<bool>> cancelled;
   TaskCallback done;
   int64_t enqueue_ns = 0;  // stamped by Enqueue
+  // False keeps this task off the caller's thread even when the model is idle: the
+  // caller has other clients to read (an HTTP thread with more than one connection).
+  bool may_run_inline = true;
 };
 
 // Runs one batch: inputs in signature order with the batch's total rows in dimension 0;

@@ -65,7 +65,8 @@ class DynamicBatcherTest : public testing::Test {
 
   // Enqueues a request of `rows` rows whose values start at `first`.
   absl::Status Submit(DynamicBatcher& b, int64_t rows, int32_t first, Result* result,
-                      std::shared_ptr<std::atomic<bool>> cancelled = nullptr) {
+                      std::shared_ptr<std::atomic<bool>> cancelled = nullptr,
+                      bool may_run_inline = true) {
     auto task = std::make_unique<BatchTask>();
     Tensor t;
     t.name = "x";
@@ -76,6 +77,7 @@ class DynamicBatcherTest : public testing::Test {
     task->inputs.push_back(std::move(t));
     task->rows = rows;
     task->cancelled = cancelled;
+    task->may_run_inline = may_run_inline;
     task->done = [result](absl::StatusOr<std::vector<Tensor>> out, const TaskTiming& timing) {
       result->called = true;
       result->timing = timing;
@@ -271,6 +273,24 @@ TEST_F(DynamicBatcherTest, IdleBatcherRunsARequestInlineOnTheCaller) {
   EXPECT_THAT(r.values, ElementsAre(10, 12));
   EXPECT_EQ(prepared, 1);
   EXPECT_EQ(b->QueueDepth(), 0u);
+}
+
+TEST_F(DynamicBatcherTest, ATaskThatMayNotRunInlineQueuesAtAnIdleModel) {
+  BatcherOptions o;
+  o.max_batch_size = 8;
+  o.max_queue_delay_us = 0;
+  o.run_inline_when_idle = true;
+  auto b = Make(o);  // no Start(): only RunOnce computes
+  Result r;
+  ASSERT_TRUE(Submit(*b, 1, 21, &r, nullptr, /*may_run_inline=*/false).ok());
+  EXPECT_FALSE(r.called);  // the caller has other clients to serve: queued
+  EXPECT_EQ(b->QueueDepth(), 1u);
+  EXPECT_TRUE(b->RunOnce());
+  EXPECT_THAT(r.values, ElementsAre(42));
+  // The same model still runs the next ordinary request inline.
+  Result next;
+  ASSERT_TRUE(Submit(*b, 1, 3, &next).ok());
+  EXPECT_TRUE(next.called);
 }
 
 TEST_F(DynamicBatcherTest, InlineOnlyWhenTheRuleWouldRunAtOnce) {

@@ -252,6 +252,7 @@ void InferenceServer::Run(const std::string& model, const std::string& version,
   task->inputs = std::move(request.inputs);
   task->rows = *rows;
   task->cancelled = std::move(cancelled);
+  task->may_run_inline = request.may_run_inline;
   Clock* clock = options_.clock;
   task->done = [served, clock, start_ns, id = std::move(request.id), level = *level,
                 requested = std::move(request.outputs), done](

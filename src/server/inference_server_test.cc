@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <thread>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -77,6 +78,25 @@ TEST_F(InferenceServerTest, InfersAndEchoesId) {
   for (int i = 0; i < 16; ++i) {
     EXPECT_EQ(r->outputs[0].data_as<int32_t>()[i], i + 1);
     EXPECT_EQ(r->outputs[1].data_as<int32_t>()[i], i - 1);
+  }
+}
+
+TEST_F(InferenceServerTest, MayRunInlineDecidesWhoseThreadComputesAtAnIdleModel) {
+  for (bool may : {true, false}) {
+    InferRequest request = SimpleRequest();
+    request.may_run_inline = may;
+    std::promise<std::thread::id> ran_on;
+    server_->Infer("simple", "", std::move(request), nullptr,
+                   [&ran_on](absl::StatusOr<InferResponse> r) {
+                     EXPECT_TRUE(r.ok()) << r.status();
+                     ran_on.set_value(std::this_thread::get_id());
+                   });
+    const std::thread::id id = ran_on.get_future().get();
+    if (may) {
+      EXPECT_EQ(id, std::this_thread::get_id());  // inline, on the caller
+    } else {
+      EXPECT_NE(id, std::this_thread::get_id());  // on the model's worker
+    }
   }
 }
 

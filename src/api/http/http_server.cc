@@ -82,7 +82,10 @@ int EncodingErrorStatus(const absl::Status& status) {
 // outlives the handlers (and the connections they hold) that the io_context destroys.
 struct Shared {
   Shared(HttpOptions o, InferenceServer* s)
-      : options(std::move(o)), metrics(&s->metrics()), router(s) {}
+      : options(std::move(o)),
+        metrics(&s->metrics()),
+        router(s),
+        connections_by_thread(new std::atomic<int>[std::max(options.threads, 1)]{}) {}
 
   const HttpOptions options;
   MetricsRegistry* const metrics;
@@ -103,6 +106,10 @@ struct Shared {
   // a thread holds the one polling turn.
   std::atomic<int> busy_now{0};
   std::atomic<bool> polling{false};
+  // Open connections on each I/O thread. A thread with more than one does not run
+  // inferences inline: the others' requests would sit unread meanwhile, so the queue
+  // (and batching) would never form (HttpRequest::may_run_inline).
+  const std::unique_ptr<std::atomic<int>[]> connections_by_thread;
 };
 
 // Held (shared) by a Responder: keeps the connection alive while inference runs and
@@ -121,10 +128,15 @@ struct InFlight {
 // (when no thread runs the io_context) and `strand_` itself, which is immutable.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, Strand strand, Shared* shared)
-      : strand_(std::move(strand)), shared_(shared), stream_(std::move(socket)) {}
+  // `thread_connections` counts the open connections of the I/O thread behind `strand`.
+  Session(tcp::socket socket, Strand strand, Shared* shared, std::atomic<int>* thread_connections)
+      : strand_(std::move(strand)),
+        shared_(shared),
+        thread_connections_(thread_connections),
+        stream_(std::move(socket)) {}
 
   ~Session() {
+    if (counted_) thread_connections_->fetch_sub(1, std::memory_order_relaxed);
     SetBusy(false);
     std::lock_guard<std::mutex> lock(shared_->mu);
     shared_->sessions.erase(this);
@@ -137,6 +149,8 @@ class Session : public std::enable_shared_from_this<Session> {
       if (shared_->stopping) return;  // dropped: the socket closes with this object
       shared_->sessions.emplace(this, weak_from_this());
     }
+    thread_connections_->fetch_add(1, std::memory_order_relaxed);
+    counted_ = true;
     asio::post(strand_, [self = shared_from_this()] {
       beast::error_code ec;
       // Only the synchronous peek in OnReadable depends on this; async I/O is unaffected.
@@ -245,6 +259,7 @@ class Session : public std::enable_shared_from_this<Session> {
         head_ ? std::string_view("GET") : std::string_view(method.data(), method.size());
     request.target = std::string_view(target.data(), target.size());
     request.body = req.body();
+    request.may_run_inline = thread_connections_->load(std::memory_order_relaxed) <= 1;
     // Binary tensor data extension. A repeated header joins into a list, which the router
     // then rejects as not a number.
     const std::optional<std::string> header_length = JoinedHeader(req, kInferenceHeaderContentLength);
@@ -386,6 +401,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   const Strand strand_;
   Shared* const shared_;
+  std::atomic<int>* const thread_connections_;
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -401,6 +417,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool watching_ = false;  // Watch's async_wait is pending
   bool closed_ = false;
   bool busy_ = false;  // counted in Shared::busy
+  bool counted_ = false;  // counted in *thread_connections_
   uint64_t seq_ = 0;  // bumped per response, so a stale OnReadable is ignored
 };
 
@@ -595,8 +612,10 @@ class HttpServer::Impl {
   }
 
   void Accept() {
-    Strand strand = asio::make_strand(*iocs_[next_context_++ % iocs_.size()]);
-    acceptor_.async_accept(strand, [this, strand](beast::error_code ec, tcp::socket socket) {
+    const size_t context = next_context_++ % iocs_.size();
+    Strand strand = asio::make_strand(*iocs_[context]);
+    acceptor_.async_accept(strand, [this, strand, context](beast::error_code ec,
+                                                           tcp::socket socket) {
       if (!acceptor_.is_open()) return;
       if (ec) {
         spdlog::warn("http: accept failed: {}", ec.message());
@@ -608,7 +627,9 @@ class HttpServer::Impl {
       }
       beast::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);  // responses are latency-bound
-      std::make_shared<Session>(std::move(socket), strand, &shared_)->Start();
+      std::make_shared<Session>(std::move(socket), strand, &shared_,
+                                &shared_.connections_by_thread[context])
+          ->Start();
       Accept();
     });
   }

@@ -248,6 +248,19 @@ TEST_F(HttpServerTest, ManyConcurrentClients) {
 
 // Every test above serves with the default idle poll; these run the same load with it off
 // and with a window so long that a thread is polling nearly all the time, Stop included.
+// One I/O thread for eight clients: a request that ran inline would keep the other seven
+// unread, so every batch would be one row. Their requests go to the worker instead, where
+// some share a batch.
+TEST_F(HttpServerTest, OneThreadWithManyConnectionsStillBatches) {
+  HttpOptions options;
+  options.threads = 1;
+  StartHttp(options);
+  EXPECT_EQ(InferFromManyClients(http_->port(), 8, 25), 200);
+  const ModelStatistics stats = server_->Statistics("simple", "").value().at(0);
+  EXPECT_EQ(stats.inference_count, 200u);
+  EXPECT_LT(stats.execution_count, stats.inference_count);
+}
+
 TEST_F(HttpServerTest, ManyConcurrentClientsWithoutAndWithAlwaysOnIdlePoll) {
   for (int poll_us : {0, 10'000'000}) {
     HttpOptions options;

@@ -437,6 +437,7 @@ void Router::StartInfer(const Route& route, const HttpRequest& http_request,
     Responder respond = std::move(pending->respond);
     respond(std::move(response));
   };
+  request->request.may_run_inline = http_request.may_run_inline;
   try {
     BinaryOutputs binary(*request);
     server_->Infer(route.model, route.version, std::move(request->request), std::move(cancelled),

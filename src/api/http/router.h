@@ -31,6 +31,9 @@ struct HttpRequest {
   // The Inference-Header-Content-Length header when present (binary tensor data
   // extension): the body is that many bytes of JSON followed by tensor bytes.
   std::optional<std::string_view> inference_header_length;
+  // False when the I/O thread that read this request serves other connections too: an
+  // inference then always goes to the model's workers (InferRequest::may_run_inline).
+  bool may_run_inline = true;
 };
 
 struct HttpResponse {
