@@ -3,6 +3,7 @@ concurrent clients (no cross-talk between requests), slow and vanishing clients.
 
 import json
 import socket
+import subprocess
 import threading
 import time
 import unittest
@@ -10,7 +11,8 @@ import unittest
 import numpy as np
 import requests
 
-from server import ServerTestCase, fashion_test_set, image_request, output_array, simple_request
+from server import (ServerTestCase, fashion_test_set, ferry_bin, image_request, output_array,
+                    simple_request)
 
 
 def bad_requests():
@@ -212,6 +214,30 @@ class ConcurrencyTest(ServerTestCase):
         finally:
             for s in stalled:
                 s.close()
+
+
+class IdlePollOffTest(ServerTestCase):
+    """With the idle poll off, threads sleep in epoll as soon as they have nothing ready;
+    answers and keep-alive are the same as with it on (every other class here)."""
+    models = ("fashion_cnn",)
+    server_args = ("--http-idle-poll-us", "0")
+
+    def test_answers_match_one_connection_after_another(self):
+        images, _ = fashion_test_set()
+        first = output_array(self.assertOk(self.infer("fashion_cnn", image_request(images[:2]))),
+                             "logits")
+        for _ in range(5):  # the same keep-alive connection, idle between requests
+            time.sleep(0.01)
+            again = output_array(self.assertOk(self.infer("fashion_cnn", image_request(images[:2]))),
+                                 "logits")
+            np.testing.assert_allclose(again, first, rtol=1e-5, atol=1e-5)
+
+    def test_a_negative_window_is_refused_and_named(self):
+        r = subprocess.run([str(ferry_bin()), "serve", "--model-repository", "models",
+                            "--http-port", "0", "--grpc-port", "-1", "--http-idle-poll-us", "-5"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("--http-idle-poll-us", r.stdout + r.stderr)
 
 
 if __name__ == "__main__":
