@@ -64,8 +64,9 @@ ModelMetrics::ModelMetrics(std::string model_name, std::string version_name)
       compute_time(LatencyBuckets()),
       batch_size(BatchSizeBuckets()) {}
 
-void ModelMetrics::RecordBatch(int64_t rows, int64_t compute_ns) {
+void ModelMetrics::RecordBatch(int64_t rows, int64_t compute_ns, bool ran_inline) {
   execution_count.fetch_add(1, std::memory_order_relaxed);
+  if (ran_inline) inline_count.fetch_add(1, std::memory_order_relaxed);
   inference_count.fetch_add(static_cast<uint64_t>(rows), std::memory_order_relaxed);
   batch_size.Observe(static_cast<double>(rows));
   const size_t slot = std::min<size_t>(static_cast<size_t>(rows), kTrackedBatchSizes);
@@ -186,6 +187,13 @@ std::string MetricsRegistry::RenderPrometheus() const {
   for (size_t i = 0; i < models_.size(); ++i) {
     absl::StrAppend(&out, "ferry_execution_count_total{", labels[i], "} ",
                     models_[i].execution_count.load(std::memory_order_relaxed), "\n");
+  }
+  Header(out, "ferry_inline_execution_count_total", "counter",
+         "Batches run on the thread that received the request instead of a worker "
+         "(docs/scheduler.md, running inline when idle).");
+  for (size_t i = 0; i < models_.size(); ++i) {
+    absl::StrAppend(&out, "ferry_inline_execution_count_total{", labels[i], "} ",
+                    models_[i].inline_count.load(std::memory_order_relaxed), "\n");
   }
   struct StageMetric {
     const char* name;

@@ -59,6 +59,7 @@ struct ModelMetrics {
   Histogram batch_size;       // rows per executed batch
   std::atomic<uint64_t> inference_count{0};  // rows computed
   std::atomic<uint64_t> execution_count{0};  // batches executed
+  std::atomic<uint64_t> inline_count{0};     // of those, run on the receiving thread
   std::atomic<uint64_t> last_inference_ms{0};
   // Failed requests and the time they took, for the statistics extension.
   std::atomic<uint64_t> fail_count{0};
@@ -68,7 +69,7 @@ struct ModelMetrics {
   std::array<std::atomic<uint64_t>, kTrackedBatchSizes + 1> batches_by_size{};
   std::array<std::atomic<uint64_t>, kTrackedBatchSizes + 1> batch_ns_by_size{};
 
-  void RecordBatch(int64_t rows, int64_t compute_ns);
+  void RecordBatch(int64_t rows, int64_t compute_ns, bool ran_inline = false);
   // A gauge the server refreshes from the batcher just before rendering.
   std::atomic<uint64_t> queue_depth{0};
 

@@ -46,6 +46,20 @@ TEST(MetricsRegistryTest, ForModelReturnsStablePointers) {
   EXPECT_NE(a, b);
 }
 
+TEST(MetricsRegistryTest, RecordBatchCountsInlineBatchesApart) {
+  MetricsRegistry registry;
+  ModelMetrics* m = registry.ForModel("fashion_cnn", "1");
+  m->RecordBatch(3, 1000, /*ran_inline=*/false);
+  m->RecordBatch(1, 500, /*ran_inline=*/true);
+  m->RecordBatch(1, 700, /*ran_inline=*/true);
+  EXPECT_EQ(m->execution_count.load(), 3u);
+  EXPECT_EQ(m->inline_count.load(), 2u);
+  EXPECT_EQ(m->inference_count.load(), 5u);
+  const std::string text = registry.RenderPrometheus();
+  EXPECT_THAT(text, HasSubstr("# TYPE ferry_inline_execution_count_total counter"));
+  EXPECT_THAT(text, HasSubstr("ferry_inline_execution_count_total{model=\"fashion_cnn\",version=\"1\"} 2\n"));
+}
+
 TEST(MetricsRegistryTest, RendersEveryFamilyWithLabels) {
   MetricsRegistry registry;
   ModelMetrics* m = registry.ForModel("fashion_cnn", "1");

@@ -82,7 +82,7 @@ absl::Status DynamicBatcher::Enqueue(std::unique_ptr<BatchTask>& task) {
     return absl::OkStatus();
   }
   if (options_.on_worker_start) options_.on_worker_start();
-  Execute(inline_batch);
+  Execute(inline_batch, /*ran_inline=*/true);
   ReleaseSlot();
   return absl::OkStatus();
 }
@@ -143,7 +143,7 @@ void DynamicBatcher::Drop(std::vector<std::unique_ptr<BatchTask>>& dropped) {
   dropped.clear();
 }
 
-void DynamicBatcher::Execute(std::vector<std::unique_ptr<BatchTask>>& batch) {
+void DynamicBatcher::Execute(std::vector<std::unique_ptr<BatchTask>>& batch, bool ran_inline) {
   TaskTiming timing;
   timing.start_ns = clock_->NowNanos();
   std::vector<int64_t> rows;
@@ -167,7 +167,9 @@ void DynamicBatcher::Execute(std::vector<std::unique_ptr<BatchTask>>& batch) {
   }
   absl::StatusOr<std::vector<Tensor>> outputs = execute_(inputs);
   timing.end_ns = clock_->NowNanos();
-  if (options_.on_batch) options_.on_batch(timing.batch_rows, timing.end_ns - timing.start_ns);
+  if (options_.on_batch) {
+    options_.on_batch(timing.batch_rows, timing.end_ns - timing.start_ns, ran_inline);
+  }
 
   // Split each output into per-request pieces: split[o][t].
   std::vector<std::vector<Tensor>> split;

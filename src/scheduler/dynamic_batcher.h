@@ -85,8 +85,9 @@ struct BatcherOptions {
   // worker and back). Under load everything goes through the queue, so batches form.
   // At most num_workers batches ever run at once, inline or not.
   bool run_inline_when_idle = false;
-  // Called after each executed batch with its rows and compute time. May be empty.
-  std::function<void(int64_t rows, int64_t compute_ns)> on_batch;
+  // Called after each executed batch with its rows, its compute time and whether it ran
+  // inline. May be empty.
+  std::function<void(int64_t rows, int64_t compute_ns, bool ran_inline)> on_batch;
 };
 
 class DynamicBatcher {
@@ -126,7 +127,8 @@ class DynamicBatcher {
   BatchDecision TakeLocked(std::vector<std::unique_ptr<BatchTask>>& batch,
                            std::vector<std::unique_ptr<BatchTask>>& dropped)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Execute(std::vector<std::unique_ptr<BatchTask>>& batch);
+  // `ran_inline`: on the caller's thread (Enqueue), not a worker's; passed to on_batch.
+  void Execute(std::vector<std::unique_ptr<BatchTask>>& batch, bool ran_inline = false);
   static void Drop(std::vector<std::unique_ptr<BatchTask>>& dropped);
   // Gives back the slot an inline batch held, waking a worker if work waits for it.
   void ReleaseSlot();

@@ -180,8 +180,8 @@ absl::Status ModelManager::LoadVersion(const std::string& path, ServedVersion& v
   batcher.on_worker_start = [backend] { backend->PrepareWorkerThread(); };
   // A composite's batch waits for its members; that must not hold an I/O thread.
   batcher.run_inline_when_idle = !config.is_composite();
-  batcher.on_batch = [metrics](int64_t rows, int64_t compute_ns) {
-    metrics->RecordBatch(rows, compute_ns);
+  batcher.on_batch = [metrics](int64_t rows, int64_t compute_ns, bool ran_inline) {
+    metrics->RecordBatch(rows, compute_ns, ran_inline);
     metrics->last_inference_ms.store(WallClockMillis(), std::memory_order_relaxed);
   };
   FERRY_ASSIGN_OR_RETURN(

@@ -106,9 +106,11 @@ struct Shared {
   // a thread holds the one polling turn.
   std::atomic<int> busy_now{0};
   std::atomic<bool> polling{false};
-  // Open connections on each I/O thread. A thread with more than one does not run
-  // inferences inline: the others' requests would sit unread meanwhile, so the queue
-  // (and batching) would never form (HttpRequest::may_run_inline).
+  // Connections on each I/O thread that have sent a POST (an inference, mostly), counted
+  // until they close. A thread with more than one does not run inferences inline: the
+  // others' requests would sit unread meanwhile, so the queue (and batching) would never
+  // form (HttpRequest::may_run_inline). Connections that only GET (health checks, metrics
+  // scrapes) do not count.
   const std::unique_ptr<std::atomic<int>[]> connections_by_thread;
 };
 
@@ -128,7 +130,7 @@ struct InFlight {
 // (when no thread runs the io_context) and `strand_` itself, which is immutable.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  // `thread_connections` counts the open connections of the I/O thread behind `strand`.
+  // `thread_connections` counts the posting connections of the I/O thread behind `strand`.
   Session(tcp::socket socket, Strand strand, Shared* shared, std::atomic<int>* thread_connections)
       : strand_(std::move(strand)),
         shared_(shared),
@@ -149,8 +151,6 @@ class Session : public std::enable_shared_from_this<Session> {
       if (shared_->stopping) return;  // dropped: the socket closes with this object
       shared_->sessions.emplace(this, weak_from_this());
     }
-    thread_connections_->fetch_add(1, std::memory_order_relaxed);
-    counted_ = true;
     asio::post(strand_, [self = shared_from_this()] {
       beast::error_code ec;
       // Only the synchronous peek in OnReadable depends on this; async I/O is unaffected.
@@ -259,6 +259,10 @@ class Session : public std::enable_shared_from_this<Session> {
         head_ ? std::string_view("GET") : std::string_view(method.data(), method.size());
     request.target = std::string_view(target.data(), target.size());
     request.body = req.body();
+    if (!counted_ && req.method() == http::verb::post) {
+      thread_connections_->fetch_add(1, std::memory_order_relaxed);
+      counted_ = true;
+    }
     request.may_run_inline = thread_connections_->load(std::memory_order_relaxed) <= 1;
     // Binary tensor data extension. A repeated header joins into a list, which the router
     // then rejects as not a number.
@@ -417,7 +421,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool watching_ = false;  // Watch's async_wait is pending
   bool closed_ = false;
   bool busy_ = false;  // counted in Shared::busy
-  bool counted_ = false;  // counted in *thread_connections_
+  bool counted_ = false;  // has sent a POST: counted in *thread_connections_
   uint64_t seq_ = 0;  // bumped per response, so a stale OnReadable is ignored
 };
 

@@ -261,6 +261,37 @@ TEST_F(HttpServerTest, OneThreadWithManyConnectionsStillBatches) {
   EXPECT_LT(stats.execution_count, stats.inference_count);
 }
 
+// The value of ferry_inline_execution_count_total for `simple`, read over `client`.
+uint64_t InlineBatches(Client& client) {
+  const std::string body = client.Request(http::verb::get, "/metrics").body();
+  const std::string key = "ferry_inline_execution_count_total{model=\"simple\",version=\"1\"} ";
+  const size_t at = body.find(key);
+  EXPECT_NE(at, std::string::npos) << body;
+  return at == std::string::npos ? 0 : std::stoull(body.substr(at + key.size()));
+}
+
+// A connection that only GETs (a metrics scraper, a health check) does not turn inline off
+// for the client that shares its thread; a second connection that POSTs does.
+TEST_F(HttpServerTest, OnlyConnectionsThatPostCountAgainstInline) {
+  HttpOptions options;
+  options.threads = 1;
+  StartHttp(options);
+  Client scraper(http_->port());
+  const uint64_t before = InlineBatches(scraper);
+  Client first(http_->port());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(first.Request(http::verb::post, "/v2/models/simple/infer", kSimpleRequest)
+                  .result_int(), 200);
+  }
+  EXPECT_EQ(InlineBatches(scraper), before + 3);  // one client, one at a time: all inline
+  Client second(http_->port());
+  for (Client* c : {&second, &first, &second}) {
+    ASSERT_EQ(c->Request(http::verb::post, "/v2/models/simple/infer", kSimpleRequest)
+                  .result_int(), 200);
+  }
+  EXPECT_EQ(InlineBatches(scraper), before + 3);  // two posting clients: none inline
+}
+
 TEST_F(HttpServerTest, ManyConcurrentClientsWithoutAndWithAlwaysOnIdlePoll) {
   for (int poll_us : {0, 10'000'000}) {
     HttpOptions options;
