@@ -69,7 +69,7 @@ struct ModelMetrics {
   std::array<std::atomic<uint64_t>, kTrackedBatchSizes + 1> batches_by_size{};
   std::array<std::atomic<uint64_t>, kTrackedBatchSizes + 1> batch_ns_by_size{};
 
-  void RecordBatch(int64_t rows, int64_t compute_ns, bool ran_inline = false);
+  void RecordBatch(int64_t rows, int64_t compute_ns, bool ran_inline);
   // A gauge the server refreshes from the batcher just before rendering.
   std::atomic<uint64_t> queue_depth{0};
 

@@ -50,7 +50,8 @@ struct BatchTask {
   TaskCallback done;
   int64_t enqueue_ns = 0;  // stamped by Enqueue
   // False keeps this task off the caller's thread even when the model is idle: the
-  // caller has other clients to read (an HTTP thread with more than one connection).
+  // caller has other clients to read (an HTTP thread with more than one connection that
+  // has sent a POST).
   bool may_run_inline = true;
 };
 

@@ -100,11 +100,10 @@ struct Shared {
   std::condition_variable in_flight_done;
   // Connections with a request handed to the router or a response being written: Stop
   // lets them finish before it closes connections.
-  int busy = 0;  // guarded by mu
+  // Written under mu; the idle poll (idle_poll.h) also reads it without.
+  std::atomic<int> busy{0};
   std::condition_variable idle;
-  // For the idle poll (idle_poll.h), read without mu: `busy` as last written, and whether
-  // a thread holds the one polling turn.
-  std::atomic<int> busy_now{0};
+  // Whether an I/O thread holds the one polling turn of the idle poll.
   std::atomic<bool> polling{false};
   // Connections on each I/O thread that have sent a POST (an inference, mostly), counted
   // until they close. A thread with more than one does not run inferences inline: the
@@ -388,7 +387,6 @@ class Session : public std::enable_shared_from_this<Session> {
     busy_ = busy;
     std::lock_guard<std::mutex> lock(shared_->mu);
     shared_->busy += busy ? 1 : -1;
-    shared_->busy_now.store(shared_->busy, std::memory_order_relaxed);
     if (shared_->busy == 0) shared_->idle.notify_all();
   }
 
@@ -525,7 +523,7 @@ class HttpServer::Impl {
           [this] { return shared_.busy == 0; });
       if (!idle) {
         spdlog::warn("http: {} connection(s) still owed a response after {} s; closing them",
-                     shared_.busy, shared_.options.drain_timeout_seconds);
+                     shared_.busy.load(), shared_.options.drain_timeout_seconds);
       }
     }
     stopped_ = true;
@@ -602,7 +600,7 @@ class HttpServer::Impl {
       state.idle_ns =
           std::chrono::duration_cast<std::chrono::nanoseconds>(Steady::now() - last_work).count();
       state.window_ns = window_ns;
-      state.busy_connections = shared.busy_now.load(std::memory_order_relaxed);
+      state.busy_connections = shared.busy.load(std::memory_order_relaxed);
       state.other_polling = !turn.held && shared.polling.load(std::memory_order_relaxed);
       if (NextIdleStep(state) == IdleStep::kPoll && turn.Take()) {
         // Lets a thread that shares this core (a client, the batch worker) run first.

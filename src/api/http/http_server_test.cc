@@ -246,8 +246,6 @@ TEST_F(HttpServerTest, ManyConcurrentClients) {
   EXPECT_EQ(InferFromManyClients(http_->port(), 8, 25), 200);
 }
 
-// Every test above serves with the default idle poll; these run the same load with it off
-// and with a window so long that a thread is polling nearly all the time, Stop included.
 // One I/O thread for eight clients: a request that ran inline would keep the other seven
 // unread, so every batch would be one row. Their requests go to the worker instead, where
 // some share a batch.
@@ -292,6 +290,8 @@ TEST_F(HttpServerTest, OnlyConnectionsThatPostCountAgainstInline) {
   EXPECT_EQ(InlineBatches(scraper), before + 3);  // two posting clients: none inline
 }
 
+// Every test above serves with the default idle poll; these run the same load with it off
+// and with a window so long that a thread is polling nearly all the time, Stop included.
 TEST_F(HttpServerTest, ManyConcurrentClientsWithoutAndWithAlwaysOnIdlePoll) {
   for (int poll_us : {0, 10'000'000}) {
     HttpOptions options;
