@@ -5,6 +5,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/thread_name.h"
 
 namespace ferry {
 
@@ -210,6 +211,7 @@ bool DynamicBatcher::RunOnce() {
 }
 
 void DynamicBatcher::WorkerLoop() {
+  if (!options_.worker_thread_name.empty()) SetCurrentThreadName(options_.worker_thread_name);
   if (options_.on_worker_start) options_.on_worker_start();
   std::vector<std::unique_ptr<BatchTask>> batch, dropped;
   std::unique_lock<std::mutex> lock(mu_);

@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -86,6 +87,9 @@ struct BatcherOptions {
   // worker and back). Under load everything goes through the queue, so batches form.
   // At most num_workers batches ever run at once, inline or not.
   bool run_inline_when_idle = false;
+  // Names each worker thread (cut to 15 bytes, common/thread_name.h), e.g.
+  // "w:fashion_cnn:1"; empty leaves the name alone. Inline batches keep the caller's name.
+  std::string worker_thread_name;
   // Called after each executed batch with its rows, its compute time and whether it ran
   // inline. May be empty.
   std::function<void(int64_t rows, int64_t compute_ns, bool ran_inline)> on_batch;

@@ -4,10 +4,12 @@
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "common/thread_name.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -257,6 +259,35 @@ TEST_F(DynamicBatcherTest, WorkerThreadsDrainOnShutdown) {
   for (int64_t n : backend_.batch_rows()) rows += static_cast<int>(n);
   EXPECT_EQ(rows, 6);
   for (int i = 0; i < 6; ++i) EXPECT_THAT(r[i].values, ElementsAre(2 * i)) << i;
+}
+
+TEST_F(DynamicBatcherTest, WorkersCarryTheirNameAndInlineBatchesKeepTheCallers) {
+  BatcherOptions o;
+  o.max_batch_size = 8;
+  o.max_queue_delay_us = 0;
+  o.worker_thread_name = "w:some_model:7";
+  o.run_inline_when_idle = true;
+  std::mutex mu;
+  std::vector<std::string> names;  // the thread name at each batch start
+  o.on_worker_start = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    names.push_back(CurrentThreadName());
+  };
+  auto b = Make(o);
+  const std::string caller = CurrentThreadName();
+  ASSERT_NE(caller, "w:some_model:7");
+  Result inline_result;
+  ASSERT_TRUE(Submit(*b, 1, 1, &inline_result).ok());  // idle and no Start(): inline
+  ASSERT_TRUE(inline_result.called);
+  EXPECT_EQ(CurrentThreadName(), caller);
+  b->Start();
+  Result queued;
+  ASSERT_TRUE(Submit(*b, 1, 2, &queued, nullptr, /*may_run_inline=*/false).ok());
+  b->Shutdown();
+  EXPECT_THAT(queued.values, ElementsAre(4));
+  std::lock_guard<std::mutex> lock(mu);
+  // One call on the caller for the inline batch, one as the worker started.
+  EXPECT_THAT(names, ElementsAre(caller, "w:some_model:7"));
 }
 
 TEST_F(DynamicBatcherTest, IdleBatcherRunsARequestInlineOnTheCaller) {

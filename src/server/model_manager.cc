@@ -178,6 +178,7 @@ absl::Status ModelManager::LoadVersion(const std::string& path, ServedVersion& v
   batcher.num_workers = config.execution.workers;
   batcher.clock = options_.clock;
   batcher.on_worker_start = [backend] { backend->PrepareWorkerThread(); };
+  batcher.worker_thread_name = absl::StrCat("w:", version.model, ":", version.version_name);
   // A composite's batch waits for its members; that must not hold an I/O thread.
   batcher.run_inline_when_idle = !config.is_composite();
   batcher.on_batch = [metrics](int64_t rows, int64_t compute_ns, bool ran_inline) {

@@ -124,5 +124,21 @@ class MetricsTest(ServerTestCase):
         self.assertEqual(p.returncode, 0, (p.stdout + p.stderr).decode(errors="replace"))
 
 
+class ThreadNamesTest(ServerTestCase):
+    """top -H and bench/cpu_budget tell Ferry's threads apart by name."""
+    models = ("fashion_cnn", "simple")
+    server_args = ("--http-threads", "3")
+
+    def test_http_threads_and_workers_are_named(self):
+        from pathlib import Path
+        names = sorted((t / "comm").read_text().strip()
+                       for t in Path(f"/proc/{self.server.proc.pid}/task").iterdir())
+        self.assertEqual([n for n in names if n.startswith("http-io-")],
+                         ["http-io-0", "http-io-1", "http-io-2"])
+        # One worker each (the models' config.toml), named after model and version.
+        self.assertEqual(names.count("w:fashion_cnn:1"), 1, names)
+        self.assertEqual(names.count("w:simple:1"), 1, names)
+
+
 if __name__ == "__main__":
     unittest.main()

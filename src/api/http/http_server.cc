@@ -27,6 +27,7 @@
 #include "api/http/content_encoding.h"
 #include "api/http/idle_poll.h"
 #include "api/http/router.h"
+#include "common/thread_name.h"
 #include "spdlog/spdlog.h"
 
 namespace ferry {
@@ -490,7 +491,10 @@ class HttpServer::Impl {
     asio::post(accept_strand_, [this] { Accept(); });
     for (int i = 0; i < shared_.options.threads; ++i) {
       try {
-        threads_.emplace_back([this, i] { Run(*iocs_[i], shared_); });
+        threads_.emplace_back([this, i] {
+          SetCurrentThreadName(absl::StrCat("http-io-", i));
+          Run(*iocs_[i], shared_);
+        });
       } catch (const std::system_error& e) {
         spdlog::error("http: cannot start thread {}: {}", i, e.what());
         break;
