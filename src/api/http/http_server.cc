@@ -38,6 +38,12 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using Strand = asio::strand<asio::io_context::executor_type>;
+// A connection's handlers run on its I/O thread's executor. One thread runs each
+// io_context, so they never run concurrently and need no strand; the concrete executor
+// type (not any_io_executor) spares the type-erased copies on every operation.
+using Executor = asio::io_context::executor_type;
+using Socket = asio::basic_stream_socket<tcp, Executor>;
+using Stream = beast::basic_stream<tcp, Executor>;
 
 // After an error response that ends a connection, how long to keep reading (and dropping)
 // what the client still sends. Closing at once with unread bytes makes the kernel send a
@@ -95,15 +101,23 @@ struct Shared {
   std::mutex mu;
   absl::flat_hash_map<Session*, std::weak_ptr<Session>> sessions;  // guarded by mu
   bool stopping = false;                                           // guarded by mu
+  // The two counters below change on every request, so they are atomics, not guarded by
+  // mu; whoever brings one to zero notifies its condition variable under mu, and the
+  // waiter (Stop) checks it under mu, so no wake-up is lost.
   // Responders handed to the router that still hold a connection; Stop waits for zero so
   // no inference worker touches the io_context after it is gone.
-  int in_flight = 0;  // guarded by mu
+  std::atomic<int> in_flight{0};
   std::condition_variable in_flight_done;
   // Connections with a request handed to the router or a response being written: Stop
-  // lets them finish before it closes connections.
-  // Written under mu; the idle poll (idle_poll.h) also reads it without.
+  // lets them finish before it closes connections. The idle poll (idle_poll.h) reads it.
   std::atomic<int> busy{0};
   std::condition_variable idle;
+
+  // Notifies `cv` under mu; for the thread that brought its counter to zero.
+  void NotifyZero(std::condition_variable& cv) {
+    std::lock_guard<std::mutex> lock(mu);
+    cv.notify_all();
+  }
   // Whether an I/O thread holds the one polling turn of the idle poll.
   std::atomic<bool> polling{false};
   // Connections on each I/O thread that have sent a POST (an inference, mostly), counted
@@ -118,21 +132,21 @@ struct Shared {
 // counts in Shared::in_flight until the last copy of the responder is gone.
 struct InFlight {
   InFlight(std::shared_ptr<Session> s, Shared* sh) : session(std::move(s)), shared(sh) {
-    std::lock_guard<std::mutex> lock(shared->mu);
-    ++shared->in_flight;
+    shared->in_flight.fetch_add(1, std::memory_order_relaxed);
   }
   ~InFlight();
   std::shared_ptr<Session> session;
   Shared* const shared;
 };
 
-// One connection. Every member is touched only on `strand_`, except in CloseFromStop
-// (when no thread runs the io_context) and `strand_` itself, which is immutable.
+// One connection. Every member is touched only on `executor_`'s thread, except in
+// CloseFromStop (when no thread runs the io_context) and `executor_` itself, which is
+// immutable.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  // `thread_connections` counts the posting connections of the I/O thread behind `strand`.
-  Session(tcp::socket socket, Strand strand, Shared* shared, std::atomic<int>* thread_connections)
-      : strand_(std::move(strand)),
+  // `thread_connections` counts the posting connections of the I/O thread behind `executor`.
+  Session(Socket socket, Executor executor, Shared* shared, std::atomic<int>* thread_connections)
+      : executor_(std::move(executor)),
         shared_(shared),
         thread_connections_(thread_connections),
         stream_(std::move(socket)) {}
@@ -151,7 +165,7 @@ class Session : public std::enable_shared_from_this<Session> {
       if (shared_->stopping) return;  // dropped: the socket closes with this object
       shared_->sessions.emplace(this, weak_from_this());
     }
-    asio::post(strand_, [self = shared_from_this()] {
+    asio::post(executor_, [self = shared_from_this()] {
       beast::error_code ec;
       // Only the synchronous peek in OnReadable depends on this; async I/O is unaffected.
       self->stream_.socket().non_blocking(true, ec);
@@ -166,7 +180,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // io_context (HttpServer::Stop).
   void CloseFromStop() { CloseNow(); }
 
-  // The router's answer to the current request, on the strand.
+  // The router's answer to the current request, on the connection's thread.
   void OnResponse(std::optional<HttpResponse> response) {
     if (!awaiting_) return;  // the connection closed meanwhile
     awaiting_ = false;
@@ -180,7 +194,7 @@ class Session : public std::enable_shared_from_this<Session> {
     Write(std::move(*response), !keep_alive_, /*linger=*/false);
   }
 
-  const Strand& strand() const { return strand_; }
+  const Executor& executor() const { return executor_; }
 
  private:
   void ReadHeader() {
@@ -285,11 +299,11 @@ class Session : public std::enable_shared_from_this<Session> {
     auto in_flight = std::make_shared<InFlight>(shared_from_this(), shared_);
     Responder respond = [in_flight](std::optional<HttpResponse> response) {
       const std::shared_ptr<Session>& session = in_flight->session;
-      if (session->strand().running_in_this_thread()) {
+      if (session->executor().running_in_this_thread()) {
         session->OnResponse(std::move(response));
         return;
       }
-      asio::post(session->strand(), [session, response = std::move(response)]() mutable {
+      asio::post(session->executor(), [session, response = std::move(response)]() mutable {
         session->OnResponse(std::move(response));
       });
     };
@@ -386,9 +400,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void SetBusy(bool busy) {
     if (busy == busy_) return;
     busy_ = busy;
-    std::lock_guard<std::mutex> lock(shared_->mu);
-    shared_->busy += busy ? 1 : -1;
-    if (shared_->busy == 0) shared_->idle.notify_all();
+    if (busy) {
+      shared_->busy.fetch_add(1, std::memory_order_relaxed);
+    } else if (shared_->busy.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      shared_->NotifyZero(shared_->idle);
+    }
   }
 
   void CloseNow() {
@@ -402,10 +418,10 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.socket().close(ec);
   }
 
-  const Strand strand_;
+  const Executor executor_;
   Shared* const shared_;
   std::atomic<int>* const thread_connections_;
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> res_;
@@ -425,19 +441,20 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 InFlight::~InFlight() {
-  // The last reference to a connection must go on its strand, not on an inference worker:
+  // The last reference to a connection must go on its thread, not on an inference worker:
   // its stream's timer may have a handler queued there that touches the stream.
-  if (!session->strand().running_in_this_thread()) {
+  if (!session->executor().running_in_this_thread()) {
     try {
-      const Strand strand = session->strand();
-      asio::post(strand, [s = std::move(session)] {});
+      const Executor executor = session->executor();
+      asio::post(executor, [s = std::move(session)] {});
     } catch (const std::exception&) {
       // Out of memory: let the reference go here rather than terminate.
     }
   }
   session.reset();  // before taking mu: destroying the connection takes it too
-  std::lock_guard<std::mutex> lock(shared->mu);
-  if (--shared->in_flight == 0) shared->in_flight_done.notify_all();
+  if (shared->in_flight.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    shared->NotifyZero(shared->in_flight_done);
+  }
 }
 
 }  // namespace
@@ -619,9 +636,9 @@ class HttpServer::Impl {
 
   void Accept() {
     const size_t context = next_context_++ % iocs_.size();
-    Strand strand = asio::make_strand(*iocs_[context]);
-    acceptor_.async_accept(strand, [this, strand, context](beast::error_code ec,
-                                                           tcp::socket socket) {
+    const Executor executor = iocs_[context]->get_executor();
+    acceptor_.async_accept(executor, [this, executor, context](beast::error_code ec,
+                                                               Socket socket) {
       if (!acceptor_.is_open()) return;
       if (ec) {
         spdlog::warn("http: accept failed: {}", ec.message());
@@ -633,7 +650,7 @@ class HttpServer::Impl {
       }
       beast::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);  // responses are latency-bound
-      std::make_shared<Session>(std::move(socket), strand, &shared_,
+      std::make_shared<Session>(std::move(socket), executor, &shared_,
                                 &shared_.connections_by_thread[context])
           ->Start();
       Accept();
