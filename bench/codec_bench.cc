@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "api/http/binary_framing.h"
 #include "api/http/json_codec.h"
+#include "api/http/request_handler.h"
 #include "benchmark/benchmark.h"
 
 namespace ferry {
@@ -64,6 +65,20 @@ void Decode(benchmark::State& state, const std::string& body) {
 
 void BM_DecodeImage784(benchmark::State& state) { Decode(state, ImageRequest()); }
 BENCHMARK(BM_DecodeImage784);
+
+// The same without the scanner that converts "data" numbers ahead of the JSON parser
+// (api/http/number_scanner.h): the general path, for comparison.
+void BM_DecodeImage784GeneralPath(benchmark::State& state) {
+  const std::string body = ImageRequest();
+  for (auto _ : state) {
+    absl::StatusOr<RestInferRequest> request =
+        json_decode::DecodeInferHeaderWith(body, {}, /*scan_numbers=*/false);
+    if (!request.ok()) state.SkipWithError(std::string(request.status().message()).c_str());
+    benchmark::DoNotOptimize(request);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * body.size()));
+}
+BENCHMARK(BM_DecodeImage784GeneralPath);
 
 void BM_DecodeImage784Normalized(benchmark::State& state) {
   Decode(state, NormalizedImageRequest());

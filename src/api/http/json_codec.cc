@@ -10,6 +10,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "api/http/number_scanner.h"
 #include "api/http/request_handler.h"
 #include "api/http/tensor_json.h"
 
@@ -295,6 +296,7 @@ bool RequestHandler::DataValue(Json kind, const Leaf& leaf, json::error_code& ec
 
 bool RequestHandler::EndDataArray(std::size_t n, json::error_code& ec) {
   InputState& in = input_;
+  if (in.depth == 1) n += static_cast<std::size_t>(in.scanned);
   int64_t& dim = in.dims[in.depth - 1];
   if (dim == -1) {
     dim = static_cast<int64_t>(n);
@@ -307,6 +309,18 @@ bool RequestHandler::EndDataArray(std::size_t n, json::error_code& ec) {
   }
   --in.depth;
   return true;
+}
+
+size_t RequestHandler::ScanData(absl::string_view body, size_t pos) {
+  InputState& in = input_;
+  const number_scan::Scanned s = number_scan::ScanNumbers(body, pos, in.tensor.dtype, in.bytes);
+  if (s.count > 0) {
+    // What DataValue would have recorded for these elements.
+    in.leaf_depth = 1;
+    in.leaves += s.count;
+    in.scanned += s.count;
+  }
+  return s.resume;
 }
 
 bool RequestHandler::OutputValue(Field field, Json kind, const Leaf& leaf, json::error_code& ec) {
@@ -439,13 +453,9 @@ bool RequestHandler::End(std::size_t n, json::error_code& ec) {
   return ok;
 }
 
-}  // namespace json_decode
-
-namespace json = boost::json;
-using json_decode::RequestHandler;
-
-absl::StatusOr<RestInferRequest> DecodeInferHeader(std::string_view body_in,
-                                                   const DecodeOptions& options) {
+absl::StatusOr<RestInferRequest> DecodeInferHeaderWith(std::string_view body_in,
+                                                       const DecodeOptions& options,
+                                                       bool scan_numbers) {
   const absl::string_view body(body_in.data(), body_in.size());
   if (body.find_first_not_of(" \t\r\n") == absl::string_view::npos) {
     return absl::InvalidArgumentError("request body is not valid JSON: the body is empty");
@@ -454,9 +464,28 @@ absl::StatusOr<RestInferRequest> DecodeInferHeader(std::string_view body_in,
   parse_options.max_depth = options.max_depth > 0 ? options.max_depth : 1;
   try {
     json::basic_parser<RequestHandler> parser(parse_options, body.size());
-    json::error_code ec;
-    const size_t used = parser.write_some(false, body.data(), body.size(), ec);
     RequestHandler& handler = parser.handler();
+    json::error_code ec;
+    // The parser is fed the body in pieces, each ending just past the '[' of a "data"
+    // array, so that number_scan can convert the array's leading numbers and the parser go
+    // on after them (see number_scanner.h). No token spans two pieces, and Boost.JSON
+    // parses pieces as it parses the whole, so errors and byte offsets come out the same.
+    size_t pos = 0;
+    size_t used = 0;
+    bool finished = false;
+    while (scan_numbers) {
+      const size_t cut = number_scan::FindDataArray(body, pos);
+      if (cut == number_scan::kNotFound) break;
+      const size_t n = parser.write_some(true, body.data() + pos, cut - pos, ec);
+      used = pos + n;
+      // A piece not read to its end held the end of the document (and data after it).
+      if (ec || n != cut - pos) {
+        finished = true;
+        break;
+      }
+      pos = handler.AtDataStart() ? handler.ScanData(body, cut) : cut;
+    }
+    if (!finished) used = pos + parser.write_some(false, body.data() + pos, body.size() - pos, ec);
     if (!handler.status().ok()) return handler.status();
     if (ec) {
       if (ec == json::error::too_deep) {
@@ -477,6 +506,13 @@ absl::StatusOr<RestInferRequest> DecodeInferHeader(std::string_view body_in,
   } catch (const std::exception& e) {
     return absl::InternalError(absl::StrCat("decoding the request failed: ", e.what()));
   }
+}
+
+}  // namespace json_decode
+
+absl::StatusOr<RestInferRequest> DecodeInferHeader(std::string_view body,
+                                                   const DecodeOptions& options) {
+  return json_decode::DecodeInferHeaderWith(body, options, /*scan_numbers=*/true);
 }
 
 absl::Status CheckNoBinaryInputs(const RestInferRequest& request) {

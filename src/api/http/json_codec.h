@@ -6,7 +6,8 @@
 // Decoding is a streaming (SAX) pass over the body rather than a DOM: the tensor bytes are
 // written as the numbers are parsed, and floating point text is converted with
 // std::from_chars so FP64 inputs arrive bit-exact (Boost.JSON 1.81's own double parsing
-// can be one ULP off).
+// can be one ULP off). The leading plain numbers of each "data" array skip the parser:
+// number_scanner.h converts them directly, with results identical to the general path.
 #ifndef FERRY_API_HTTP_JSON_CODEC_H_
 #define FERRY_API_HTTP_JSON_CODEC_H_
 

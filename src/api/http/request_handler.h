@@ -11,10 +11,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "api/http/json_codec.h"
@@ -98,6 +100,7 @@ struct InputState {
   // (the usual key order); otherwise they are stored and converted at the end.
   bool direct = false;
   int64_t leaves = 0;
+  int64_t scanned = 0;            // leading elements number_scan took; the parser never saw them
   int depth = 0;                  // data arrays open now
   int max_depth = 0;              // most data arrays ever open at once
   int leaf_depth = -1;            // depth at which leaves appear
@@ -193,6 +196,17 @@ class RequestHandler {
   }
   bool on_null(json::error_code& ec) { return Value(Json::kNull, Leaf{}, ec); }
 
+  // Whether the parser has just read the '[' of a "data" array whose elements go straight
+  // into the tensor, so that ScanData may take over; meaningful only when the last
+  // character the parser read was a '[' outside any string.
+  bool AtDataStart() const {
+    return stack_.back().ctx == Ctx::kData && input_.direct && input_.depth == 1 &&
+           input_.max_depth == 1 && input_.leaves == 0;
+  }
+  // Converts the array's leading numbers from `body` at `pos` (just past the '[') and
+  // returns where the parser must go on, as if it had just read the '['.
+  size_t ScanData(absl::string_view body, size_t pos);
+
  private:
   bool Number(Json kind, Leaf leaf, json::string_view s, json::error_code& ec) {
     leaf.text = absl::string_view(s.data(), s.size());
@@ -281,6 +295,12 @@ class RequestHandler {
   std::string str_buf_;
   std::string num_buf_;
 };
+
+// DecodeInferHeader with or without number_scan; without it is the general path alone,
+// which tests compare the fast path against.
+absl::StatusOr<RestInferRequest> DecodeInferHeaderWith(std::string_view body,
+                                                       const DecodeOptions& options,
+                                                       bool scan_numbers);
 
 }  // namespace json_decode
 }  // namespace ferry
