@@ -59,7 +59,7 @@ absl::StatusOr<InferResponse> LocalModel::Infer(InferRequest request, int64_t* w
   std::promise<absl::StatusOr<InferResponse>> done;
   std::future<absl::StatusOr<InferResponse>> result = done.get_future();
   const auto start = std::chrono::steady_clock::now();
-  server_->Infer(options_.model, version_, std::move(request), nullptr,
+  server_->Infer(std::make_shared<RequestContext>(), options_.model, version_, std::move(request),
                  [&done](absl::StatusOr<InferResponse> r) { done.set_value(std::move(r)); });
   absl::StatusOr<InferResponse> response = result.get();
   if (wall_ns != nullptr) {

@@ -25,6 +25,7 @@ struct ServeFlags {
   int http_idle_poll_us = HttpOptions{}.idle_poll_us;
   int grpc_port = 8001;  // -1: no gRPC
   size_t max_body_bytes = 64u << 20;
+  std::string routing_key_header = HttpOptions{}.routing_key_header;
   bool no_optimize = false;
   std::string quantized_engine = "onednn";
   std::string log_level = "info";
@@ -63,6 +64,7 @@ int Serve(const ServeFlags& flags) {
   http.threads = flags.http_threads;
   http.idle_poll_us = flags.http_idle_poll_us;
   http.max_body_bytes = flags.max_body_bytes;
+  http.routing_key_header = flags.routing_key_header;
   absl::StatusOr<std::unique_ptr<HttpServer>> http_server = HttpServer::Create(http, server->get());
   if (!http_server.ok()) {
     spdlog::error("{}", std::string(http_server.status().message()));
@@ -77,6 +79,7 @@ int Serve(const ServeFlags& flags) {
     grpc.port = flags.grpc_port;
     // One size limit for both transports: an HTTP body and a gRPC message carry the same tensors.
     grpc.max_message_bytes = static_cast<int>(std::min<size_t>(flags.max_body_bytes, INT_MAX));
+    grpc.routing_key_header = flags.routing_key_header;
     absl::StatusOr<std::unique_ptr<GrpcServer>> created = GrpcServer::Create(grpc, server->get());
     if (!created.ok()) {
       spdlog::error("{}", std::string(created.status().message()));
@@ -134,6 +137,10 @@ void AddServeCommand(CLI::App& app, std::function<int()>& run) {
                   "(larger get RESOURCE_EXHAUSTED)")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{1} << 34));
+  cmd->add_option("--routing-key-header", flags->routing_key_header,
+                  "Request header (gRPC: metadata key) whose value keeps one user on one side "
+                  "of a traffic split; empty reads none")
+      ->capture_default_str();
   cmd->add_flag("--no-optimize", flags->no_optimize,
                 "Serve TorchScript modules as saved, without freeze + optimize_for_inference");
   cmd->add_option("--quantized-engine", flags->quantized_engine,

@@ -1,4 +1,5 @@
-// One inference request and its response, independent of the wire format that carried them.
+// One inference request and its response as the wire carried them, independent of the
+// format. What the server knows beyond the wire is in RequestContext.
 #ifndef FERRY_CORE_INFER_H_
 #define FERRY_CORE_INFER_H_
 
@@ -24,17 +25,15 @@ struct RequestedOutput {
 using ParameterValue = std::variant<bool, int64_t, double, std::string>;
 
 struct InferRequest {
-  std::string id;  // echoed in the response when set
+  // The V2 `id`, echoed in the response. The server's own request id is in the
+  // RequestContext (core/request_context.h), which carries everything not on the wire.
+  std::string id;
   std::vector<Tensor> inputs;
   // Empty means every output of the model, unmodified.
   std::vector<RequestedOutput> outputs;
   // Request-level parameters (e.g. "alpha" for prediction sets). Transports fill this;
   // the server checks the ones it knows and ignores the rest, as other V2 servers do.
   std::map<std::string, ParameterValue> parameters;
-  // From the transport: false when the thread that received the request also serves
-  // other clients, who could not be read while it computed a batch inline (see
-  // BatchTask::may_run_inline). Not part of the wire request.
-  bool may_run_inline = true;
 };
 
 struct InferResponse {

@@ -14,6 +14,7 @@ const char* OutcomeName(Outcome outcome) {
     case Outcome::kInvalid: return "invalid";
     case Outcome::kRejected: return "rejected";
     case Outcome::kCancelled: return "cancelled";
+    case Outcome::kExpired: return "expired";
     case Outcome::kError: return "error";
     default: return "unknown";
   }

@@ -20,7 +20,7 @@
 namespace ferry {
 
 // How a request ended, the `outcome` label.
-enum class Outcome { kSuccess = 0, kInvalid, kRejected, kCancelled, kError, kCount };
+enum class Outcome { kSuccess = 0, kInvalid, kRejected, kCancelled, kExpired, kError, kCount };
 const char* OutcomeName(Outcome outcome);
 
 // A cumulative histogram with fixed upper bounds; Observe is lock-free.

@@ -54,11 +54,15 @@ absl::Status DynamicBatcher::Enqueue(std::unique_ptr<BatchTask>& task) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return absl::UnavailableError("the model is shutting down");
+    const int64_t now_ns = clock_->NowNanos();
+    if (task->context != nullptr && task->context->Expired(now_ns)) {
+      return absl::DeadlineExceededError("the request's deadline passed before it was queued");
+    }
     if (static_cast<int64_t>(queue_.size()) >= options_.max_queue_size) {
       return absl::ResourceExhaustedError(absl::StrCat(
           "the model's queue is full (", options_.max_queue_size, " requests); retry later"));
     }
-    task->enqueue_ns = clock_->NowNanos();
+    task->enqueue_ns = now_ns;
     // Only when nothing at all is running, and nothing arrived while the model was last
     // busy (NextInlineStep): if callers ran requests inline whenever some slot was free,
     // every I/O thread could end up computing batches of one while the requests behind
@@ -66,7 +70,8 @@ absl::Status DynamicBatcher::Enqueue(std::unique_ptr<BatchTask>& task) {
     const InlineStep step = NextInlineStep(
         arrived_while_busy_, queue_.empty() && free_slots_ == options_.num_workers);
     arrived_while_busy_ = step.arrived_while_busy;
-    if (options_.run_inline_when_idle && task->may_run_inline && step.run_inline) {
+    const bool may_run_inline = task->context == nullptr || task->context->may_run_inline;
+    if (options_.run_inline_when_idle && may_run_inline && step.run_inline) {
       const int64_t rows[] = {task->rows};
       if (DecideBatch(rule_, rows, task->enqueue_ns, task->enqueue_ns, false).take == 1) {
         --free_slots_;
@@ -107,9 +112,12 @@ void DynamicBatcher::Start() {
 
 BatchDecision DynamicBatcher::TakeLocked(std::vector<std::unique_ptr<BatchTask>>& batch,
                                          std::vector<std::unique_ptr<BatchTask>>& dropped) {
-  // Cancelled tasks leave first, so they neither count toward a batch nor get computed.
+  // Cancelled and expired tasks leave first, so they neither count toward a batch nor get
+  // computed.
+  const int64_t now_ns = clock_->NowNanos();
   for (auto it = queue_.begin(); it != queue_.end();) {
-    if ((*it)->cancelled && (*it)->cancelled->load(std::memory_order_relaxed)) {
+    const RequestContext* context = (*it)->context.get();
+    if (context != nullptr && (context->cancelled() || context->Expired(now_ns))) {
       dropped.push_back(std::move(*it));
       it = queue_.erase(it);
     } else {
@@ -125,7 +133,7 @@ BatchDecision DynamicBatcher::TakeLocked(std::vector<std::unique_ptr<BatchTask>>
       // The walk never goes past max_batch_size rows, so neither does this copy.
       if (static_cast<int64_t>(rows.size()) > rule_.max_batch_size) break;
     }
-    decision = DecideBatch(rule_, rows, queue_.front()->enqueue_ns, clock_->NowNanos(), stopping_);
+    decision = DecideBatch(rule_, rows, queue_.front()->enqueue_ns, now_ns, stopping_);
     for (size_t i = 0; i < decision.take; ++i) {
       batch.push_back(std::move(queue_.front()));
       queue_.pop_front();
@@ -139,7 +147,10 @@ void DynamicBatcher::Drop(std::vector<std::unique_ptr<BatchTask>>& dropped) {
   for (auto& task : dropped) {
     TaskTiming timing;
     timing.enqueue_ns = task->enqueue_ns;
-    task->done(absl::CancelledError("the client went away before the request ran"), timing);
+    task->done(task->context->cancelled()
+                   ? absl::CancelledError("the client went away before the request ran")
+                   : absl::DeadlineExceededError("the request's deadline passed while it was queued"),
+               timing);
   }
   dropped.clear();
 }

@@ -4,7 +4,8 @@
 //
 // Concurrency: one mutex guards the queue. Enqueue never blocks on the model: it appends,
 // signals, and returns, or refuses at once with RESOURCE_EXHAUSTED when the queue is full (the
-// caller sheds load with a 503 rather than queueing unbounded latency). Workers hold the
+// caller sheds load with a 503 rather than queueing unbounded latency), or DEADLINE_EXCEEDED
+// when the task's deadline has already passed. Workers hold the
 // lock only to decide and to pop; assembling, executing and answering happen outside it.
 // Callbacks run on a worker thread (or the caller of RunOnce or, with run_inline_when_idle,
 // of Enqueue) and must not block for long.
@@ -25,6 +26,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "common/clock.h"
+#include "core/request_context.h"
 #include "core/tensor.h"
 #include "scheduler/batch_rule.h"
 
@@ -45,15 +47,14 @@ struct BatchTask {
   // Inputs in the model's signature order; dimension 0 of each holds `rows`.
   std::vector<Tensor> inputs;
   int64_t rows = 1;
-  // Set by the transport when the client went away; the task is then dropped (and its
-  // callback told CANCELLED) instead of computed. May be null.
-  std::shared_ptr<const std::atomic<bool>> cancelled;
+  // The request this task computes for; may be null (warm-up, tests). A task whose
+  // request was cancelled (the client went away) or whose deadline has passed is dropped
+  // before compute, its callback told CANCELLED or DEADLINE_EXCEEDED. When its
+  // may_run_inline is false, the task stays off the caller's thread even when the model
+  // is idle: the caller has other clients to read.
+  std::shared_ptr<const RequestContext> context;
   TaskCallback done;
   int64_t enqueue_ns = 0;  // stamped by Enqueue
-  // False keeps this task off the caller's thread even when the model is idle: the
-  // caller has other clients to read (an HTTP thread with more than one connection that
-  // has sent a POST).
-  bool may_run_inline = true;
 };
 
 // Runs one batch: inputs in signature order with the batch's total rows in dimension 0;
@@ -70,7 +71,7 @@ struct BatcherOptions {
   // Batch sizes the model runs best at; a batch that reaches one runs at once. Each must
   // be in [1, max_batch_size].
   std::vector<int64_t> preferred_batch_sizes;
-  // Requests (not rows) that may wait; more are refused with UNAVAILABLE. Must be >= 1.
+  // Requests (not rows) that may wait; more are refused with RESOURCE_EXHAUSTED. Must be >= 1.
   int64_t max_queue_size = 1024;
   // Threads that execute batches. Must be >= 1. Used only after Start().
   int num_workers = 1;
@@ -107,14 +108,14 @@ class DynamicBatcher {
 
   // Takes ownership of `task` on success. On failure the task stays with the caller:
   // RESOURCE_EXHAUSTED when the queue is full, UNAVAILABLE when the batcher is
-  // shutting down. With run_inline_when_idle the task may run, and its callback be
+  // shutting down, DEADLINE_EXCEEDED when the task's deadline has passed already. With run_inline_when_idle the task may run, and its callback be
   // called, before Enqueue returns.
   absl::Status Enqueue(std::unique_ptr<BatchTask>& task);
 
   // Starts the worker threads. Without it, the owner drives the batcher with RunOnce().
   void Start();
 
-  // Drops cancelled tasks, then runs at most one batch on the calling thread if the rule
+  // Drops cancelled and expired tasks, then runs at most one batch on the calling thread if the rule
   // says one is due now. Returns true if it executed a batch. For tests and for Shutdown.
   bool RunOnce();
 
@@ -127,7 +128,7 @@ class DynamicBatcher {
  private:
   DynamicBatcher(BatcherOptions options, BatchFn execute);
 
-  // Pops the next due batch into `batch` and the cancelled tasks into `dropped`.
+  // Pops the next due batch into `batch` and the cancelled and expired tasks into `dropped`.
   // Returns the decision, so a waiting worker knows until when to sleep.
   BatchDecision TakeLocked(std::vector<std::unique_ptr<BatchTask>>& batch,
                            std::vector<std::unique_ptr<BatchTask>>& dropped)

@@ -65,10 +65,16 @@ class DynamicBatcherTest : public testing::Test {
     return std::move(*batcher);
   }
 
+  // A request whose transport thread serves other clients too.
+  static std::shared_ptr<const RequestContext> OffCaller() {
+    auto context = std::make_shared<RequestContext>();
+    context->may_run_inline = false;
+    return context;
+  }
+
   // Enqueues a request of `rows` rows whose values start at `first`.
   absl::Status Submit(DynamicBatcher& b, int64_t rows, int32_t first, Result* result,
-                      std::shared_ptr<std::atomic<bool>> cancelled = nullptr,
-                      bool may_run_inline = true) {
+                      std::shared_ptr<const RequestContext> context = nullptr) {
     auto task = std::make_unique<BatchTask>();
     Tensor t;
     t.name = "x";
@@ -78,8 +84,7 @@ class DynamicBatcherTest : public testing::Test {
     for (int64_t i = 0; i < rows; ++i) t.mutable_data_as<int32_t>()[i] = first + static_cast<int32_t>(i);
     task->inputs.push_back(std::move(t));
     task->rows = rows;
-    task->cancelled = cancelled;
-    task->may_run_inline = may_run_inline;
+    task->context = std::move(context);
     task->done = [result](absl::StatusOr<std::vector<Tensor>> out, const TaskTiming& timing) {
       result->called = true;
       result->timing = timing;
@@ -210,17 +215,57 @@ TEST_F(DynamicBatcherTest, CancelledRequestIsDroppedBeforeCompute) {
   o.max_batch_size = 8;
   o.max_queue_delay_us = 100;
   auto b = Make(o);
-  auto gone = std::make_shared<std::atomic<bool>>(false);
+  auto gone = std::make_shared<RequestContext>();
   Result r1, r2;
   ASSERT_TRUE(Submit(*b, 1, 1, &r1, gone).ok());
   ASSERT_TRUE(Submit(*b, 1, 2, &r2).ok());
-  gone->store(true);
+  gone->Cancel();
   clock_.AdvanceMicros(100);
   EXPECT_TRUE(b->RunOnce());
   EXPECT_EQ(r1.status.code(), absl::StatusCode::kCancelled);
   EXPECT_TRUE(r1.values.empty());
   EXPECT_THAT(r2.values, ElementsAre(4));
   EXPECT_THAT(backend_.batch_rows(), ElementsAre(1));  // only the live request ran
+}
+
+TEST_F(DynamicBatcherTest, ExpiredRequestIsDroppedBeforeCompute) {
+  BatcherOptions o;
+  o.max_batch_size = 8;
+  o.max_queue_delay_us = 100;
+  auto b = Make(o);
+  auto hurried = std::make_shared<RequestContext>();
+  hurried->deadline_ns = clock_.NowNanos() + 50'000;  // 50 us: before the batch is due
+  auto patient = std::make_shared<RequestContext>();
+  patient->deadline_ns = clock_.NowNanos() + 100'000;  // exactly when it is due: too late
+  auto relaxed = std::make_shared<RequestContext>();
+  relaxed->deadline_ns = clock_.NowNanos() + 100'001;
+  Result r1, r2, r3, r4;
+  ASSERT_TRUE(Submit(*b, 1, 1, &r1, hurried).ok());
+  ASSERT_TRUE(Submit(*b, 1, 2, &r2, patient).ok());
+  ASSERT_TRUE(Submit(*b, 1, 3, &r3, relaxed).ok());
+  ASSERT_TRUE(Submit(*b, 1, 4, &r4).ok());  // no context: no deadline
+  clock_.AdvanceMicros(100);
+  EXPECT_TRUE(b->RunOnce());
+  EXPECT_EQ(r1.status.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(r2.status.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_TRUE(r1.values.empty());
+  EXPECT_THAT(r3.values, ElementsAre(6));
+  EXPECT_THAT(r4.values, ElementsAre(8));
+  EXPECT_THAT(backend_.batch_rows(), ElementsAre(2));  // only the live requests ran
+}
+
+TEST_F(DynamicBatcherTest, ARequestPastItsDeadlineIsRefusedAtEnqueue) {
+  BatcherOptions o;
+  o.max_batch_size = 8;
+  o.run_inline_when_idle = true;
+  auto b = Make(o);
+  auto late = std::make_shared<RequestContext>();
+  late->deadline_ns = clock_.NowNanos();
+  Result r;
+  EXPECT_EQ(Submit(*b, 1, 1, &r, late).code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_FALSE(r.called);
+  EXPECT_TRUE(backend_.batch_rows().empty());
+  EXPECT_EQ(b->QueueDepth(), 0u);
 }
 
 TEST_F(DynamicBatcherTest, ShutdownDrainsQueuedWorkAndRefusesNew) {
@@ -282,7 +327,7 @@ TEST_F(DynamicBatcherTest, WorkersCarryTheirNameAndInlineBatchesKeepTheCallers) 
   EXPECT_EQ(CurrentThreadName(), caller);
   b->Start();
   Result queued;
-  ASSERT_TRUE(Submit(*b, 1, 2, &queued, nullptr, /*may_run_inline=*/false).ok());
+  ASSERT_TRUE(Submit(*b, 1, 2, &queued, OffCaller()).ok());
   b->Shutdown();
   EXPECT_THAT(queued.values, ElementsAre(4));
   std::lock_guard<std::mutex> lock(mu);
@@ -313,7 +358,7 @@ TEST_F(DynamicBatcherTest, ATaskThatMayNotRunInlineQueuesAtAnIdleModel) {
   o.run_inline_when_idle = true;
   auto b = Make(o);  // no Start(): only RunOnce computes
   Result r;
-  ASSERT_TRUE(Submit(*b, 1, 21, &r, nullptr, /*may_run_inline=*/false).ok());
+  ASSERT_TRUE(Submit(*b, 1, 21, &r, OffCaller()).ok());
   EXPECT_FALSE(r.called);  // the caller has other clients to serve: queued
   EXPECT_EQ(b->QueueDepth(), 1u);
   EXPECT_TRUE(b->RunOnce());

@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "core/classification.h"
+#include "monitor/metrics_observer.h"
 #include "repository/repository.h"
 #include "server/model_manager.h"
 #include "spdlog/spdlog.h"
@@ -18,17 +19,6 @@ constexpr char kServerVersion[] = "0.1.0";
 std::string ProtocolPlatform(const std::string& platform) {
   if (platform == "torchscript") return "pytorch_torchscript";
   return platform;
-}
-
-Outcome OutcomeOf(const absl::Status& status) {
-  switch (status.code()) {
-    case absl::StatusCode::kOk: return Outcome::kSuccess;
-    case absl::StatusCode::kInvalidArgument: return Outcome::kInvalid;
-    case absl::StatusCode::kResourceExhausted:
-    case absl::StatusCode::kUnavailable: return Outcome::kRejected;
-    case absl::StatusCode::kCancelled: return Outcome::kCancelled;
-    default: return Outcome::kError;
-  }
 }
 
 // Picks and transforms the outputs a request asked for; all of them when it named none.
@@ -72,8 +62,14 @@ absl::StatusOr<std::unique_ptr<InferenceServer>> InferenceServer::Create(ServerO
   // Members answer composites even while draining, so queued composite work can finish.
   InferenceServer* self = server.get();
   manager.member_infer = [self](const std::string& model, InferRequest request, MemberDone done) {
-    self->Run(model, "", std::move(request), nullptr, std::move(done));
+    self->Run(std::make_shared<RequestContext>(), model, "", std::move(request), std::move(done));
   };
+  server->observers_.push_back(std::make_shared<MetricsObserver>());
+  for (auto& observer : server->options_.observers) {
+    if (observer == nullptr) return absl::InvalidArgumentError("observers: a null observer");
+    server->keep_inputs_ |= observer->wants_inputs();
+    server->observers_.push_back(observer);
+  }
   server->models_ = std::make_unique<ModelManager>(manager);
   FERRY_RETURN_IF_ERROR(server->models_->LoadAll());
   return server;
@@ -213,82 +209,116 @@ absl::Status InferenceServer::UnloadModel(const std::string& model) {
   return models_->Unload(model);
 }
 
-void InferenceServer::Infer(const std::string& model, const std::string& version,
-                            InferRequest request, std::shared_ptr<const std::atomic<bool>> cancelled,
-                            InferCallback done) {
+void InferenceServer::Infer(std::shared_ptr<RequestContext> context, const std::string& model,
+                            const std::string& version, InferRequest request, InferCallback done) {
   if (draining_.load(std::memory_order_acquire)) {
-    done(absl::UnavailableError("the server is shutting down"));
+    RequestTiming timing;
+    timing.received_ns = timing.finished_ns = options_.clock->NowNanos();
+    Complete(*context, nullptr, {}, absl::UnavailableError("the server is shutting down"), timing,
+             done);
     return;
   }
-  Run(model, version, std::move(request), std::move(cancelled), std::move(done));
+  Run(std::move(context), model, version, std::move(request), std::move(done));
 }
 
-void InferenceServer::Run(const std::string& model, const std::string& version,
-                          InferRequest request, std::shared_ptr<const std::atomic<bool>> cancelled,
-                          InferCallback done) {
-  absl::StatusOr<std::shared_ptr<ServedVersion>> resolved = models_->Resolve(model, version);
-  if (!resolved.ok()) {
-    done(resolved.status());
-    return;
+absl::Status ApplyTimeoutParameter(const InferRequest& request, int64_t now_ns,
+                                   RequestContext& context) {
+  auto it = request.parameters.find(kTimeoutParameter);
+  if (it == request.parameters.end()) return absl::OkStatus();
+  const int64_t* us = std::get_if<int64_t>(&it->second);
+  if (us == nullptr || *us <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "parameter '", kTimeoutParameter, "' must be a positive whole number of microseconds"));
   }
+  // Past about 292 years the nanosecond sum would overflow; that is no deadline at all.
+  constexpr int64_t kMaxUs = (RequestContext::kNoDeadline / 1000) / 2;
+  if (*us < kMaxUs) context.TightenDeadline(now_ns + *us * 1000);
+  return absl::OkStatus();
+}
+
+void InferenceServer::Complete(const RequestContext& context, const ServedVersion* served,
+                               absl::Span<const Tensor> inputs,
+                               absl::StatusOr<InferResponse> result, const RequestTiming& timing,
+                               const InferCallback& done) const {
+  const absl::Status& status = result.status();
+  absl::Span<const Tensor> outputs;
+  if (result.ok()) outputs = result->outputs;
+  const CompletedRequest completed{context,
+                                   served != nullptr ? &served->observed : nullptr,
+                                   inputs,
+                                   outputs,
+                                   status,
+                                   timing};
+  for (const auto& observer : observers_) observer->OnComplete(completed);
+  done(std::move(result));
+}
+
+void InferenceServer::Run(std::shared_ptr<RequestContext> context, const std::string& model,
+                          const std::string& version, InferRequest request, InferCallback done) {
+  RequestTiming timing;
+  timing.received_ns = options_.clock->NowNanos();
+  const auto fail = [&](const ServedVersion* served, absl::Status status) {
+    timing.finished_ns = options_.clock->NowNanos();
+    Complete(*context, served, request.inputs, std::move(status), timing, done);
+  };
+  absl::StatusOr<std::shared_ptr<ServedVersion>> resolved = models_->Resolve(model, version);
+  if (!resolved.ok()) return fail(nullptr, resolved.status());
   std::shared_ptr<ServedVersion> served = std::move(*resolved);
-  ModelMetrics* metrics = served->metrics;
-  const int64_t start_ns = options_.clock->NowNanos();
   const ModelSignature& sig = ResponseSignature(*served);
 
-  absl::StatusOr<int> level = PrepareUncertaintyRequest(
-      served->calibration.get(), request, served->config->signature, served->model, served->version_name);
-  absl::Status status = level.ok() ? ValidateRequestedOutputs(sig, request.outputs) : level.status();
+  absl::Status status = ApplyTimeoutParameter(request, timing.received_ns, *context);
+  absl::StatusOr<int> level =
+      status.ok() ? PrepareUncertaintyRequest(served->calibration.get(), request,
+                                              served->config->signature, served->model,
+                                              served->version_name)
+                  : absl::StatusOr<int>(status);
+  status = level.ok() ? ValidateRequestedOutputs(sig, request.outputs) : level.status();
   absl::StatusOr<int64_t> rows =
       status.ok() ? ValidateInputs(sig, request.inputs) : absl::StatusOr<int64_t>(status);
-  if (!rows.ok()) {
-    metrics->CountRequest(Outcome::kInvalid);
-    metrics->fail_count.fetch_add(1, std::memory_order_relaxed);
-    done(rows.status());
-    return;
-  }
+  if (!rows.ok()) return fail(served.get(), rows.status());
+
+  // What the observers may read once the task's inputs are gone into a batch.
+  std::shared_ptr<const std::vector<Tensor>> kept_inputs;
+  if (keep_inputs_) kept_inputs = std::make_shared<const std::vector<Tensor>>(request.inputs);
 
   auto task = std::make_unique<BatchTask>();
   task->inputs = std::move(request.inputs);
   task->rows = *rows;
-  task->cancelled = std::move(cancelled);
-  task->may_run_inline = request.may_run_inline;
+  task->context = context;
   Clock* clock = options_.clock;
-  task->done = [served, clock, start_ns, id = std::move(request.id), level = *level,
-                requested = std::move(request.outputs), done](
-                   absl::StatusOr<std::vector<Tensor>> outputs, const TaskTiming& timing) mutable {
-    ModelMetrics* m = served->metrics;
+  std::string id = request.id.empty() ? context->id : std::move(request.id);
+  task->done = [this, served, context, clock, timing, kept_inputs, id = std::move(id),
+                level = *level, requested = std::move(request.outputs), done](
+                   absl::StatusOr<std::vector<Tensor>> outputs, const TaskTiming& task_timing) mutable {
     absl::StatusOr<std::vector<Tensor>> result =
         outputs.ok() ? Postprocess(*served, requested, level, std::move(*outputs))
                      : outputs.status();
-    if (result.ok()) {
-      m->queue_time.Observe((timing.start_ns - timing.enqueue_ns) / 1e9);
-      m->compute_time.Observe((timing.end_ns - timing.start_ns) / 1e9);
-      m->request_latency.Observe((clock->NowNanos() - start_ns) / 1e9);
-    } else if (result.status().code() == absl::StatusCode::kInternal) {
-      spdlog::error("model '{}' version {}: {}", served->model, served->version_name,
-                    std::string(result.status().message()));
-    }
-    m->CountRequest(OutcomeOf(result.status()));
+    timing.enqueued_ns = task_timing.enqueue_ns;
+    timing.compute_start_ns = task_timing.start_ns;
+    timing.compute_end_ns = task_timing.end_ns;
+    timing.batch_rows = task_timing.batch_rows;
+    timing.finished_ns = clock->NowNanos();
+    absl::Span<const Tensor> inputs;
+    if (kept_inputs != nullptr) inputs = *kept_inputs;
     if (!result.ok()) {
-      m->fail_count.fetch_add(1, std::memory_order_relaxed);
-      m->fail_ns.fetch_add(static_cast<uint64_t>(clock->NowNanos() - start_ns),
-                           std::memory_order_relaxed);
-      done(result.status());
-      return;
+      if (result.status().code() == absl::StatusCode::kInternal) {
+        spdlog::error("model '{}' version {}: {}", served->model, served->version_name,
+                      std::string(result.status().message()));
+      }
+      return Complete(*context, served.get(), inputs, result.status(), timing, done);
     }
     InferResponse response;
     response.model_name = served->model;
     response.model_version = served->version_name;
     response.id = std::move(id);
     response.outputs = std::move(*result);
-    done(std::move(response));
+    Complete(*context, served.get(), inputs, std::move(response), timing, done);
   };
   status = served->batcher->Enqueue(task);
   if (!status.ok()) {
-    metrics->CountRequest(Outcome::kRejected);
-    metrics->fail_count.fetch_add(1, std::memory_order_relaxed);
-    done(status);
+    // The task stayed with us; its inputs are still in it.
+    timing.finished_ns = clock->NowNanos();
+    Complete(*context, served.get(), task->inputs, status, timing, done);
   }
 }
 

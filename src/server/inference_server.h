@@ -3,7 +3,12 @@
 //   validate against the signature -> pick the version -> batcher -> postprocess.
 // Transports map absl::Status codes to their own: InvalidArgument 400, NotFound 404,
 // ResourceExhausted 503 with Retry-After (queue full), Unavailable 503 (not ready,
-// draining), Cancelled (client gone: nothing to send), Internal 500.
+// draining), DeadlineExceeded 504 (the request's deadline passed before it ran),
+// Cancelled (client gone: nothing to send), Internal 500.
+//
+// Every request that reaches Infer is reported exactly once to each RequestObserver
+// (monitor/observer.h), just before its callback runs; the Prometheus metrics are the
+// first observer.
 #ifndef FERRY_SERVER_INFERENCE_SERVER_H_
 #define FERRY_SERVER_INFERENCE_SERVER_H_
 
@@ -15,14 +20,18 @@
 
 #include "absl/status/statusor.h"
 #include "common/clock.h"
+#include "absl/types/span.h"
 #include "core/infer.h"
+#include "core/request_context.h"
 #include "core/signature.h"
 #include "monitor/metrics.h"
+#include "monitor/observer.h"
 #include "uncertainty/uncertainty_outputs.h"
 
 namespace ferry {
 
 class ModelManager;
+struct ServedVersion;
 
 struct ServerOptions {
   // Folder holding <model>/config.toml and <model>/<version>/ (see docs/repository.md).
@@ -36,7 +45,18 @@ struct ServerOptions {
   std::vector<std::string> only_models;
   // Not owned. Default: the real clock.
   Clock* clock = nullptr;
+  // Told of every finished request, after the built-in metrics observer, in this order.
+  std::vector<std::shared_ptr<RequestObserver>> observers;
 };
+
+// The request parameter that sets a deadline: a positive whole number of microseconds
+// from when the server receives the request (as Triton's "timeout" parameter).
+inline constexpr char kTimeoutParameter[] = "timeout";
+
+// Tightens `context`'s deadline to `now_ns` + the request's "timeout" parameter, if it
+// has one. InvalidArgument, naming the parameter, when it is not a positive integer.
+absl::Status ApplyTimeoutParameter(const InferRequest& request, int64_t now_ns,
+                                   RequestContext& context);
 
 struct ServerMetadata {
   std::string name;
@@ -123,11 +143,17 @@ class InferenceServer {
   absl::Status LoadModel(const std::string& model);
   absl::Status UnloadModel(const std::string& model);
 
-  // Runs one request. Errors found before queueing (unknown model, bad input, full queue)
-  // are reported through `done` before Infer returns; otherwise `done` runs later on a
-  // worker thread. `cancelled` (may be null) drops the request before compute once set.
-  void Infer(const std::string& model, const std::string& version, InferRequest request,
-             std::shared_ptr<const std::atomic<bool>> cancelled, InferCallback done);
+  // Runs one request. Errors found before queueing (unknown model, bad input, full queue,
+  // a deadline already past) are reported through `done` before Infer returns; otherwise
+  // `done` runs later on a worker thread. The server reads `context` (and sets its
+  // deadline from the "timeout" parameter) before queueing; the transport may Cancel()
+  // it at any time, which drops the request before compute. The response's V2 `id` is
+  // the request's own `id`, or the context's id when the request has none.
+  void Infer(std::shared_ptr<RequestContext> context, const std::string& model,
+             const std::string& version, InferRequest request, InferCallback done);
+
+  // The clock deadlines are measured on (RequestContext::deadline_ns).
+  Clock* clock() const { return options_.clock; }
 
   // Prometheus text for /metrics.
   std::string RenderMetrics() const;
@@ -140,13 +166,20 @@ class InferenceServer {
  private:
   explicit InferenceServer(ServerOptions options);
   // Infer without the draining check; composite models reach their members through it.
-  void Run(const std::string& model, const std::string& version, InferRequest request,
-           std::shared_ptr<const std::atomic<bool>> cancelled, InferCallback done);
+  void Run(std::shared_ptr<RequestContext> context, const std::string& model,
+           const std::string& version, InferRequest request, InferCallback done);
+  // Tells every observer, then `done`.
+  void Complete(const RequestContext& context, const ServedVersion* served,
+                absl::Span<const Tensor> inputs, absl::StatusOr<InferResponse> result,
+                const RequestTiming& timing, const InferCallback& done) const;
 
   ServerOptions options_;
   MetricsRegistry metrics_;
   std::unique_ptr<ModelManager> models_;
   std::atomic<bool> draining_{false};
+  // The metrics observer first, then ServerOptions::observers. Fixed after Create.
+  std::vector<std::shared_ptr<RequestObserver>> observers_;
+  bool keep_inputs_ = false;  // some observer reads the inputs
 };
 
 }  // namespace ferry

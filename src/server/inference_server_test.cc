@@ -58,7 +58,7 @@ class InferenceServerTest : public testing::Test {
   absl::StatusOr<InferResponse> Infer(const std::string& model, InferRequest request,
                                       const std::string& version = "") {
     std::promise<absl::StatusOr<InferResponse>> done;
-    server_->Infer(model, version, std::move(request), nullptr,
+    server_->Infer(std::make_shared<RequestContext>(), model, version, std::move(request),
                    [&done](absl::StatusOr<InferResponse> r) { done.set_value(std::move(r)); });
     return done.get_future().get();
   }
@@ -83,10 +83,10 @@ TEST_F(InferenceServerTest, InfersAndEchoesId) {
 
 TEST_F(InferenceServerTest, MayRunInlineDecidesWhoseThreadComputesAtAnIdleModel) {
   for (bool may : {true, false}) {
-    InferRequest request = SimpleRequest();
-    request.may_run_inline = may;
+    auto context = std::make_shared<RequestContext>();
+    context->may_run_inline = may;
     std::promise<std::thread::id> ran_on;
-    server_->Infer("simple", "", std::move(request), nullptr,
+    server_->Infer(context, "simple", "", SimpleRequest(),
                    [&ran_on](absl::StatusOr<InferResponse> r) {
                      EXPECT_TRUE(r.ok()) << r.status();
                      ran_on.set_value(std::this_thread::get_id());

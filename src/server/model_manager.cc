@@ -150,6 +150,7 @@ absl::Status ModelManager::LoadVersion(const std::string& path, ServedVersion& v
   const bool asked_for = only.empty() || std::find(only.begin(), only.end(), version.model) != only.end();
   if (options_.load_calibration || !asked_for) FERRY_RETURN_IF_ERROR(LoadCalibration(path, version));
   version.metrics = options_.metrics->ForModel(version.model, version.version_name);
+  version.observed = {version.model, version.version_name, version.metrics};
   ModelMetrics* metrics = version.metrics;
   if (config.is_composite()) {
     FERRY_ASSIGN_OR_RETURN(version.backend, CreateComposite(config, metrics));

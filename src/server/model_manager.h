@@ -25,6 +25,7 @@
 #include "backends/backend.h"
 #include "common/clock.h"
 #include "monitor/metrics.h"
+#include "monitor/observer.h"
 #include "pipeline/composite.h"
 #include "repository/model_config.h"
 #include "scheduler/dynamic_batcher.h"
@@ -45,6 +46,8 @@ struct ServedVersion {
   std::unique_ptr<Backend> backend;
   std::unique_ptr<DynamicBatcher> batcher;
   ModelMetrics* metrics = nullptr;
+  // What observers are told of this version (its names and metrics).
+  ObservedVersion observed;
   // <version>/calibration.json, parsed and checked against the config at load; null when
   // the version is not calibrated. Immutable: a new calibration needs a reload.
   std::shared_ptr<const CalibratedClassifier> calibration;

@@ -105,7 +105,7 @@ class UncertaintyServerTest : public testing::Test {
   absl::StatusOr<InferResponse> Infer(const std::string& model, InferRequest request,
                                       const std::string& version = "") {
     std::promise<absl::StatusOr<InferResponse>> done;
-    server_->Infer(model, version, std::move(request), nullptr,
+    server_->Infer(std::make_shared<RequestContext>(), model, version, std::move(request),
                    [&done](absl::StatusOr<InferResponse> r) { done.set_value(std::move(r)); });
     return done.get_future().get();
   }

@@ -62,7 +62,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Create(GrpcOptions optio
 
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
-  impl->inference = std::make_unique<grpc_api::InferenceService>(server);
+  impl->inference = std::make_unique<grpc_api::InferenceService>(server, options.routing_key_header);
   impl->health = std::make_unique<grpc_api::HealthService>(server);
 
   const std::string address = ListenAddress(impl->options);

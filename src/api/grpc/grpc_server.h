@@ -24,6 +24,9 @@ struct GrpcOptions {
   // How long Shutdown() lets in-flight calls finish before cancelling them. Cancelled
   // calls still queued are dropped before compute and answered CANCELLED.
   int shutdown_timeout_ms = 10000;
+  // The metadata key whose value keeps one user on one side of a traffic split
+  // (RequestContext::routing_key), as HttpOptions::routing_key_header. Empty reads none.
+  std::string routing_key_header = "X-User-Id";
 };
 
 class GrpcServer {

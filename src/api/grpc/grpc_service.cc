@@ -1,15 +1,20 @@
 #include "api/grpc/grpc_service.h"
 
 #include <atomic>
+#include <chrono>
 #include <exception>
 #include <memory>
 #include <new>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <thread>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "core/request_context.h"
 #include "api/grpc/tensor_codec.h"
 
 namespace ferry {
@@ -47,22 +52,32 @@ grpc::ServerUnaryReactor* FinishOffThread(grpc::CallbackServerContext* ctx, Work
 }
 
 // The default reactor cannot observe cancellation, so ModelInfer has its own: OnCancel
-// (client gone, deadline passed, server shutting down) sets the flag the batcher checks
-// before compute, so abandoned requests stop costing model time.
+// (client gone, deadline passed, server shutting down) cancels the request's context,
+// which the batcher checks before compute, so abandoned requests stop costing model time.
 class InferReactor final : public grpc::ServerUnaryReactor {
  public:
-  InferReactor() : cancelled_(std::make_shared<std::atomic<bool>>(false)) {}
+  InferReactor() : context_(std::make_shared<RequestContext>()) {}
 
-  std::shared_ptr<const std::atomic<bool>> cancelled() const { return cancelled_; }
+  const std::shared_ptr<RequestContext>& context() const { return context_; }
 
-  void OnCancel() override { cancelled_->store(true, std::memory_order_release); }
+  void OnCancel() override { context_->Cancel(); }
   // gRPC calls this once, after Finish and after any OnCancel; nothing touches the
-  // reactor afterwards. The flag lives on if the batcher still holds it.
+  // reactor afterwards. The context lives on if the batcher still holds it.
   void OnDone() override { delete this; }
 
  private:
-  std::shared_ptr<std::atomic<bool>> cancelled_;
+  std::shared_ptr<RequestContext> context_;
 };
+
+// The value of metadata `key` (lower case), or nothing; a repeated key gives the first.
+std::optional<std::string_view> Metadata(const grpc::CallbackServerContext& ctx,
+                                         const std::string& key) {
+  if (key.empty()) return std::nullopt;
+  const auto& metadata = ctx.client_metadata();
+  auto it = metadata.find(grpc::string_ref(key.data(), key.size()));
+  if (it == metadata.end()) return std::nullopt;
+  return std::string_view(it->second.data(), it->second.size());
+}
 
 // Exceptions must not unwind into gRPC's threads (they would terminate the process). The
 // codecs' allocations are bounded by the message size limit, so this is a last resort.
@@ -154,10 +169,14 @@ grpc::ServerUnaryReactor* InferenceService::ModelMetadata(
   return FinishNow(ctx, grpc::Status::OK);
 }
 
+InferenceService::InferenceService(InferenceServer* server, std::string routing_key_header)
+    : server_(server), routing_key_header_(absl::AsciiStrToLower(routing_key_header)) {}
+
 grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerContext* ctx,
                                                        const inference::ModelInferRequest* req,
                                                        inference::ModelInferResponse* resp) {
   auto* reactor = new InferReactor();
+  RequestContext& context = *reactor->context();
   absl::StatusOr<InferRequest> decoded;
   try {
     decoded = DecodeInferRequest(*req);
@@ -165,15 +184,32 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerConte
     reactor->Finish(ExceptionStatus(e));
     return reactor;
   }
-  if (!decoded.ok()) {
-    reactor->Finish(ToGrpcStatus(decoded.status()));
+  absl::StatusOr<std::string> id = ChooseRequestId(Metadata(*ctx, kRequestIdKey),
+                                                   "x-request-id metadata", req->id());
+  // The client's id when it was usable, so that a failure can still be matched up.
+  ctx->AddInitialMetadata(kRequestIdKey, id.ok() ? *id : NewRequestId());
+  if (!decoded.ok() || !id.ok()) {
+    reactor->Finish(ToGrpcStatus(decoded.ok() ? id.status() : decoded.status()));
     return reactor;
+  }
+  context.id = std::move(*id);
+  if (auto key = Metadata(*ctx, routing_key_header_)) context.routing_key = std::string(*key);
+  // The client's deadline, moved onto the server's clock.
+  const auto deadline = ctx->deadline();
+  if (deadline != std::chrono::system_clock::time_point::max()) {
+    const int64_t left_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                deadline - std::chrono::system_clock::now())
+                                .count();
+    // A deadline centuries away (or one the sum would overflow) is no deadline.
+    if (left_ns < RequestContext::kNoDeadline / 4) {
+      context.TightenDeadline(server_->clock()->NowNanos() + left_ns);
+    }
   }
   // `req` and `resp` stay valid until the reactor's OnDone, which cannot come before
   // Finish below. The callback runs exactly once: here (errors found before queueing,
   // in which case Finish runs before the reactor is returned, which gRPC allows) or on a
   // batch worker.
-  server_->Infer(req->model_name(), req->model_version(), std::move(*decoded), reactor->cancelled(),
+  server_->Infer(reactor->context(), req->model_name(), req->model_version(), std::move(*decoded),
                  [reactor, resp](absl::StatusOr<InferResponse> result) {
                    if (!result.ok()) {
                      reactor->Finish(ToGrpcStatus(result.status()));

@@ -10,6 +10,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <string>
+
 #include "absl/status/status.h"
 #include "health.grpc.pb.h"
 #include "inference.grpc.pb.h"
@@ -17,6 +19,11 @@
 
 namespace ferry {
 namespace grpc_api {
+
+// The metadata key that names a request both ways, as HTTP's X-Request-Id header: a
+// client's names its request, and every ModelInfer answer carries the server's request
+// id in its initial metadata.
+inline constexpr char kRequestIdKey[] = "x-request-id";
 
 // absl -> gRPC status. InvalidArgument, NotFound, Unavailable, Cancelled, Internal,
 // Unimplemented, AlreadyExists and DeadlineExceeded keep their code. ResourceExhausted
@@ -28,7 +35,9 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 // inference.GRPCInferenceService over an InferenceServer (not owned; must outlive it).
 class InferenceService final : public inference::GRPCInferenceService::CallbackService {
  public:
-  explicit InferenceService(InferenceServer* server) : server_(server) {}
+  // `routing_key_header` names the metadata key read into RequestContext::routing_key
+  // (any case; gRPC keys are lower case); empty reads none.
+  InferenceService(InferenceServer* server, std::string routing_key_header);
 
   grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* ctx,
                                        const inference::ServerLiveRequest* req,
@@ -63,6 +72,7 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
 
  private:
   InferenceServer* server_;
+  const std::string routing_key_header_;  // lower case
 };
 
 // grpc.health.v1.Health/Check: SERVING while the InferenceServer is ready (not draining),

@@ -123,7 +123,7 @@ struct Shared {
   // Connections on each I/O thread that have sent a POST (an inference, mostly), counted
   // until they close. A thread with more than one does not run inferences inline: the
   // others' requests would sit unread meanwhile, so the queue (and batching) would never
-  // form (HttpRequest::may_run_inline). Connections that only GET (health checks, metrics
+  // form (RequestContext::may_run_inline). Connections that only GET (health checks, metrics
   // scrapes) do not count.
   const std::unique_ptr<std::atomic<int>[]> connections_by_thread;
 };
@@ -277,7 +277,15 @@ class Session : public std::enable_shared_from_this<Session> {
       thread_connections_->fetch_add(1, std::memory_order_relaxed);
       counted_ = true;
     }
-    request.may_run_inline = thread_connections_->load(std::memory_order_relaxed) <= 1;
+    context_ = std::make_shared<RequestContext>();
+    context_->may_run_inline = thread_connections_->load(std::memory_order_relaxed) <= 1;
+    const std::optional<std::string> request_id = JoinedHeader(req, kRequestIdHeader);
+    if (request_id) request.request_id = *request_id;
+    std::optional<std::string> routing_key;
+    if (!shared_->options.routing_key_header.empty()) {
+      routing_key = JoinedHeader(req, shared_->options.routing_key_header);
+      if (routing_key) request.routing_key = *routing_key;
+    }
     // Binary tensor data extension. A repeated header joins into a list, which the router
     // then rejects as not a number.
     const std::optional<std::string> header_length = JoinedHeader(req, kInferenceHeaderContentLength);
@@ -293,7 +301,6 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     awaiting_ = true;
     SetBusy(true);
-    cancelled_ = std::make_shared<std::atomic<bool>>(false);
     // Inference takes as long as it takes; only a hang-up (see Watch) ends the wait.
     stream_.expires_never();
     auto in_flight = std::make_shared<InFlight>(shared_from_this(), shared_);
@@ -309,7 +316,7 @@ class Session : public std::enable_shared_from_this<Session> {
     };
     in_flight.reset();
     try {
-      shared_->router.Handle(request, cancelled_, std::move(respond));
+      shared_->router.Handle(request, context_, std::move(respond));
     } catch (const std::exception& e) {
       if (awaiting_) {
         awaiting_ = false;
@@ -341,7 +348,7 @@ class Session : public std::enable_shared_from_this<Session> {
       if (!peek && n > 0) return;
       if (peek == asio::error::would_block || peek == asio::error::try_again) return Watch();
     }
-    cancelled_->store(true, std::memory_order_relaxed);
+    context_->Cancel();
     CloseNow();
   }
 
@@ -411,7 +418,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (closed_) return;
     closed_ = true;
     SetBusy(false);
-    if (awaiting_ && cancelled_) cancelled_->store(true, std::memory_order_relaxed);
+    if (awaiting_ && context_) context_->Cancel();
     awaiting_ = false;
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -428,7 +435,7 @@ class Session : public std::enable_shared_from_this<Session> {
   http::response<http::empty_body> continue_;
   std::unique_ptr<char[]> linger_buffer_;
   std::string decoded_body_;  // the current request's body after its Content-Encoding
-  std::shared_ptr<std::atomic<bool>> cancelled_;  // of the current request
+  std::shared_ptr<RequestContext> context_;  // of the current request
   unsigned version_ = 11;
   bool keep_alive_ = true;
   bool head_ = false;

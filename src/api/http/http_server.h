@@ -1,12 +1,14 @@
 // The HTTP/1.1 transport for the V2 REST API: Boost.Beast on an Asio io_context run by a
-// few threads. Every connection does its work on its own strand with read and write
-// timeouts, so a slow or vanished client never holds up the others; inference runs on the
-// server's workers and its response is posted back to the connection's strand.
+// few threads, each running its own io_context. A connection lives on one thread and uses
+// that thread's executor directly (no strand is needed: one thread per io_context), with
+// read and write timeouts, so a slow or vanished client never holds up the others;
+// inference runs on the server's workers and its response is posted back to the
+// connection's thread.
 //
 // Connections are kept alive; requests on one connection are answered in order, one at a
 // time (the next request is read after the previous response is written). While a request
 // waits for inference the connection watches its socket, and a client that hangs up has its
-// request cancelled so the workers skip it.
+// request cancelled (RequestContext::Cancel) so the workers skip it.
 #ifndef FERRY_API_HTTP_HTTP_SERVER_H_
 #define FERRY_API_HTTP_HTTP_SERVER_H_
 
@@ -31,6 +33,9 @@ struct HttpOptions {
                                      // computed or written before closing connections
   int idle_poll_us = 100;            // after the last response, one thread polls this
                                      // long before sleeping (idle_poll.h); 0 turns it off
+  // The request header whose value keeps one user on one side of a traffic split
+  // (RequestContext::routing_key). Empty reads none.
+  std::string routing_key_header = "X-User-Id";
 };
 
 class HttpServer {

@@ -280,6 +280,8 @@ int Router::HttpStatusFor(const absl::Status& status) {
     case absl::StatusCode::kResourceExhausted:
     case absl::StatusCode::kUnavailable:
       return 503;
+    case absl::StatusCode::kDeadlineExceeded:
+      return 504;
     case absl::StatusCode::kUnimplemented:
       return 501;
     default:
@@ -303,7 +305,7 @@ HttpResponse Router::ErrorResponse(const absl::Status& status) {
   return r;
 }
 
-void Router::Handle(const HttpRequest& request, std::shared_ptr<const std::atomic<bool>> cancelled,
+void Router::Handle(const HttpRequest& request, std::shared_ptr<RequestContext> context,
                     Responder respond) {
   MetricsRegistry& metrics = server_->metrics();
   const auto send = [&](HttpResponse response) {
@@ -323,7 +325,7 @@ void Router::Handle(const HttpRequest& request, std::shared_ptr<const std::atomi
       return send(std::move(response));
     }
     if (route.kind == RouteKind::kInfer) {
-      return StartInfer(route, request, std::move(cancelled), std::move(respond));
+      return StartInfer(route, request, std::move(context), std::move(respond));
     }
     if (route.kind == RouteKind::kModelLoad || route.kind == RouteKind::kModelUnload) {
       return StartModelControl(route, request.body, std::move(respond));
@@ -412,15 +414,21 @@ absl::StatusOr<RestInferRequest> Router::DecodeInfer(const Route& route,
 }
 
 void Router::StartInfer(const Route& route, const HttpRequest& http_request,
-                        std::shared_ptr<const std::atomic<bool>> cancelled, Responder respond) {
+                        std::shared_ptr<RequestContext> context, Responder respond) {
   MetricsRegistry* metrics = &server_->metrics();
   absl::StatusOr<RestInferRequest> request = DecodeInfer(route, http_request);
-  if (!request.ok()) {
-    HttpResponse r = ErrorResponse(request.status());
+  absl::StatusOr<std::string> id = ChooseRequestId(
+      http_request.request_id, "X-Request-Id header", request.ok() ? request->request.id : "");
+  if (!request.ok() || !id.ok()) {
+    HttpResponse r = ErrorResponse(request.ok() ? id.status() : request.status());
+    // The client's id when it was usable, so the failure can still be matched up.
+    r.headers.emplace_back(kRequestIdHeader, id.ok() ? *id : NewRequestId());
     metrics->CountHttpResponse(r.status);
     respond(std::move(r));
     return;
   }
+  context->id = std::move(*id);
+  if (http_request.routing_key) context->routing_key = std::string(*http_request.routing_key);
   // Shared by the callback and the failure path below so the responder runs exactly once
   // even if Infer throws after taking the callback.
   struct Pending {
@@ -429,18 +437,20 @@ void Router::StartInfer(const Route& route, const HttpRequest& http_request,
   };
   auto pending = std::make_shared<Pending>();
   pending->respond = std::move(respond);
-  const auto finish = [pending, metrics](std::optional<HttpResponse> response) {
+  const auto finish = [pending, metrics, context](std::optional<HttpResponse> response) {
     if (pending->done.exchange(true)) return;
-    if (response) metrics->CountHttpResponse(response->status);
+    if (response) {
+      response->headers.emplace_back(kRequestIdHeader, context->id);
+      metrics->CountHttpResponse(response->status);
+    }
     // Moved out so whatever the responder holds (the connection) is released as soon as
     // it returns, not whenever the server drops this callback.
     Responder respond = std::move(pending->respond);
     respond(std::move(response));
   };
-  request->request.may_run_inline = http_request.may_run_inline;
   try {
     BinaryOutputs binary(*request);
-    server_->Infer(route.model, route.version, std::move(request->request), std::move(cancelled),
+    server_->Infer(context, route.model, route.version, std::move(request->request),
                    [finish, binary = std::move(binary)](absl::StatusOr<InferResponse> result) {
                      // Runs on an inference worker: nothing may escape into it.
                      try {

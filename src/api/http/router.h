@@ -31,9 +31,10 @@ struct HttpRequest {
   // The Inference-Header-Content-Length header when present (binary tensor data
   // extension): the body is that many bytes of JSON followed by tensor bytes.
   std::optional<std::string_view> inference_header_length;
-  // False when the I/O thread that read this request serves other connections too: an
-  // inference then always goes to the model's workers (InferRequest::may_run_inline).
-  bool may_run_inline = true;
+  // The X-Request-Id header and the routing-key header (HttpOptions::routing_key_header)
+  // when present; for an inference they fill the RequestContext.
+  std::optional<std::string_view> request_id;
+  std::optional<std::string_view> routing_key;
 };
 
 struct HttpResponse {
@@ -43,6 +44,10 @@ struct HttpResponse {
   // Beyond Content-Type and Content-Length, e.g. {"Allow", "GET"} or {"Retry-After", "1"}.
   std::vector<std::pair<std::string, std::string>> headers;
 };
+
+// The header that names a request, both ways: a client's names its request; every
+// inference response (and error) carries the server's request id in it.
+inline constexpr char kRequestIdHeader[] = "X-Request-Id";
 
 // Receives the response to one request, exactly once. std::nullopt means the request was
 // cancelled because its client went away: send nothing and close the connection.
@@ -64,13 +69,15 @@ class Router {
   // whose response comes later on an inference worker thread (or at once, for errors
   // found before queueing), and model load and unload, whose response comes from the
   // thread that does the work. The views in `request` need only live until Handle returns.
-  // `cancelled` (may be null) is handed to InferenceServer::Infer. Every response is
-  // counted in the server's metrics by status code; a cancelled one is not.
-  void Handle(const HttpRequest& request, std::shared_ptr<const std::atomic<bool>> cancelled,
+  // `context` (made by the transport, which may Cancel it) is filled with the request id
+  // and routing key and handed to InferenceServer::Infer. Every response is counted in
+  // the server's metrics by status code; a cancelled one is not.
+  void Handle(const HttpRequest& request, std::shared_ptr<RequestContext> context,
               Responder respond);
 
   // The HTTP status for a failed absl::Status: InvalidArgument 400, NotFound 404,
-  // ResourceExhausted and Unavailable 503, Unimplemented 501, anything else 500.
+  // ResourceExhausted and Unavailable 503, DeadlineExceeded 504, Unimplemented 501,
+  // anything else 500.
   // (Cancelled has no status: there is nobody to send it to.)
   static int HttpStatusFor(const absl::Status& status);
   // {"error": message} with that status (and Retry-After: 1 for ResourceExhausted).
@@ -81,7 +88,7 @@ class Router {
   using Route = http_internal::Route;
   HttpResponse HandleSync(const Route& route, std::string_view body);
   void StartInfer(const Route& route, const HttpRequest& request,
-                  std::shared_ptr<const std::atomic<bool>> cancelled, Responder respond);
+                  std::shared_ptr<RequestContext> context, Responder respond);
   // The infer body, whichever of JSON, JSON + binary or raw binary it is.
   absl::StatusOr<RestInferRequest> DecodeInfer(const Route& route, const HttpRequest& request);
   void StartModelControl(const Route& route, std::string_view body, Responder respond);

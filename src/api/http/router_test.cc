@@ -68,7 +68,7 @@ class RouterTest : public ::testing::Test {
   HttpResponse Call(std::string_view method, std::string_view target, std::string_view body = "",
                     std::optional<std::string_view> header_length = std::nullopt) {
     std::promise<std::optional<HttpResponse>> promise;
-    router_->Handle({method, target, body, header_length}, nullptr,
+    router_->Handle({method, target, body, header_length}, std::make_shared<RequestContext>(),
                     [&promise](std::optional<HttpResponse> r) { promise.set_value(std::move(r)); });
     std::optional<HttpResponse> r = promise.get_future().get();
     EXPECT_TRUE(r.has_value());
@@ -255,7 +255,7 @@ class SimpleRouterTest : public ::testing::Test {
   HttpResponse Call(std::string_view method, std::string_view target, std::string_view body = "",
                     std::optional<std::string_view> header_length = std::nullopt) {
     std::promise<std::optional<HttpResponse>> promise;
-    router_->Handle({method, target, body, header_length}, nullptr,
+    router_->Handle({method, target, body, header_length}, std::make_shared<RequestContext>(),
                     [&promise](std::optional<HttpResponse> r) { promise.set_value(std::move(r)); });
     std::optional<HttpResponse> r = promise.get_future().get();
     EXPECT_TRUE(r.has_value());
