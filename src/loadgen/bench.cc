@@ -89,9 +89,9 @@ absl::Status RunBench(const BenchOptions& options) {
   FERRY_ASSIGN_OR_RETURN(std::unique_ptr<TransportFactory> factory,
                          CreateTransportFactory(transport, workload));
   std::vector<std::string> inputs;
-  for (const InputData& input : workload.requests[0].inputs) {
-    inputs.push_back(absl::StrCat(input.name, " ", DataTypeName(input.datatype), " [",
-                                  absl::StrJoin(input.shape, ","), "]"));
+  for (const Tensor& input : workload.requests[0].inputs) {
+    inputs.push_back(
+        absl::StrCat(input.name, " ", DataTypeName(input.dtype), " ", ShapeToString(input.shape)));
   }
   std::fprintf(stderr,
                "ferry bench: %zu requests pre-encoded (%llu bytes each on average); inputs %s\n",

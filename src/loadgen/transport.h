@@ -17,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "core/signature.h"
 #include "loadgen/stats.h"
 #include "loadgen/workload.h"
 
@@ -130,8 +131,9 @@ absl::StatusOr<std::unique_ptr<TransportFactory>> CreateTransportFactory(
 class ControlClient {
  public:
   virtual ~ControlClient() = default;
-  // The model's V2 metadata. Unavailable when the server cannot be reached, NotFound for an
-  // unknown model, InvalidArgument for a body that is not metadata.
+  // The model's inputs and outputs from its V2 metadata (see ParseModelMetadata).
+  // Unavailable when the server cannot be reached, NotFound for an unknown model,
+  // InvalidArgument for a body that is not metadata.
   virtual absl::StatusOr<ModelSignature> GetModelMetadata() = 0;
   // Cumulative statistics; nullopt when the server does not implement the statistics
   // extension (404, 405, 501), an error for anything else that fails.
