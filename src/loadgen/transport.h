@@ -17,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/clock.h"
 #include "core/signature.h"
 #include "loadgen/stats.h"
 #include "loadgen/workload.h"
@@ -26,8 +27,6 @@ class io_context;
 }  // namespace boost::asio
 
 namespace ferry::loadgen {
-
-using Clock = std::chrono::steady_clock;
 
 enum class Protocol { kHttpJson, kHttpBinary, kGrpc };
 
@@ -77,8 +76,10 @@ struct InferCompletion {
   // The HTTP status when a response arrived, or the gRPC status code of a failed call;
   // else 0.
   int status_code = 0;
-  Clock::time_point sent;  // when the transport started on the request
-  Clock::time_point done;  // when the response completed or the error was seen
+  // Clock::Real() nanoseconds (common/clock.h): when the transport started on the request,
+  // and when the response completed or the error was seen.
+  int64_t sent_nanos = 0;
+  int64_t done_nanos = 0;
   uint64_t bytes_sent = 0;
   uint64_t bytes_received = 0;  // response body bytes
   // What went wrong, for outcome != kOk (e.g. the server's error body, a parse error).
