@@ -2,6 +2,9 @@
 // only; the work is in src/loadgen/.
 #include "loadgen/bench.h"
 
+#include <signal.h>
+
+#include <atomic>
 #include <cstdio>
 #include <functional>
 #include <memory>
@@ -11,6 +14,18 @@
 #include "cli/commands.h"
 
 namespace ferry {
+namespace {
+
+std::atomic<bool> interrupted{false};
+
+// The first Ctrl-C ends the current measurement and reports what was measured; a second
+// one kills the process as usual.
+void OnInterrupt(int) {
+  interrupted.store(true);
+  signal(SIGINT, SIG_DFL);
+}
+
+}  // namespace
 
 void AddBenchCommand(CLI::App& app, std::function<int()>& run) {
   auto options = std::make_shared<loadgen::BenchOptions>();
@@ -80,7 +95,11 @@ void AddBenchCommand(CLI::App& app, std::function<int()>& run) {
                   "Write a PNG of p99 latency vs throughput (gnuplot)");
   cmd->callback([&run, options] {
     run = [options] {
+      interrupted.store(false);
+      options->stop = &interrupted;
+      signal(SIGINT, OnInterrupt);
       const absl::Status status = loadgen::RunBench(*options);
+      signal(SIGINT, SIG_DFL);
       if (!status.ok()) {
         std::fprintf(stderr, "ferry bench: %s\n", std::string(status.message()).c_str());
         return 1;

@@ -1,16 +1,13 @@
 #include "loadgen/bench.h"
 
-#include <signal.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/mutex.h"
 #include "common/status_macros.h"
 #include "loadgen/idx_reader.h"
 #include "loadgen/report.h"
@@ -20,15 +17,6 @@
 
 namespace ferry::loadgen {
 namespace {
-
-std::atomic<bool> interrupted{false};
-
-// The first Ctrl-C ends the current measurement and reports what was measured; a second
-// one kills the process as usual.
-void OnInterrupt(int) {
-  interrupted.store(true);
-  signal(SIGINT, SIG_DFL);
-}
 
 absl::Status WriteFile(const std::string& path, const std::string& content,
                        absl::string_view flag) {
@@ -43,10 +31,6 @@ absl::Status WriteFile(const std::string& path, const std::string& content,
 
 absl::Status RunBench(const BenchOptions& options) {
   if (options.model.empty()) return absl::InvalidArgumentError("--model is required");
-  // Debian's Abseil is built with deadlock detection on: every absl::Mutex lock (ours on
-  // each completion, and gRPC's inside every call) would walk a lock graph, showing up as
-  // a few percent of the client's CPU in a profile. The load generator does not need it.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   if (!options.concurrency.empty() && !options.rates.empty()) {
     return absl::InvalidArgumentError("give --concurrency or --rate, not both");
   }
@@ -89,17 +73,15 @@ absl::Status RunBench(const BenchOptions& options) {
   FERRY_ASSIGN_OR_RETURN(std::unique_ptr<TransportFactory> factory,
                          CreateTransportFactory(transport, workload));
   std::vector<std::string> inputs;
-  for (const InputData& input : workload.requests[0].inputs) {
-    inputs.push_back(absl::StrCat(input.name, " ", DataTypeName(input.datatype), " [",
-                                  absl::StrJoin(input.shape, ","), "]"));
+  for (const Tensor& input : workload.requests[0].inputs) {
+    inputs.push_back(
+        absl::StrCat(input.name, " ", DataTypeName(input.dtype), " ", ShapeToString(input.shape)));
   }
   std::fprintf(stderr,
                "ferry bench: %zu requests pre-encoded (%llu bytes each on average); inputs %s\n",
                factory->pool_size(), static_cast<unsigned long long>(factory->mean_request_bytes()),
                absl::StrJoin(inputs, ", ").c_str());
 
-  // Peers that close mid-write must give an error, not kill the process.
-  signal(SIGPIPE, SIG_IGN);
   RunnerOptions runner_options;
   runner_options.threads = options.threads;
   runner_options.warmup_seconds = options.warmup_seconds;
@@ -110,9 +92,7 @@ absl::Status RunBench(const BenchOptions& options) {
   runner_options.late_threshold = std::chrono::microseconds(options.late_threshold_us);
   runner_options.progress_tty = isatty(STDERR_FILENO) != 0;
   runner_options.progress = options.progress || runner_options.progress_tty;
-  runner_options.stop = &interrupted;
-  interrupted.store(false);
-  signal(SIGINT, OnInterrupt);
+  runner_options.stop = options.stop;
   FERRY_ASSIGN_OR_RETURN(std::unique_ptr<LoadRunner> runner,
                          LoadRunner::Create(runner_options, factory.get(), control.get()));
 
@@ -123,7 +103,6 @@ absl::Status RunBench(const BenchOptions& options) {
     if (runs.back().interrupted) break;
   }
   runner.reset();
-  signal(SIGINT, SIG_DFL);
 
   ReportContext context;
   context.url = options.url;

@@ -4,6 +4,7 @@
 #ifndef FERRY_LOADGEN_BENCH_H_
 #define FERRY_LOADGEN_BENCH_H_
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -40,9 +41,16 @@ struct BenchOptions {
   std::string json_path;
   std::string csv_path;
   std::string plot_path;
+  // When it becomes true (the programs set it from a SIGINT handler), the current
+  // measurement ends early and is reported, and the rest of the sweep is skipped. May be
+  // null. Not owned.
+  const std::atomic<bool>* stop = nullptr;
 };
 
 // Runs the benchmark, printing the table on stdout and progress and notes on stderr.
+// Touches no process-wide state (signal dispositions, Abseil's deadlock detection): the
+// program's main sets those, and should ignore SIGPIPE, since a server that closes a
+// connection mid-write must give an error here, not kill the process.
 // Returns an error for bad options, an unreachable server or unknown model, a file that
 // cannot be written, or a measurement in which no request succeeded (after reporting it).
 // A failed --plot is reported on stderr but does not fail the run.

@@ -35,6 +35,7 @@ std::optional<uint64_t> TypedCount(const inference::InferTensorContents &c, Data
       return c.bytes_contents_size();
     case DataType::kFp16:
     case DataType::kBf16:
+    case DataType::kInvalid:
       return std::nullopt;
   }
   return std::nullopt;
@@ -63,12 +64,12 @@ inference::ModelInferRequest EncodeGrpcInferRequest(const RequestData &request,
   inference::ModelInferRequest out;
   out.set_model_name(std::string(model));
   if (!version.empty()) out.set_model_version(std::string(version));
-  for (const InputData &input : request.inputs) {
+  for (const Tensor &input : request.inputs) {
     inference::ModelInferRequest::InferInputTensor *tensor = out.add_inputs();
     tensor->set_name(input.name);
-    tensor->set_datatype(std::string(DataTypeName(input.datatype)));
+    tensor->set_datatype(std::string(DataTypeName(input.dtype)));
     for (int64_t d : input.shape) tensor->add_shape(d);
-    out.add_raw_input_contents(input.bytes);
+    out.add_raw_input_contents(input.data.data(), input.data.size());
   }
   return out;
 }
@@ -86,8 +87,8 @@ absl::Status CheckGrpcInferResponse(const inference::ModelInferResponse &respons
   for (int i = 0; i < outputs; ++i) {
     const inference::ModelInferResponse::InferOutputTensor &output = response.outputs(i);
     const std::string &name = output.name();
-    const std::optional<DataType> type = ParseDataType(output.datatype());
-    if (name.empty() || !type) {
+    const DataType type = ParseDataType(output.datatype());
+    if (name.empty() || type == DataType::kInvalid) {
       return absl::InvalidArgumentError(absl::StrCat("response output ", i, " ('", name,
                                                      "') lacks a name or a V2 datatype ('",
                                                      output.datatype(), "')"));
@@ -101,10 +102,10 @@ absl::Status CheckGrpcInferResponse(const inference::ModelInferResponse &respons
         return absl::InvalidArgumentError(
             absl::StrCat("response has output '", name, "', not in the model's metadata"));
       }
-      if (spec->datatype != *type) {
+      if (spec->dtype != type) {
         return absl::InvalidArgumentError(
-            absl::StrCat("response output '", name, "' is ", DataTypeName(*type),
-                         "; the model's metadata says ", DataTypeName(spec->datatype)));
+            absl::StrCat("response output '", name, "' is ", DataTypeName(type),
+                         "; the model's metadata says ", DataTypeName(spec->dtype)));
       }
       for (int j = 0; j < i; ++j) {
         if (response.outputs(j).name() == name) {
@@ -122,24 +123,24 @@ absl::Status CheckGrpcInferResponse(const inference::ModelInferResponse &respons
     }
     if (raw_entries > 0) {
       const std::string &raw = response.raw_output_contents(i);
-      const int size = DataTypeSize(*type);
+      const uint64_t size = DataTypeByteSize(type);
       if (size == 0) {
         if (!BytesElementsFit(raw, elements)) {
           return absl::InvalidArgumentError(
               absl::StrCat("response output '", name, "': raw BYTES contents of ", raw.size(),
                            " bytes are not ", elements, " length-prefixed elements"));
         }
-      } else if (raw.size() != elements * static_cast<uint64_t>(size)) {
+      } else if (raw.size() != elements * size) {
         return absl::InvalidArgumentError(absl::StrCat(
             "response output '", name, "': ", raw.size(), " raw bytes but shape needs ", elements,
-            " x ", size, " = ", elements * static_cast<uint64_t>(size), " bytes"));
+            " x ", size, " = ", elements * size, " bytes"));
       }
       summary->binary_bytes += raw.size();
     } else {
-      const std::optional<uint64_t> count = TypedCount(output.contents(), *type);
+      const std::optional<uint64_t> count = TypedCount(output.contents(), type);
       if (!count) {
         return absl::InvalidArgumentError(
-            absl::StrCat("response output '", name, "' is ", DataTypeName(*type),
+            absl::StrCat("response output '", name, "' is ", DataTypeName(type),
                          ", which travels only as raw_output_contents, and the response has "
                          "none"));
       }
@@ -162,21 +163,18 @@ absl::Status CheckGrpcInferResponse(const inference::ModelInferResponse &respons
 
 absl::StatusOr<ModelSignature> SignatureFromGrpc(const inference::ModelMetadataResponse &metadata) {
   ModelSignature signature;
-  signature.name = metadata.name();
-  signature.platform = metadata.platform();
-  for (const std::string &v : metadata.versions()) signature.versions.push_back(v);
   auto convert = [](const auto &list, absl::string_view field,
                     std::vector<TensorSpec> *out) -> absl::Status {
     for (const inference::ModelMetadataResponse::TensorMetadata &t : list) {
-      const std::optional<DataType> type = ParseDataType(t.datatype());
-      if (t.name().empty() || !type) {
+      const DataType type = ParseDataType(t.datatype());
+      if (t.name().empty() || type == DataType::kInvalid) {
         return absl::InvalidArgumentError(
             absl::StrCat("model metadata ", field, ": tensor '", t.name(),
                          "' needs a name and a V2 datatype (got '", t.datatype(), "')"));
       }
       TensorSpec spec;
       spec.name = t.name();
-      spec.datatype = *type;
+      spec.dtype = type;
       spec.shape.assign(t.shape().begin(), t.shape().end());
       out->push_back(std::move(spec));
     }

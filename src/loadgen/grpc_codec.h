@@ -39,8 +39,8 @@ absl::Status CheckGrpcInferResponse(const inference::ModelInferResponse &respons
                                     const std::vector<TensorSpec> &expected,
                                     ResponseSummary *summary);
 
-// ModelMetadataResponse -> ModelSignature, with the checks of
-// ParseModelMetadata (inputs non-empty, every datatype a V2 name).
+// ModelMetadataResponse -> ModelSignature (inputs and outputs only), with the
+// checks of ParseModelMetadata (inputs non-empty, every datatype a V2 name).
 absl::StatusOr<ModelSignature> SignatureFromGrpc(const inference::ModelMetadataResponse &metadata);
 
 // Sums the entries of `model` (and `version`, when not empty) as

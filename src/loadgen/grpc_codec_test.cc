@@ -30,8 +30,8 @@ std::string Check(const inference::ModelInferResponse& r,
 
 TEST(GrpcCodecTest, EncodesInputsAsRawContents) {
   RequestData data;
-  data.inputs.push_back({"a", DataType::kFp32, {2, 3}, std::string(24, 'x')});
-  data.inputs.push_back({"b", DataType::kInt64, {2}, std::string(16, 'y')});
+  data.inputs.push_back({"a", DataType::kFp32, {2, 3}, std::vector<uint8_t>(24, 'x')});
+  data.inputs.push_back({"b", DataType::kInt64, {2}, std::vector<uint8_t>(16, 'y')});
   const inference::ModelInferRequest r = EncodeGrpcInferRequest(data, "m", "3");
   EXPECT_EQ(r.model_name(), "m");
   EXPECT_EQ(r.model_version(), "3");
@@ -149,11 +149,14 @@ TEST(GrpcCodecTest, SignatureFromMetadata) {
   out->add_shape(10);
   absl::StatusOr<ModelSignature> s = SignatureFromGrpc(m);
   ASSERT_TRUE(s.ok()) << s.status();
-  EXPECT_EQ(s->name, "fashion");
-  EXPECT_EQ(s->versions, std::vector<std::string>{"1"});
   ASSERT_EQ(s->inputs.size(), 1u);
+  EXPECT_EQ(s->inputs[0].name, "image");
+  EXPECT_EQ(s->inputs[0].dtype, DataType::kFp32);
   EXPECT_EQ(s->inputs[0].shape, (std::vector<int64_t>{-1, 1, 28, 28}));
-  EXPECT_EQ(s->outputs[0].datatype, DataType::kFp32);
+  ASSERT_EQ(s->outputs.size(), 1u);
+  EXPECT_EQ(s->outputs[0].name, "logits");
+  EXPECT_EQ(s->outputs[0].dtype, DataType::kFp32);
+  EXPECT_EQ(s->outputs[0].shape, (std::vector<int64_t>{-1, 10}));
 
   in->set_datatype("float32");
   EXPECT_EQ(SignatureFromGrpc(m).status().code(), absl::StatusCode::kInvalidArgument);

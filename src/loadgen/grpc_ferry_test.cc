@@ -129,7 +129,7 @@ TEST_F(GrpcFerryTest, UnknownModelIsNotFoundCountedByCode) {
 
 TEST_F(GrpcFerryTest, WrongDatatypeIsInvalidArgument) {
   ModelSignature signature = SimpleSignature();
-  signature.inputs[0].datatype = DataType::kFp32;  // the model takes INT32
+  signature.inputs[0].dtype = DataType::kFp32;  // the model takes INT32
   const Measurement m = Drive("simple", signature, 1, 10);
   EXPECT_EQ(m.ok, 0u);
   EXPECT_EQ(m.errors.grpc_status.at(3), 10u);  // INVALID_ARGUMENT

@@ -91,7 +91,7 @@ class GrpcTransport final : public Transport {
         InferCompletion completion;
         completion.tag = tag;
         completion.outcome = Outcome::kConnectionError;
-        completion.sent = completion.done = Clock::now();
+        completion.sent_nanos = completion.done_nanos = Clock::Real()->NowNanos();
         completion.detail = closing ? "the transport is closed"
                                     : "every call slot is busy (more outstanding requests "
                                       "than capacity)";
@@ -103,7 +103,7 @@ class GrpcTransport final : public Transport {
     c->busy = true;
     c->index = index;
     c->tag = tag;
-    c->sent = Clock::now();
+    c->sent_nanos = Clock::Real()->NowNanos();
     c->context.emplace();
     c->context->set_deadline(std::chrono::system_clock::now() + pool_->options.timeout);
     c->response.Clear();
@@ -128,7 +128,7 @@ class GrpcTransport final : public Transport {
     grpc::Status status;
     size_t index = 0;
     uint64_t tag = 0;
-    Clock::time_point sent;
+    int64_t sent_nanos = 0;
     bool busy = false;
   };
 
@@ -173,8 +173,8 @@ class GrpcTransport final : public Transport {
     --busy_;
     InferCompletion completion;
     completion.tag = c->tag;
-    completion.sent = c->sent;
-    completion.done = Clock::now();
+    completion.sent_nanos = c->sent_nanos;
+    completion.done_nanos = Clock::Real()->NowNanos();
     completion.bytes_sent = pool_->request_bytes[c->index];
     const grpc::Status &status = c->status;
     if (status.ok()) {

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "boost/json.hpp"
+#include "loadgen/elements.h"
 
 namespace ferry::loadgen {
 namespace json = boost::json;
@@ -39,12 +40,12 @@ void AppendShape(const std::vector<int64_t>& shape, std::string* out) {
   out->push_back(']');
 }
 
-void AppendTensorHead(const InputData& input, std::string* out) {
+void AppendTensorHead(const Tensor& input, std::string* out) {
   out->append("{\"name\":");
   AppendJsonString(input.name, out);
   out->append(",\"shape\":");
   AppendShape(input.shape, out);
-  absl::StrAppend(out, ",\"datatype\":\"", DataTypeName(input.datatype), "\"");
+  absl::StrAppend(out, ",\"datatype\":\"", DataTypeName(input.dtype), "\"");
 }
 
 template <typename T>
@@ -58,20 +59,20 @@ void AppendShortest(T value, std::string* out) {
   out->append(buffer, result.ptr);
 }
 
-void AppendJsonData(const InputData& input, std::string* out) {
+void AppendJsonData(const Tensor& input, std::string* out) {
   out->push_back('[');
-  const char* p = input.bytes.data();
-  const char* end = p + input.bytes.size();
+  const uint8_t* p = input.data.data();
+  const uint8_t* end = p + input.data.size();
   bool first = true;
-  const int size = DataTypeSize(input.datatype);
+  const size_t size = DataTypeByteSize(input.dtype);
   while (p < end) {
     if (!first) out->push_back(',');
     first = false;
-    switch (input.datatype) {
+    switch (input.dtype) {
       case DataType::kBytes: {
         uint32_t length;
         std::memcpy(&length, p, 4);
-        AppendJsonString(absl::string_view(p + 4, length), out);
+        AppendJsonString(absl::string_view(reinterpret_cast<const char*>(p) + 4, length), out);
         p += 4 + length;
         continue;
       }
@@ -81,10 +82,10 @@ void AppendJsonData(const InputData& input, std::string* out) {
       case DataType::kFp32:
       case DataType::kFp16:
       case DataType::kBf16:
-        AppendShortest(static_cast<float>(ReadNumber(input.datatype, p)), out);
+        AppendShortest(static_cast<float>(ReadNumber(input.dtype, p)), out);
         break;
       case DataType::kFp64:
-        AppendShortest(ReadNumber(input.datatype, p), out);
+        AppendShortest(ReadNumber(input.dtype, p), out);
         break;
       case DataType::kUint64: {
         uint64_t v;
@@ -99,7 +100,7 @@ void AppendJsonData(const InputData& input, std::string* out) {
         break;
       }
       default:
-        absl::StrAppend(out, static_cast<int64_t>(ReadNumber(input.datatype, p)));
+        absl::StrAppend(out, static_cast<int64_t>(ReadNumber(input.dtype, p)));
     }
     p += size;
   }
@@ -129,14 +130,16 @@ BinaryInferRequest EncodeBinaryInferRequest(const RequestData& request) {
   for (size_t i = 0; i < request.inputs.size(); ++i) {
     if (i > 0) out.push_back(',');
     AppendTensorHead(request.inputs[i], &out);
-    absl::StrAppend(&out, ",\"parameters\":{\"binary_data_size\":", request.inputs[i].bytes.size(),
+    absl::StrAppend(&out, ",\"parameters\":{\"binary_data_size\":", request.inputs[i].data.size(),
                     "}}");
-    binary_bytes += request.inputs[i].bytes.size();
+    binary_bytes += request.inputs[i].data.size();
   }
   out.append("],\"parameters\":{\"binary_data_output\":true}}");
   result.header_length = out.size();
   out.reserve(out.size() + binary_bytes);
-  for (const InputData& input : request.inputs) out.append(input.bytes);
+  for (const Tensor& input : request.inputs) {
+    out.append(reinterpret_cast<const char*>(input.data.data()), input.data.size());
+  }
   return result;
 }
 
@@ -236,9 +239,9 @@ absl::Status ResponseChecker::Check(absl::string_view body, std::optional<uint64
           "response output lacks \"name\", \"datatype\" or \"shape\"");
     }
     const absl::string_view name_text(name->get_string().data(), name->get_string().size());
-    const std::optional<DataType> type = ParseDataType(
+    const DataType type = ParseDataType(
         absl::string_view(datatype->get_string().data(), datatype->get_string().size()));
-    if (!type) {
+    if (type == DataType::kInvalid) {
       return absl::InvalidArgumentError(
           absl::StrCat("response output '", name_text, "' has unknown datatype"));
     }
@@ -247,10 +250,10 @@ absl::Status ResponseChecker::Check(absl::string_view body, std::optional<uint64
       for (const TensorSpec& spec : expected_) {
         if (spec.name != name_text) continue;
         found = true;
-        if (spec.datatype != *type) {
+        if (spec.dtype != type) {
           return absl::InvalidArgumentError(
-              absl::StrCat("response output '", name_text, "' is ", DataTypeName(*type),
-                           "; the model's metadata says ", DataTypeName(spec.datatype)));
+              absl::StrCat("response output '", name_text, "' is ", DataTypeName(type),
+                           "; the model's metadata says ", DataTypeName(spec.dtype)));
         }
       }
       if (!found) {
@@ -281,7 +284,7 @@ absl::Status ResponseChecker::Check(absl::string_view body, std::optional<uint64
             absl::StrCat("response output '", name_text, "' has a bad binary_data_size"));
       }
       const uint64_t bytes = static_cast<uint64_t>(binary_size->get_int64());
-      const int size = DataTypeSize(*type);
+      const uint64_t size = DataTypeByteSize(type);
       if (size != 0 && bytes != elements * static_cast<uint64_t>(size)) {
         return absl::InvalidArgumentError(absl::StrCat(
             "response output '", name_text, "': binary_data_size ", bytes, " but shape needs ",

@@ -4,17 +4,18 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "loadgen/elements.h"
 
 namespace ferry::loadgen {
 namespace {
 
-InputData Input(std::string name, DataType type, std::vector<int64_t> shape,
-                std::vector<double> values) {
-  InputData input;
+Tensor Input(std::string name, DataType type, std::vector<int64_t> shape,
+             std::vector<double> values) {
+  Tensor input;
   input.name = std::move(name);
-  input.datatype = type;
+  input.dtype = type;
   input.shape = std::move(shape);
-  for (double v : values) AppendNumber(type, v, &input.bytes);
+  for (double v : values) AppendNumber(type, v, &input.data);
   return input;
 }
 
@@ -56,13 +57,12 @@ TEST(HttpCodecTest, JsonRequestUsesShortestNumbersBoolsAndStrings) {
   request.inputs.push_back(Input("image", DataType::kFp32, {1, 3}, {0, 1.5, 255}));
   request.inputs.push_back(Input("flags", DataType::kBool, {2}, {1, 0}));
   request.inputs.push_back(Input("ids", DataType::kInt64, {2}, {-3, 7}));
-  InputData text;
+  Tensor text;
   text.name = "text";
-  text.datatype = DataType::kBytes;
+  text.dtype = DataType::kBytes;
   text.shape = {1};
-  const uint32_t length = 4;
-  text.bytes.append(reinterpret_cast<const char*>(&length), 4);
-  text.bytes.append("a\"b\n");
+  const std::string element("\x04\0\0\0a\"b\n", 8);  // a 4-byte length, then the bytes
+  text.data.assign(element.begin(), element.end());
   request.inputs.push_back(text);
   EXPECT_EQ(EncodeJsonInferRequest(request),
             R"({"inputs":[{"name":"image","shape":[1,3],"datatype":"FP32","data":[0,1.5,255]},)"

@@ -82,9 +82,10 @@ class HttpTransport final : public Transport {
         sink_(sink),
         checker_(pool_->outputs),
         sweep_(io),
-        sweep_period_(std::clamp<Clock::duration>(pool_->options.timeout / 10,
-                                                  std::chrono::milliseconds(1),
-                                                  std::chrono::milliseconds(100))) {
+        timeout_nanos_(std::chrono::nanoseconds(pool_->options.timeout).count()),
+        sweep_period_(std::clamp<std::chrono::nanoseconds>(pool_->options.timeout / 10,
+                                                           std::chrono::milliseconds(1),
+                                                           std::chrono::milliseconds(100))) {
     connections_.reserve(pool_->options.max_connections);
     idle_.reserve(pool_->options.max_connections);
   }
@@ -105,7 +106,7 @@ class HttpTransport final : public Transport {
         InferCompletion completion;
         completion.tag = tag;
         completion.outcome = Outcome::kConnectionError;
-        completion.sent = completion.done = Clock::now();
+        completion.sent_nanos = completion.done_nanos = Clock::Real()->NowNanos();
         completion.detail = "every connection is busy (more outstanding requests than capacity)";
         sink_->OnInferComplete(completion);
       });
@@ -117,8 +118,8 @@ class HttpTransport final : public Transport {
     c->retried = false;
     c->timed_out = false;
     c->parser.reset();
-    c->sent = Clock::now();
-    c->deadline = c->sent + pool_->options.timeout;
+    c->sent_nanos = Clock::Real()->NowNanos();
+    c->deadline_nanos = c->sent_nanos + timeout_nanos_;
     ++busy_;
     if (!sweep_armed_) ArmSweep();
     if (c->socket.is_open()) {
@@ -146,8 +147,8 @@ class HttpTransport final : public Transport {
     std::optional<ResponseParser> parser;
     size_t index = 0;
     uint64_t tag = 0;
-    Clock::time_point sent;
-    Clock::time_point deadline;
+    int64_t sent_nanos = 0;
+    int64_t deadline_nanos = 0;
     bool busy = false;
     bool reused = false;  // has completed a request since it connected
     bool retried = false;
@@ -163,9 +164,9 @@ class HttpTransport final : public Transport {
     sweep_.async_wait([this](error_code ec) {
       sweep_armed_ = false;
       if (ec) return;
-      const Clock::time_point now = Clock::now();
+      const int64_t now = Clock::Real()->NowNanos();
       for (auto& c : connections_) {
-        if (c->busy && !c->timed_out && now >= c->deadline) {
+        if (c->busy && !c->timed_out && now >= c->deadline_nanos) {
           c->timed_out = true;
           error_code ignored;
           c->socket.close(ignored);  // the pending operation then fails with operation_aborted
@@ -260,8 +261,8 @@ class HttpTransport final : public Transport {
     completion.tag = c->tag;
     completion.outcome = outcome;
     completion.status_code = status;
-    completion.sent = c->sent;
-    completion.done = Clock::now();
+    completion.sent_nanos = c->sent_nanos;
+    completion.done_nanos = Clock::Real()->NowNanos();
     completion.bytes_sent = pool_->wire[c->index].size();
     completion.bytes_received = c->body.size();
     if (!detail.empty()) {
@@ -283,7 +284,8 @@ class HttpTransport final : public Transport {
   std::string detail_;
   bool closing_ = false;
   asio::steady_timer sweep_;
-  const Clock::duration sweep_period_;
+  const int64_t timeout_nanos_;
+  const std::chrono::nanoseconds sweep_period_;
   bool sweep_armed_ = false;
   size_t busy_ = 0;
 };

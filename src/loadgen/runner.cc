@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <deque>
 #include <future>
+#include <limits>
 #include <thread>
 #include <utility>
 
@@ -24,19 +25,26 @@ namespace ferry::loadgen {
 namespace asio = boost::asio;
 namespace {
 
-// A request's tag: whether it is measured (top bit) and its intended start, in steady-clock
-// nanoseconds (63 bits last for centuries of uptime).
+// Every time here is Clock::Real() nanoseconds, the clock the transports stamp completions
+// with. Waits go to Asio timers and futures as durations from now, not as time points, so
+// nothing assumes which std::chrono clock Clock::Real() reads.
+int64_t NowNanos() { return Clock::Real()->NowNanos(); }
+
+constexpr int64_t kNanosPerSecond = 1'000'000'000;
+
+int64_t SecondsToNanos(double seconds) {
+  return static_cast<int64_t>(seconds * static_cast<double>(kNanosPerSecond));
+}
+
+// A request's tag: whether it is measured (top bit) and its intended start (63 bits of
+// nanoseconds last for centuries of uptime).
 constexpr uint64_t kMeasuredBit = uint64_t{1} << 63;
 
-uint64_t MakeTag(Clock::time_point intended, bool measured) {
-  const auto ns = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(intended.time_since_epoch()).count());
-  return (ns & ~kMeasuredBit) | (measured ? kMeasuredBit : 0);
+uint64_t MakeTag(int64_t intended_nanos, bool measured) {
+  return (static_cast<uint64_t>(intended_nanos) & ~kMeasuredBit) | (measured ? kMeasuredBit : 0);
 }
 
-Clock::time_point TagTime(uint64_t tag) {
-  return Clock::time_point(std::chrono::nanoseconds(static_cast<int64_t>(tag & ~kMeasuredBit)));
-}
+int64_t TagNanos(uint64_t tag) { return static_cast<int64_t>(tag & ~kMeasuredBit); }
 
 double CpuSeconds() {
   rusage usage{};
@@ -85,10 +93,10 @@ class LoadRunner::Worker final : public CompletionSink {
     int concurrency = 0;
     double rate = 0;
     uint64_t seed = 0;
-    Clock::time_point start, window_start, window_end;  // window_end unused with a quota
+    int64_t start = 0, window_start = 0, window_end = 0;  // window_end unused with a quota
     bool use_quota = false;  // measure `quota` requests (possibly 0) instead of a window
     uint64_t quota = 0;
-    std::chrono::nanoseconds late_threshold{0};
+    int64_t late_threshold_nanos = 0;
   };
 
   // Everything a measurement reports, final once `done` is ready.
@@ -101,9 +109,9 @@ class LoadRunner::Worker final : public CompletionSink {
     uint64_t issued = 0;  // measured requests sent (or queued to send)
     uint64_t late = 0;
     uint64_t pool_waits = 0;
-    std::chrono::nanoseconds max_lag{0};
-    Clock::time_point last_completion{};
-    Clock::time_point last_scheduled{};
+    int64_t max_lag_nanos = 0;
+    int64_t last_completion = 0;
+    int64_t last_scheduled = 0;
   };
 
   Worker(TransportFactory* factory, size_t index)
@@ -196,7 +204,7 @@ class LoadRunner::Worker final : public CompletionSink {
       issuing_ = false;
     } else {
       arrivals_.emplace(plan_.rate, plan_.seed);
-      next_arrival_ = plan_.start + std::chrono::nanoseconds(arrivals_->NextGapNanos());
+      next_arrival_ = plan_.start + arrivals_->NextGapNanos();
       ArmArrivalTimer();
     }
     MaybeFinish();
@@ -204,7 +212,7 @@ class LoadRunner::Worker final : public CompletionSink {
 
   // Closed loop: the next request, starting now.
   void IssueClosed() {
-    const Clock::time_point now = Clock::now();
+    const int64_t now = NowNanos();
     if (!plan_.use_quota && now >= plan_.window_end) {
       issuing_ = false;
       return;
@@ -231,7 +239,7 @@ class LoadRunner::Worker final : public CompletionSink {
   }
 
   void ArmArrivalTimer() {
-    timer_.expires_at(next_arrival_);
+    timer_.expires_after(std::chrono::nanoseconds(next_arrival_ - NowNanos()));
     timer_.async_wait([this](boost::system::error_code ec) {
       if (!ec) OnArrivals();
     });
@@ -240,7 +248,7 @@ class LoadRunner::Worker final : public CompletionSink {
   // Open loop: send every arrival whose time has come. When the thread was busy, several
   // are due at once; they go out late, and that lateness is counted in Send.
   void OnArrivals() {
-    const Clock::time_point now = Clock::now();
+    const int64_t now = NowNanos();
     while (issuing_ && next_arrival_ <= now) {
       if (!plan_.use_quota && next_arrival_ >= plan_.window_end) {
         issuing_ = false;
@@ -262,7 +270,7 @@ class LoadRunner::Worker final : public CompletionSink {
       } else {
         Send(tag, /*from_backlog=*/false);
       }
-      next_arrival_ += std::chrono::nanoseconds(arrivals_->NextGapNanos());
+      next_arrival_ += arrivals_->NextGapNanos();
     }
     if (issuing_) ArmArrivalTimer();
     MaybeFinish();
@@ -273,10 +281,9 @@ class LoadRunner::Worker final : public CompletionSink {
   void Send(uint64_t tag, bool from_backlog) {
     ++in_flight_;
     if (plan_.mode == LoadMode::kRate && !from_backlog && (tag & kMeasuredBit) != 0) {
-      const auto lag = Clock::now() - TagTime(tag);
-      if (lag > plan_.late_threshold) ++result_.late;
-      result_.max_lag =
-          std::max(result_.max_lag, std::chrono::duration_cast<std::chrono::nanoseconds>(lag));
+      const int64_t lag = NowNanos() - TagNanos(tag);
+      if (lag > plan_.late_threshold_nanos) ++result_.late;
+      result_.max_lag_nanos = std::max(result_.max_lag_nanos, lag);
     }
     transport_->AsyncInfer(next_index_++ % pool_size_, tag);
   }
@@ -285,11 +292,10 @@ class LoadRunner::Worker final : public CompletionSink {
     ++result_.requests;
     result_.bytes_sent += c.bytes_sent;
     result_.bytes_received += c.bytes_received;
-    result_.last_completion = std::max(result_.last_completion, c.done);
+    result_.last_completion = std::max(result_.last_completion, c.done_nanos);
     if (c.outcome == Outcome::kOk) {
       ++result_.ok;
-      const auto latency = c.done - TagTime(c.tag);
-      const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(latency).count();
+      const int64_t ns = c.done_nanos - TagNanos(c.tag);
       absl::MutexLock lock(&mutex_);
       latency_.Record(static_cast<uint64_t>(std::max<int64_t>(ns, 0)));
       return;
@@ -343,7 +349,7 @@ class LoadRunner::Worker final : public CompletionSink {
   int backing_off_ = 0;
   std::deque<uint64_t> backlog_;  // open loop: arrivals waiting for a free connection
   std::optional<PoissonArrivals> arrivals_;
-  Clock::time_point next_arrival_;
+  int64_t next_arrival_ = 0;
   std::promise<void> done_;
 
   std::atomic<uint64_t> completed_{0};
@@ -387,8 +393,8 @@ namespace {
 class Progress {
  public:
   // `completed` is the workers' running total so far (their counters span measurements).
-  Progress(const RunnerOptions& options, std::string label, Clock::time_point start,
-           Clock::time_point window_start, uint64_t completed)
+  Progress(const RunnerOptions& options, std::string label, int64_t start, int64_t window_start,
+           uint64_t completed)
       : options_(options),
         label_(std::move(label)),
         start_(start),
@@ -403,17 +409,17 @@ class Progress {
   void Print(uint64_t completed, uint64_t errors, const LatencyHistogram& latency,
              double duration_seconds) {
     if (!options_.progress) return;
-    const Clock::time_point now = Clock::now();
-    const double dt = std::chrono::duration<double>(now - last_).count();
+    const int64_t now = NowNanos();
+    const double dt = static_cast<double>(now - last_) / kNanosPerSecond;
     const double rps = dt > 0 ? static_cast<double>(completed - last_completed_) / dt : 0;
     last_ = now;
     last_completed_ = completed;
     std::string phase;
     if (now < window_start_) {
       phase =
-          absl::StrFormat("warm-up %4.1fs", std::chrono::duration<double>(now - start_).count());
+          absl::StrFormat("warm-up %4.1fs", static_cast<double>(now - start_) / kNanosPerSecond);
     } else {
-      const double t = std::chrono::duration<double>(now - window_start_).count();
+      const double t = static_cast<double>(now - window_start_) / kNanosPerSecond;
       phase = duration_seconds > 0 ? absl::StrFormat("measure %4.1f/%.0fs", t, duration_seconds)
                                    : absl::StrFormat("measure %4.1fs", t);
     }
@@ -429,7 +435,7 @@ class Progress {
  private:
   const RunnerOptions& options_;
   std::string label_;
-  Clock::time_point start_, window_start_, last_;
+  int64_t start_, window_start_, last_;
   uint64_t last_completed_;
   bool printed_ = false;
 };
@@ -450,13 +456,9 @@ absl::StatusOr<Measurement> LoadRunner::Measure(const LoadPoint& point) {
   }
 
   // A little slack so every worker gets its plan before the start time.
-  const Clock::time_point start = Clock::now() + std::chrono::milliseconds(5);
-  const Clock::time_point window_start =
-      start + std::chrono::duration_cast<Clock::duration>(
-                  std::chrono::duration<double>(options_.warmup_seconds));
-  const Clock::time_point window_end =
-      window_start + std::chrono::duration_cast<Clock::duration>(
-                         std::chrono::duration<double>(options_.duration_seconds));
+  const int64_t start = NowNanos() + 5'000'000;
+  const int64_t window_start = start + SecondsToNanos(options_.warmup_seconds);
+  const int64_t window_end = window_start + SecondsToNanos(options_.duration_seconds);
   uint64_t completed_before = 0;
   for (const auto& w : workers_) completed_before += w->completed();
   std::vector<std::future<void>> done;
@@ -475,7 +477,8 @@ absl::StatusOr<Measurement> LoadRunner::Measure(const LoadPoint& point) {
       plan.quota = options_.requests / threads +
                    (static_cast<uint64_t>(i) < options_.requests % threads ? 1 : 0);
     }
-    plan.late_threshold = options_.late_threshold;
+    plan.late_threshold_nanos =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(options_.late_threshold).count();
     done.push_back(workers_[i]->Start(plan));
   }
 
@@ -500,26 +503,25 @@ absl::StatusOr<Measurement> LoadRunner::Measure(const LoadPoint& point) {
   };
   // Waits until `deadline` or until every worker is done, printing progress once a second
   // and passing on a stop request within 100 ms.
-  Clock::time_point tick = Clock::now() + std::chrono::seconds(1);
-  auto wait = [&](Clock::time_point deadline) {
-    while (Clock::now() < deadline && !all_done()) {
-      const Clock::time_point until =
-          std::min({tick, deadline, Clock::now() + std::chrono::milliseconds(100)});
-      for (auto& f : done) f.wait_until(until);
+  int64_t tick = NowNanos() + kNanosPerSecond;
+  auto wait = [&](int64_t deadline) {
+    while (NowNanos() < deadline && !all_done()) {
+      const int64_t until = std::min({tick, deadline, NowNanos() + 100'000'000});
+      for (auto& f : done) f.wait_for(std::chrono::nanoseconds(until - NowNanos()));
       if (!m.interrupted && options_.stop != nullptr && options_.stop->load()) {
         m.interrupted = true;
         for (auto& w : workers_) w->Stop();
       }
-      if (Clock::now() >= tick) {
+      if (NowNanos() >= tick) {
         report();
-        tick += std::chrono::seconds(1);
+        tick += kNanosPerSecond;
       }
     }
   };
   // Until the window opens, then the snapshots that bracket it.
   wait(window_start);
   const double cpu_before = CpuSeconds();
-  const Clock::time_point cpu_wall_before = Clock::now();
+  const int64_t cpu_wall_before = NowNanos();
   std::optional<ModelStats> stats_before;
   if (control_ == nullptr) {
     m.server_note = "no control client";
@@ -530,9 +532,9 @@ absl::StatusOr<Measurement> LoadRunner::Measure(const LoadPoint& point) {
   } else {
     stats_before = **s;
   }
-  wait(Clock::time_point::max());
+  wait(std::numeric_limits<int64_t>::max());
   const double cpu_seconds = CpuSeconds() - cpu_before;
-  const double cpu_wall = std::chrono::duration<double>(Clock::now() - cpu_wall_before).count();
+  const double cpu_wall = static_cast<double>(NowNanos() - cpu_wall_before) / kNanosPerSecond;
   if (stats_before) {
     absl::StatusOr<std::optional<ModelStats>> after = control_->GetModelStats();
     if (after.ok() && after->has_value()) {
@@ -543,8 +545,8 @@ absl::StatusOr<Measurement> LoadRunner::Measure(const LoadPoint& point) {
     }
   }
 
-  Clock::time_point last_completion = window_start;
-  Clock::time_point last_scheduled = window_start;
+  int64_t last_completion = window_start;
+  int64_t last_scheduled = window_start;
   uint64_t issued = 0;
   for (const auto& w : workers_) {
     const Worker::Result& r = w->result();
@@ -555,18 +557,18 @@ absl::StatusOr<Measurement> LoadRunner::Measure(const LoadPoint& point) {
     m.bytes_received += r.bytes_received;
     m.late += r.late;
     m.pool_waits += r.pool_waits;
-    m.max_lag_us = std::max(m.max_lag_us, r.max_lag.count() / 1e3);
+    m.max_lag_us = std::max(m.max_lag_us, static_cast<double>(r.max_lag_nanos) / 1e3);
     issued += r.issued;
     last_completion = std::max(last_completion, r.last_completion);
     last_scheduled = std::max(last_scheduled, r.last_scheduled);
     w->MergeLatency(&m.latency_ns);
   }
-  m.seconds = std::chrono::duration<double>(last_completion - window_start).count();
+  m.seconds = static_cast<double>(last_completion - window_start) / kNanosPerSecond;
   if (m.seconds > 0) m.throughput_rps = static_cast<double>(m.ok) / m.seconds;
   m.samples_per_second = m.throughput_rps * options_.batch;
   if (point.mode == LoadMode::kRate) {
     const double span = options_.requests > 0
-                            ? std::chrono::duration<double>(last_scheduled - window_start).count()
+                            ? static_cast<double>(last_scheduled - window_start) / kNanosPerSecond
                             : options_.duration_seconds;
     if (span > 0) m.offered_rps = static_cast<double>(issued) / span;
   }

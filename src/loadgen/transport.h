@@ -17,6 +17,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/clock.h"
+#include "core/signature.h"
 #include "loadgen/stats.h"
 #include "loadgen/workload.h"
 
@@ -25,8 +27,6 @@ class io_context;
 }  // namespace boost::asio
 
 namespace ferry::loadgen {
-
-using Clock = std::chrono::steady_clock;
 
 enum class Protocol { kHttpJson, kHttpBinary, kGrpc };
 
@@ -76,8 +76,10 @@ struct InferCompletion {
   // The HTTP status when a response arrived, or the gRPC status code of a failed call;
   // else 0.
   int status_code = 0;
-  Clock::time_point sent;  // when the transport started on the request
-  Clock::time_point done;  // when the response completed or the error was seen
+  // Clock::Real() nanoseconds (common/clock.h): when the transport started on the request,
+  // and when the response completed or the error was seen.
+  int64_t sent_nanos = 0;
+  int64_t done_nanos = 0;
   uint64_t bytes_sent = 0;
   uint64_t bytes_received = 0;  // response body bytes
   // What went wrong, for outcome != kOk (e.g. the server's error body, a parse error).
@@ -130,8 +132,9 @@ absl::StatusOr<std::unique_ptr<TransportFactory>> CreateTransportFactory(
 class ControlClient {
  public:
   virtual ~ControlClient() = default;
-  // The model's V2 metadata. Unavailable when the server cannot be reached, NotFound for an
-  // unknown model, InvalidArgument for a body that is not metadata.
+  // The model's inputs and outputs from its V2 metadata (see ParseModelMetadata).
+  // Unavailable when the server cannot be reached, NotFound for an unknown model,
+  // InvalidArgument for a body that is not metadata.
   virtual absl::StatusOr<ModelSignature> GetModelMetadata() = 0;
   // Cumulative statistics; nullopt when the server does not implement the statistics
   // extension (404, 405, 501), an error for anything else that fails.

@@ -1,16 +1,17 @@
 #include "loadgen/workload.h"
 
 #include <algorithm>
+#include <cstring>
 #include <random>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "boost/json.hpp"
 #include "common/status_macros.h"
+#include "loadgen/elements.h"
 
 namespace ferry::loadgen {
 namespace json = boost::json;
@@ -44,14 +45,13 @@ absl::StatusOr<std::vector<TensorSpec>> ParseTensorList(const json::object& root
     }
     TensorSpec spec;
     spec.name = std::string(name->as_string());
-    const std::optional<DataType> type = ParseDataType(
+    spec.dtype = ParseDataType(
         absl::string_view(datatype->as_string().data(), datatype->as_string().size()));
-    if (!type) {
+    if (spec.dtype == DataType::kInvalid) {
       return absl::InvalidArgumentError(absl::StrCat("model metadata: ", field, " '", spec.name,
                                                      "' has unknown datatype '",
                                                      std::string(datatype->as_string()), "'"));
     }
-    spec.datatype = *type;
     for (const json::value& dim : shape->as_array()) {
       if (!dim.is_int64() && !dim.is_uint64()) {
         return absl::InvalidArgumentError(absl::StrCat("model metadata: ", field, " '", spec.name,
@@ -68,20 +68,16 @@ absl::StatusOr<std::vector<TensorSpec>> ParseTensorList(const json::object& root
   return specs;
 }
 
-std::string ShapeText(const std::vector<int64_t>& shape) {
-  return absl::StrCat("[", absl::StrJoin(shape, ","), "]");
-}
-
 // Random values that every model accepts: small non-negative numbers (so integer models
 // such as `simple` cannot overflow), 0/1 for BOOL, short ASCII strings for BYTES.
-void AppendRandomElement(DataType type, std::mt19937_64& rng, std::string* out) {
+void AppendRandomElement(DataType type, std::mt19937_64& rng, std::vector<uint8_t>* out) {
   switch (type) {
     case DataType::kBytes: {
       constexpr uint32_t kLength = 8;
-      char length[4];
-      std::memcpy(length, &kLength, 4);
-      out->append(length, 4);
-      for (uint32_t i = 0; i < kLength; ++i) out->push_back(static_cast<char>('a' + rng() % 26));
+      const size_t at = out->size();
+      out->resize(at + 4);
+      std::memcpy(out->data() + at, &kLength, 4);
+      for (uint32_t i = 0; i < kLength; ++i) out->push_back(static_cast<uint8_t>('a' + rng() % 26));
       return;
     }
     case DataType::kBool:
@@ -99,7 +95,7 @@ void AppendRandomElement(DataType type, std::mt19937_64& rng, std::string* out) 
 }
 
 // Bytes of one row (or whole tensor) from an idx array, converted to `type`.
-void AppendIdxRow(const IdxArray& data, uint64_t row, DataType type, std::string* out) {
+void AppendIdxRow(const IdxArray& data, uint64_t row, DataType type, std::vector<uint8_t>* out) {
   const uint64_t n = data.row_elements();
   const int size = IdxElementSize(data.type);
   const char* p = data.data.data() + row * n * static_cast<uint64_t>(size);
@@ -132,12 +128,6 @@ void AppendIdxRow(const IdxArray& data, uint64_t row, DataType type, std::string
 
 }  // namespace
 
-int64_t ElementCount(const std::vector<int64_t>& shape) {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  return n;
-}
-
 absl::StatusOr<ModelSignature> ParseModelMetadata(absl::string_view text) {
   json::error_code ec;
   json::value root = json::parse(json::string_view(text.data(), text.size()), ec);
@@ -147,19 +137,6 @@ absl::StatusOr<ModelSignature> ParseModelMetadata(absl::string_view text) {
   }
   const json::object& object = root.as_object();
   ModelSignature signature;
-  if (const json::value* name = object.if_contains("name"); name && name->is_string()) {
-    signature.name = std::string(name->as_string());
-  }
-  if (const json::value* platform = object.if_contains("platform");
-      platform && platform->is_string()) {
-    signature.platform = std::string(platform->as_string());
-  }
-  if (const json::value* versions = object.if_contains("versions");
-      versions && versions->is_array()) {
-    for (const json::value& v : versions->as_array()) {
-      if (v.is_string()) signature.versions.emplace_back(v.as_string());
-    }
-  }
   FERRY_ASSIGN_OR_RETURN(signature.inputs, ParseTensorList(object, "inputs", true));
   FERRY_ASSIGN_OR_RETURN(signature.outputs, ParseTensorList(object, "outputs", false));
   return signature;
@@ -190,7 +167,7 @@ absl::StatusOr<std::vector<int64_t>> ResolveShape(const TensorSpec& spec, int ba
   const bool batched = !meta.empty() && meta[0] == -1;
   if (batch > 1 && !batched) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "input '", spec.name, "' has shape ", ShapeText(meta),
+        "input '", spec.name, "' has shape ", ShapeToString(meta),
         " with no batch dim (-1 first), so --batch ", batch, " cannot apply; use --batch 1"));
   }
   std::vector<int64_t> shape = meta;
@@ -203,14 +180,14 @@ absl::StatusOr<std::vector<int64_t>> ResolveShape(const TensorSpec& spec, int ba
     } else {
       return absl::InvalidArgumentError(absl::StrCat(
           "--shape-override for '", spec.name, "' has ", override_shape->size(),
-          " dims; the model's shape ", ShapeText(meta), " needs ", meta.size(),
+          " dims; the model's shape ", ShapeToString(meta), " needs ", meta.size(),
           batched ? absl::StrCat(" (or ", meta.size() - 1, " without the batch dim)") : ""));
     }
     for (size_t i = 0; i < meta.size(); ++i) {
       if (meta[i] != -1 && shape[i] != meta[i] && !(i == 0 && shape[i] == -1)) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "--shape-override for '", spec.name, "' gives ", ShapeText(shape), " but dim ", i,
-            " is fixed at ", meta[i], " in the model's shape ", ShapeText(meta)));
+            "--shape-override for '", spec.name, "' gives ", ShapeToString(shape), " but dim ", i,
+            " is fixed at ", meta[i], " in the model's shape ", ShapeToString(meta)));
       }
     }
   }
@@ -245,7 +222,7 @@ absl::StatusOr<Workload> BuildWorkload(const ModelSignature& signature,
         std::vector<int64_t> shape,
         ResolveShape(spec, options.batch,
                      it == options.shape_overrides.end() ? nullptr : &it->second));
-    const int size = DataTypeSize(spec.datatype);
+    const size_t size = DataTypeByteSize(spec.dtype);
     request_bytes += static_cast<uint64_t>(ElementCount(shape)) * (size == 0 ? 12 : size);
     shapes.push_back(std::move(shape));
   }
@@ -261,7 +238,7 @@ absl::StatusOr<Workload> BuildWorkload(const ModelSignature& signature,
           absl::StrCat("--data fills a single input, but the model has ", signature.inputs.size()));
     }
     const TensorSpec& spec = signature.inputs[0];
-    if (spec.datatype == DataType::kBytes) {
+    if (spec.dtype == DataType::kBytes) {
       return absl::InvalidArgumentError(
           absl::StrCat("--data cannot fill input '", spec.name, "' of datatype BYTES"));
     }
@@ -269,9 +246,10 @@ absl::StatusOr<Workload> BuildWorkload(const ModelSignature& signature,
     rows_per_request = batched ? static_cast<uint64_t>(options.batch) : 1;
     const uint64_t elements = static_cast<uint64_t>(ElementCount(shapes[0]));
     if (data.rows() == 0 || elements != rows_per_request * data.row_elements()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--data rows have ", data.row_elements(), " elements but input '", spec.name,
-          "' of shape ", ShapeText(shapes[0]), " takes ", elements / rows_per_request, " per row"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--data rows have ", data.row_elements(), " elements but input '", spec.name,
+                       "' of shape ", ShapeToString(shapes[0]), " takes ",
+                       elements / rows_per_request, " per row"));
     }
     const uint64_t needed = (data.rows() + rows_per_request - 1) / rows_per_request;
     pool = std::min<uint64_t>(pool, needed);
@@ -286,21 +264,20 @@ absl::StatusOr<Workload> BuildWorkload(const ModelSignature& signature,
     RequestData request;
     for (size_t i = 0; i < signature.inputs.size(); ++i) {
       const TensorSpec& spec = signature.inputs[i];
-      InputData input;
+      Tensor input;
       input.name = spec.name;
-      input.datatype = spec.datatype;
+      input.dtype = spec.dtype;
       input.shape = shapes[i];
       const int64_t elements = ElementCount(input.shape);
-      const int size = DataTypeSize(spec.datatype);
-      input.bytes.reserve(static_cast<size_t>(elements) * (size == 0 ? 12 : size));
+      const size_t size = DataTypeByteSize(spec.dtype);
+      input.data.reserve(static_cast<size_t>(elements) * (size == 0 ? 12 : size));
       if (options.data != nullptr) {
         for (uint64_t row = 0; row < rows_per_request; ++row) {
           const uint64_t index = (r * rows_per_request + row) % options.data->rows();
-          AppendIdxRow(*options.data, index, spec.datatype, &input.bytes);
+          AppendIdxRow(*options.data, index, spec.dtype, &input.data);
         }
       } else {
-        for (int64_t e = 0; e < elements; ++e)
-          AppendRandomElement(spec.datatype, rng, &input.bytes);
+        for (int64_t e = 0; e < elements; ++e) AppendRandomElement(spec.dtype, rng, &input.data);
       }
       request.inputs.push_back(std::move(input));
     }

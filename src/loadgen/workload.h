@@ -11,40 +11,23 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "loadgen/datatype.h"
+#include "core/signature.h"
+#include "core/tensor.h"
 #include "loadgen/idx_reader.h"
 
 namespace ferry::loadgen {
 
-struct TensorSpec {
-  std::string name;
-  DataType datatype = DataType::kFp32;
-  std::vector<int64_t> shape;  // -1 = variable
-};
-
-struct ModelSignature {
-  std::string name;
-  std::vector<std::string> versions;
-  std::string platform;
-  std::vector<TensorSpec> inputs;
-  std::vector<TensorSpec> outputs;
-};
-
-// Parses the body of GET /v2/models/{m}[/versions/{v}]. InvalidArgument names the field
-// that is missing or wrong (inputs must be non-empty; datatypes must be V2 names).
+// Parses the body of GET /v2/models/{m}[/versions/{v}] into the model's inputs and
+// outputs. InvalidArgument names the field that is missing or wrong (inputs must be
+// non-empty; datatypes must be V2 names). V2 metadata has no max_batch_size or labels (a
+// leading -1 dim marks a batch dim instead), so those keep their defaults; nothing in the
+// load generator reads them. The model's name, versions and platform are not kept.
 absl::StatusOr<ModelSignature> ParseModelMetadata(absl::string_view json);
 
-// One input of one request: the resolved shape and the tensor as little-endian bytes
-// (BYTES: a 4-byte length then the bytes, per element), the binary extension's form.
-struct InputData {
-  std::string name;
-  DataType datatype = DataType::kFp32;
-  std::vector<int64_t> shape;
-  std::string bytes;
-};
-
+// One request: one core Tensor per model input, with its resolved shape and its bytes
+// in core's layout, which is also the binary extension's and gRPC raw contents' form.
 struct RequestData {
-  std::vector<InputData> inputs;
+  std::vector<Tensor> inputs;
 };
 
 struct Workload {
@@ -87,9 +70,6 @@ absl::StatusOr<std::vector<int64_t>> ResolveShape(const TensorSpec& spec, int ba
 // Parses "NAME:D1,D2,..." (as given to --shape-override).
 absl::StatusOr<std::pair<std::string, std::vector<int64_t>>> ParseShapeOverride(
     absl::string_view text);
-
-// Elements in a tensor of `shape`.
-int64_t ElementCount(const std::vector<int64_t>& shape);
 
 }  // namespace ferry::loadgen
 

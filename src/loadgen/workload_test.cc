@@ -1,11 +1,12 @@
-// Tests of the small pure pieces: model metadata, shapes, the request pool, datatypes, URLs
-// and server statistics.
+// Tests of the small pure pieces: model metadata, shapes, the request pool, element
+// conversion, URLs and server statistics.
 #include "loadgen/workload.h"
 
 #include <cstring>
 
+#include "core/float16.h"
 #include "gtest/gtest.h"
-#include "loadgen/datatype.h"
+#include "loadgen/elements.h"
 #include "loadgen/stats.h"
 #include "loadgen/transport.h"
 
@@ -20,12 +21,14 @@ constexpr char kFashionMetadata[] =
 TEST(ModelMetadataTest, ParsesSignature) {
   absl::StatusOr<ModelSignature> s = ParseModelMetadata(kFashionMetadata);
   ASSERT_TRUE(s.ok()) << s.status();
-  EXPECT_EQ(s->name, "fashion_cnn");
-  EXPECT_EQ(s->versions, std::vector<std::string>{"1"});
   ASSERT_EQ(s->inputs.size(), 1u);
-  EXPECT_EQ(s->inputs[0].datatype, DataType::kFp32);
+  EXPECT_EQ(s->inputs[0].name, "image");
+  EXPECT_EQ(s->inputs[0].dtype, DataType::kFp32);
   EXPECT_EQ(s->inputs[0].shape, (std::vector<int64_t>{-1, 1, 28, 28}));
+  ASSERT_EQ(s->outputs.size(), 1u);
   EXPECT_EQ(s->outputs[0].name, "logits");
+  EXPECT_EQ(s->outputs[0].dtype, DataType::kFp32);
+  EXPECT_EQ(s->outputs[0].shape, (std::vector<int64_t>{-1, 10}));
 }
 
 TEST(ModelMetadataTest, RejectsWhatCannotBeBenchmarked) {
@@ -33,6 +36,9 @@ TEST(ModelMetadataTest, RejectsWhatCannotBeBenchmarked) {
   EXPECT_FALSE(ParseModelMetadata(R"({"name":"m","inputs":[]})").ok());
   EXPECT_FALSE(
       ParseModelMetadata(R"({"inputs":[{"name":"x","datatype":"FP8","shape":[1]}]})").ok());
+  // Datatype names are case-sensitive, as the protocol spells them.
+  EXPECT_FALSE(
+      ParseModelMetadata(R"({"inputs":[{"name":"x","datatype":"fp32","shape":[1]}]})").ok());
   EXPECT_FALSE(ParseModelMetadata(R"({"inputs":[{"name":"x","datatype":"FP32"}]})").ok());
   EXPECT_FALSE(
       ParseModelMetadata(R"({"inputs":[{"name":"x","datatype":"FP32","shape":[1.5]}]})").ok());
@@ -77,12 +83,12 @@ TEST(BuildWorkloadTest, ImagesFillTheInputAsFp32CyclingThroughRows) {
   absl::StatusOr<Workload> w = BuildWorkload(*ParseModelMetadata(kFashionMetadata), options);
   ASSERT_TRUE(w.ok()) << w.status();
   ASSERT_EQ(w->requests.size(), 2u);  // ceil(3 images / batch 2)
-  const InputData& second = w->requests[1].inputs[0];
+  const Tensor& second = w->requests[1].inputs[0];
   EXPECT_EQ(second.shape, (std::vector<int64_t>{2, 1, 28, 28}));
-  ASSERT_EQ(second.bytes.size(), 2u * 784 * 4);
+  ASSERT_EQ(second.data.size(), 2u * 784 * 4);
   float first_pixel, last_pixel;
-  std::memcpy(&first_pixel, second.bytes.data(), 4);                           // image 2
-  std::memcpy(&last_pixel, second.bytes.data() + second.bytes.size() - 4, 4);  // image 0 again
+  std::memcpy(&first_pixel, second.data.data(), 4);                          // image 2
+  std::memcpy(&last_pixel, second.data.data() + second.data.size() - 4, 4);  // image 0 again
   EXPECT_EQ(first_pixel, 201.0f);
   EXPECT_EQ(last_pixel, 1.0f);
 }
@@ -97,13 +103,39 @@ TEST(BuildWorkloadTest, RandomInputsFollowEveryInputsSignature) {
   ASSERT_EQ(w->requests.size(), 5u);
   for (const RequestData& r : w->requests) {
     ASSERT_EQ(r.inputs.size(), 2u);
+    EXPECT_EQ(r.inputs[1].name, "INPUT1");
+    EXPECT_EQ(r.inputs[1].dtype, DataType::kInt32);
     EXPECT_EQ(r.inputs[1].shape, (std::vector<int64_t>{1, 16}));
-    EXPECT_EQ(r.inputs[1].bytes.size(), 64u);
+    EXPECT_EQ(r.inputs[1].data.size(), 64u);
   }
-  EXPECT_NE(w->requests[0].inputs[0].bytes, w->requests[1].inputs[0].bytes);
+  EXPECT_NE(w->requests[0].inputs[0].data, w->requests[1].inputs[0].data);
   // Same seed, same pool.
-  EXPECT_EQ(BuildWorkload(simple, options)->requests[3].inputs[0].bytes,
-            w->requests[3].inputs[0].bytes);
+  EXPECT_EQ(BuildWorkload(simple, options)->requests[3].inputs[0].data,
+            w->requests[3].inputs[0].data);
+}
+
+// The pool's tensors are what the server will check them against: exactly the bytes their
+// shape and datatype call for, length-prefixed BYTES elements included.
+TEST(BuildWorkloadTest, EveryDatatypeGivesTensorsOfTheirExactByteSize) {
+  ModelSignature signature;
+  for (DataType type :
+       {DataType::kBool, DataType::kUint8, DataType::kUint16, DataType::kUint32, DataType::kUint64,
+        DataType::kInt8, DataType::kInt16, DataType::kInt32, DataType::kInt64, DataType::kFp16,
+        DataType::kBf16, DataType::kFp32, DataType::kFp64, DataType::kBytes}) {
+    signature.inputs.push_back({std::string(DataTypeName(type)), type, {-1, 3}});
+  }
+  WorkloadOptions options;
+  options.batch = 2;
+  options.pool_size = 3;
+  absl::StatusOr<Workload> w = BuildWorkload(signature, options);
+  ASSERT_TRUE(w.ok()) << w.status();
+  for (const RequestData& r : w->requests) {
+    ASSERT_EQ(r.inputs.size(), signature.inputs.size());
+    for (const Tensor& t : r.inputs) {
+      EXPECT_EQ(t.shape, (std::vector<int64_t>{2, 3})) << t.name;
+      EXPECT_TRUE(CheckByteSize(t).ok()) << CheckByteSize(t);
+    }
+  }
 }
 
 TEST(BuildWorkloadTest, MismatchesAreExplained) {
@@ -131,17 +163,28 @@ TEST(BuildWorkloadTest, PoolIsCappedByMemory) {
   EXPECT_EQ(BuildWorkload(*ParseModelMetadata(kFashionMetadata), options)->requests.size(), 10u);
 }
 
-TEST(DataTypeTest, HalfAndBfloat16RoundTrip) {
-  for (float f : {0.0f, 1.0f, -2.5f, 65504.0f, 0.000061035156f, 3.140625f}) {
-    EXPECT_EQ(HalfToFloat(FloatToHalf(f)), f) << f;
+TEST(ElementsTest, NumbersRoundTripThroughEveryNumericDatatype) {
+  for (DataType type : {DataType::kUint8, DataType::kUint16, DataType::kUint32, DataType::kUint64,
+                        DataType::kInt8, DataType::kInt16, DataType::kInt32, DataType::kInt64,
+                        DataType::kFp16, DataType::kBf16, DataType::kFp32, DataType::kFp64}) {
+    std::vector<uint8_t> bytes;
+    AppendNumber(type, 100, &bytes);
+    AppendNumber(type, 3, &bytes);
+    ASSERT_EQ(bytes.size(), 2 * DataTypeByteSize(type)) << DataTypeName(type);
+    EXPECT_EQ(ReadNumber(type, bytes.data()), 100) << DataTypeName(type);
+    EXPECT_EQ(ReadNumber(type, bytes.data() + DataTypeByteSize(type)), 3) << DataTypeName(type);
   }
-  EXPECT_EQ(FloatToHalf(1.0f), 0x3C00);
-  EXPECT_EQ(FloatToHalf(1e6f), 0x7C00);  // overflow -> Inf
-  EXPECT_EQ(FloatToBf16(1.0f), 0x3F80);
-  EXPECT_EQ(Bf16ToFloat(FloatToBf16(-3.5f)), -3.5f);
-  EXPECT_EQ(ParseDataType("BF16"), DataType::kBf16);
-  EXPECT_EQ(DataTypeSize(DataType::kFp64), 8);
-  EXPECT_FALSE(ParseDataType("fp32").has_value());  // names are case-sensitive
+  std::vector<uint8_t> bytes;
+  AppendNumber(DataType::kInt16, -300, &bytes);
+  EXPECT_EQ(bytes, (std::vector<uint8_t>{0xD4, 0xFE}));  // little-endian two's complement
+  bytes.clear();
+  AppendNumber(DataType::kBool, 5, &bytes);
+  EXPECT_EQ(bytes, std::vector<uint8_t>{1});
+  bytes.clear();
+  // 16-bit floats round to nearest even, the way core converts them.
+  AppendNumber(DataType::kFp16, 0.1, &bytes);
+  EXPECT_EQ(ReadNumber(DataType::kFp16, bytes.data()), HalfToFloat(FloatToHalf(0.1f)));
+  EXPECT_NE(ReadNumber(DataType::kFp16, bytes.data()), 0.1f);
 }
 
 TEST(ParseUrlTest, Forms) {
