@@ -1,5 +1,6 @@
 #include "scheduler/dynamic_batcher.h"
 
+#include <algorithm>
 #include <chrono>
 #include <utility>
 
@@ -114,13 +115,16 @@ BatchDecision DynamicBatcher::TakeLocked(std::vector<std::unique_ptr<BatchTask>>
                                          std::vector<std::unique_ptr<BatchTask>>& dropped) {
   // Cancelled and expired tasks leave first, so they neither count toward a batch nor get
   // computed.
+  // The earliest deadline left decides, besides the rule, when a waiting worker looks again.
   const int64_t now_ns = clock_->NowNanos();
+  int64_t next_deadline_ns = RequestContext::kNoDeadline;
   for (auto it = queue_.begin(); it != queue_.end();) {
     const RequestContext* context = (*it)->context.get();
     if (context != nullptr && (context->cancelled() || context->Expired(now_ns))) {
       dropped.push_back(std::move(*it));
       it = queue_.erase(it);
     } else {
+      if (context != nullptr) next_deadline_ns = std::min(next_deadline_ns, context->deadline_ns);
       ++it;
     }
   }
@@ -137,6 +141,9 @@ BatchDecision DynamicBatcher::TakeLocked(std::vector<std::unique_ptr<BatchTask>>
     for (size_t i = 0; i < decision.take; ++i) {
       batch.push_back(std::move(queue_.front()));
       queue_.pop_front();
+    }
+    if (decision.take == 0 && next_deadline_ns < decision.wake_at_ns) {
+      decision.wake_at_ns = next_deadline_ns;
     }
   }
   depth_.store(queue_.size(), std::memory_order_relaxed);

@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <limits>
+#include <mutex>
 #include <thread>
 
 #include "gmock/gmock.h"
@@ -23,6 +25,35 @@ Tensor Int32(const std::string& name, const std::vector<int32_t>& v) {
   return t;
 }
 
+// Keeps a copy of what it is told, for the tests to read.
+class RecordingObserver : public RequestObserver {
+ public:
+  struct Seen {
+    std::string id;
+    std::string model, version;  // empty when no version was chosen
+    absl::Status status;
+    size_t inputs = 0, outputs = 0;
+    RequestTiming timing;
+  };
+  explicit RecordingObserver(bool wants_inputs = false) : wants_inputs_(wants_inputs) {}
+  void OnComplete(const CompletedRequest& r) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    seen_.push_back({r.context.id, r.version ? r.version->model : "",
+                     r.version ? r.version->version : "", r.status, r.inputs.size(),
+                     r.outputs.size(), r.timing});
+  }
+  bool wants_inputs() const override { return wants_inputs_; }
+  std::vector<Seen> seen() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return seen_;
+  }
+
+ private:
+  const bool wants_inputs_;
+  std::mutex mu_;
+  std::vector<Seen> seen_;
+};
+
 class InferenceServerTest : public testing::Test {
  protected:
   void SetUp() override {
@@ -32,8 +63,13 @@ class InferenceServerTest : public testing::Test {
     CopySimple("other");
     fs::create_directories(root_ / "broken" / "1");
     std::ofstream(root_ / "broken" / "config.toml") << "platform = \"torchscript\"\nmax_batch_size = 0\n";
+    Start({observer_});
+  }
+  void Start(std::vector<std::shared_ptr<RequestObserver>> observers) {
+    server_.reset();
     ServerOptions options;
     options.model_repository = root_.string();
+    options.observers = std::move(observers);
     auto server = InferenceServer::Create(options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
@@ -56,14 +92,17 @@ class InferenceServerTest : public testing::Test {
     return r;
   }
   absl::StatusOr<InferResponse> Infer(const std::string& model, InferRequest request,
-                                      const std::string& version = "") {
+                                      const std::string& version = "",
+                                      std::shared_ptr<RequestContext> context = nullptr) {
+    if (context == nullptr) context = std::make_shared<RequestContext>();
     std::promise<absl::StatusOr<InferResponse>> done;
-    server_->Infer(std::make_shared<RequestContext>(), model, version, std::move(request),
+    server_->Infer(std::move(context), model, version, std::move(request),
                    [&done](absl::StatusOr<InferResponse> r) { done.set_value(std::move(r)); });
     return done.get_future().get();
   }
 
   fs::path root_;
+  std::shared_ptr<RecordingObserver> observer_ = std::make_shared<RecordingObserver>();
   std::unique_ptr<InferenceServer> server_;
 };
 
@@ -185,6 +224,113 @@ TEST_F(InferenceServerTest, DrainRefusesNewWork) {
   server_->Drain();
   EXPECT_FALSE(server_->IsReady());
   EXPECT_EQ(Infer("simple", SimpleRequest()).status().code(), absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace ferry
+
+namespace ferry {
+namespace {
+
+TEST_F(InferenceServerTest, ObserversHearOfEveryRequestOnceWithItsContextAndTiming) {
+  auto context = std::make_shared<RequestContext>();
+  context->id = "ctx-1";
+  ASSERT_TRUE(Infer("simple", SimpleRequest(), "", context).ok());
+  EXPECT_EQ(Infer("nope", SimpleRequest()).status().code(), absl::StatusCode::kNotFound);
+  InferRequest bad = SimpleRequest();
+  bad.inputs.pop_back();
+  EXPECT_EQ(Infer("simple", bad).status().code(), absl::StatusCode::kInvalidArgument);
+
+  const std::vector<RecordingObserver::Seen> seen = observer_->seen();
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0].id, "ctx-1");
+  EXPECT_EQ(seen[0].model, "simple");
+  EXPECT_EQ(seen[0].version, "1");
+  EXPECT_TRUE(seen[0].status.ok());
+  EXPECT_EQ(seen[0].outputs, 2u);
+  EXPECT_EQ(seen[0].inputs, 0u);  // nobody asked for them
+  const RequestTiming& t = seen[0].timing;
+  EXPECT_GT(t.received_ns, 0);
+  EXPECT_LE(t.received_ns, t.enqueued_ns);
+  EXPECT_LE(t.enqueued_ns, t.compute_start_ns);
+  EXPECT_LE(t.compute_start_ns, t.compute_end_ns);
+  EXPECT_LE(t.compute_end_ns, t.finished_ns);
+  EXPECT_EQ(t.batch_rows, 1);
+
+  EXPECT_EQ(seen[1].model, "");  // no version was chosen
+  EXPECT_EQ(seen[1].status.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(seen[2].model, "simple");
+  EXPECT_EQ(seen[2].status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(seen[2].timing.enqueued_ns, 0);  // never queued
+
+  // The metrics observer saw the same two requests that reached the version.
+  ModelMetrics* m = server_->metrics().ForModel("simple", "1");
+  EXPECT_EQ(m->RequestCount(Outcome::kSuccess), 1u);
+  EXPECT_EQ(m->RequestCount(Outcome::kInvalid), 1u);
+}
+
+TEST_F(InferenceServerTest, AnObserverThatWantsInputsGetsTheRequestsInputs) {
+  auto wants = std::make_shared<RecordingObserver>(/*wants_inputs=*/true);
+  Start({wants});
+  ASSERT_TRUE(Infer("simple", SimpleRequest()).ok());
+  ASSERT_EQ(wants->seen().size(), 1u);
+  EXPECT_EQ(wants->seen()[0].inputs, 2u);
+}
+
+TEST_F(InferenceServerTest, TheResponseIdIsTheRequestsOwnOrElseTheContexts) {
+  auto context = std::make_shared<RequestContext>();
+  context->id = "server-made";
+  InferRequest named = SimpleRequest();  // id "req-7"
+  EXPECT_EQ(Infer("simple", named, "", context)->id, "req-7");
+  InferRequest unnamed = SimpleRequest();
+  unnamed.id.clear();
+  EXPECT_EQ(Infer("simple", unnamed, "", context)->id, "server-made");
+}
+
+TEST_F(InferenceServerTest, ARequestPastItsDeadlineIsNeverRun) {
+  auto context = std::make_shared<RequestContext>();
+  context->id = "late";
+  context->deadline_ns = server_->clock()->NowNanos();
+  absl::StatusOr<InferResponse> r = Infer("simple", SimpleRequest(), "", context);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded);
+  ModelMetrics* m = server_->metrics().ForModel("simple", "1");
+  EXPECT_EQ(m->RequestCount(Outcome::kExpired), 1u);
+  EXPECT_EQ(m->execution_count.load(), 0u);  // warm-up runs on the backend, not the batcher
+  // A generous timeout parameter runs as usual.
+  InferRequest patient = SimpleRequest();
+  patient.parameters[kTimeoutParameter] = int64_t{60'000'000};
+  EXPECT_TRUE(Infer("simple", patient).ok());
+}
+
+TEST(TimeoutParameterTest, SetsTheDeadlineAndRejectsWhatIsNotAPositiveInteger) {
+  InferRequest request;
+  RequestContext none;
+  ASSERT_TRUE(ApplyTimeoutParameter(request, 1000, none).ok());
+  EXPECT_EQ(none.deadline_ns, RequestContext::kNoDeadline);
+
+  request.parameters[kTimeoutParameter] = int64_t{250};
+  RequestContext set;
+  ASSERT_TRUE(ApplyTimeoutParameter(request, 1000, set).ok());
+  EXPECT_EQ(set.deadline_ns, 1000 + 250'000);
+  RequestContext earlier;  // a transport's earlier deadline stays
+  earlier.deadline_ns = 5000;
+  ASSERT_TRUE(ApplyTimeoutParameter(request, 1000, earlier).ok());
+  EXPECT_EQ(earlier.deadline_ns, 5000);
+  request.parameters[kTimeoutParameter] = int64_t{std::numeric_limits<int64_t>::max()};
+  RequestContext forever;
+  ASSERT_TRUE(ApplyTimeoutParameter(request, 1000, forever).ok());
+  EXPECT_EQ(forever.deadline_ns, RequestContext::kNoDeadline);
+
+  for (ParameterValue bad : {ParameterValue(int64_t{0}), ParameterValue(int64_t{-5}),
+                             ParameterValue(1.5), ParameterValue(std::string("100")),
+                             ParameterValue(true)}) {
+    request.parameters[kTimeoutParameter] = bad;
+    RequestContext context;
+    const absl::Status s = ApplyTimeoutParameter(request, 1000, context);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(s.message()), HasSubstr("parameter 'timeout'"));
+    EXPECT_EQ(context.deadline_ns, RequestContext::kNoDeadline);
+  }
 }
 
 }  // namespace
