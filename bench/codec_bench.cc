@@ -11,6 +11,7 @@
 #include "api/http/json_codec.h"
 #include "api/http/request_handler.h"
 #include "benchmark/benchmark.h"
+#include "core/classification.h"
 
 namespace ferry {
 namespace {
@@ -101,6 +102,37 @@ BENCHMARK(BM_EncodeLogits10);
 
 void BM_EncodeLogits64x10(benchmark::State& state) { Encode(state, 64); }
 BENCHMARK(BM_EncodeLogits64x10);
+
+// A BYTES output of 64 classification labels ("<score>:<index>:<label>", as the
+// classification extension writes them): plain ASCII text, so it measures the string
+// escaper's fast path rather than float formatting.
+void BM_EncodeLabels64(benchmark::State& state) {
+  static const char* const kNames[] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                       "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+  std::mt19937 rng(13);
+  InferResponse response;
+  response.model_name = "fashion_mnist";
+  response.model_version = "1";
+  response.id = "bench";
+  Tensor t;
+  t.name = "logits";
+  t.dtype = DataType::kBytes;
+  t.shape = {64, 1};
+  for (int i = 0; i < 64; ++i) {
+    const int label = static_cast<int>(rng() % 10);
+    AppendBytesElement(absl::StrCat(0.5 + (rng() % 500) / 1000.0, ":", label, ":", kNames[label]),
+                       t.data);
+  }
+  response.outputs.push_back(std::move(t));
+  size_t bytes = 0;
+  for (auto _ : state) {
+    std::string body = EncodeInferResponse(response);
+    bytes = body.size();
+    benchmark::DoNotOptimize(body);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * bytes));
+}
+BENCHMARK(BM_EncodeLabels64);
 
 // The same image with the binary extension: a JSON header naming the input's
 // binary_data_size, then the 784 floats as raw little-endian bytes.
