@@ -12,7 +12,7 @@ DEPS := cmake ninja-build ccache g++ pkg-config \
         libtorch-dev libopenblas0-pthread libtcmalloc-minimal4 libxgboost-dev \
         libboost1.81-dev libboost-json1.81-dev libabsl-dev \
         libcli11-dev libtomlplusplus-dev libspdlog-dev \
-        libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev \
+        libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev libssl-dev \
         libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc \
         python3-grpcio python3-grpc-tools python3-protobuf gnuplot-nox \
         python3 python3-requests python3-numpy dataset-fashion-mnist \

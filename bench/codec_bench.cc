@@ -11,28 +11,20 @@
 #include "api/http/json_codec.h"
 #include "api/http/request_handler.h"
 #include "benchmark/benchmark.h"
+#include "codec_bodies.h"
+#include "core/classification.h"
 
 namespace ferry {
 namespace {
 
-// One 28x28 image with integer pixel values, as a client sending raw pixels writes it.
-std::string ImageRequest() {
-  std::mt19937 rng(7);
-  std::string data;
-  for (int i = 0; i < 784; ++i) absl::StrAppend(&data, i == 0 ? "" : ",", rng() % 256);
-  return absl::StrCat(R"({"id":"bench","inputs":[{"name":"image","shape":[1,1,28,28],)",
-                      R"("datatype":"FP32","data":[)", data, "]}]}");
-}
-
-// The same image with pixels scaled to [0, 1], so every element is a float literal.
-std::string NormalizedImageRequest() {
-  std::mt19937 rng(7);
-  std::string data;
-  for (int i = 0; i < 784; ++i) {
-    absl::StrAppend(&data, i == 0 ? "" : ",", static_cast<float>(rng() % 256) / 255.0f);
-  }
-  return absl::StrCat(R"({"id":"bench","inputs":[{"name":"image","shape":[1,1,28,28],)",
-                      R"("datatype":"FP32","data":[)", data, "]}]}");
+// A response from fashion_mnist with the one output `t`.
+InferResponse ResponseWith(Tensor t) {
+  InferResponse response;
+  response.model_name = "fashion_mnist";
+  response.model_version = "1";
+  response.id = "bench";
+  response.outputs.push_back(std::move(t));
+  return response;
 }
 
 InferResponse LogitsResponse(int rows) {
@@ -40,18 +32,32 @@ InferResponse LogitsResponse(int rows) {
   std::normal_distribution<float> normal(0.0f, 4.0f);
   std::vector<float> logits(static_cast<size_t>(rows) * 10);
   for (float& v : logits) v = normal(rng);
-  InferResponse response;
-  response.model_name = "fashion_mnist";
-  response.model_version = "1";
-  response.id = "bench";
   Tensor t;
   t.name = "logits";
   t.dtype = DataType::kFp32;
   t.shape = {rows, 10};
   t.data.resize(logits.size() * sizeof(float));
   std::memcpy(t.data.data(), logits.data(), t.data.size());
-  response.outputs.push_back(std::move(t));
-  return response;
+  return ResponseWith(std::move(t));
+}
+
+// A BYTES output of 64 classification labels ("<score>:<index>:<label>", as the
+// classification extension writes them): plain ASCII text, so encoding it measures the
+// string escaper rather than float formatting.
+InferResponse LabelsResponse() {
+  static const char* const kNames[] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                       "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+  std::mt19937 rng(13);
+  Tensor t;
+  t.name = "labels";
+  t.dtype = DataType::kBytes;
+  t.shape = {64, 1};
+  for (int i = 0; i < 64; ++i) {
+    const int label = static_cast<int>(rng() % 10);
+    AppendBytesElement(absl::StrCat(0.5 + (rng() % 500) / 1000.0, ":", label, ":", kNames[label]),
+                       t.data);
+  }
+  return ResponseWith(std::move(t));
 }
 
 void Decode(benchmark::State& state, const std::string& body) {
@@ -63,13 +69,13 @@ void Decode(benchmark::State& state, const std::string& body) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * body.size()));
 }
 
-void BM_DecodeImage784(benchmark::State& state) { Decode(state, ImageRequest()); }
+void BM_DecodeImage784(benchmark::State& state) { Decode(state, bench_bodies::ImageRequest()); }
 BENCHMARK(BM_DecodeImage784);
 
 // The same without the scanner that converts "data" numbers ahead of the JSON parser
 // (api/http/number_scanner.h): the general path, for comparison.
 void BM_DecodeImage784GeneralPath(benchmark::State& state) {
-  const std::string body = ImageRequest();
+  const std::string body = bench_bodies::ImageRequest();
   for (auto _ : state) {
     absl::StatusOr<RestInferRequest> request =
         json_decode::DecodeInferHeaderWith(body, {}, /*scan_numbers=*/false);
@@ -81,12 +87,11 @@ void BM_DecodeImage784GeneralPath(benchmark::State& state) {
 BENCHMARK(BM_DecodeImage784GeneralPath);
 
 void BM_DecodeImage784Normalized(benchmark::State& state) {
-  Decode(state, NormalizedImageRequest());
+  Decode(state, bench_bodies::NormalizedImageRequest());
 }
 BENCHMARK(BM_DecodeImage784Normalized);
 
-void Encode(benchmark::State& state, int rows) {
-  const InferResponse response = LogitsResponse(rows);
+void Encode(benchmark::State& state, const InferResponse& response) {
   size_t bytes = 0;
   for (auto _ : state) {
     std::string body = EncodeInferResponse(response);
@@ -96,11 +101,14 @@ void Encode(benchmark::State& state, int rows) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * bytes));
 }
 
-void BM_EncodeLogits10(benchmark::State& state) { Encode(state, 1); }
+void BM_EncodeLogits10(benchmark::State& state) { Encode(state, LogitsResponse(1)); }
 BENCHMARK(BM_EncodeLogits10);
 
-void BM_EncodeLogits64x10(benchmark::State& state) { Encode(state, 64); }
+void BM_EncodeLogits64x10(benchmark::State& state) { Encode(state, LogitsResponse(64)); }
 BENCHMARK(BM_EncodeLogits64x10);
+
+void BM_EncodeLabels64(benchmark::State& state) { Encode(state, LabelsResponse()); }
+BENCHMARK(BM_EncodeLabels64);
 
 // The same image with the binary extension: a JSON header naming the input's
 // binary_data_size, then the 784 floats as raw little-endian bytes.

@@ -14,11 +14,11 @@
 #include "absl/strings/str_format.h"
 #include "cli/commands.h"
 #include "cli/local_model.h"
+#include "common/sha256.h"
 #include "common/status_macros.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 #include "uncertainty/calibrator.h"
-#include "uncertainty/sha256.h"
 
 namespace ferry {
 namespace {
@@ -45,7 +45,7 @@ std::string Threshold(double t) { return std::isinf(t) ? "inf (every class)" : a
 
 absl::Status Calibrate(const CalibrateFlags& flags) {
   FERRY_ASSIGN_OR_RETURN(LabeledSet data, ReadDataFor(flags.data));
-  FERRY_ASSIGN_OR_RETURN(std::string sha256, Sha256File(flags.data));
+  FERRY_ASSIGN_OR_RETURN(std::string sha256, Sha256FileHex(flags.data));
 
   LocalModelOptions options;
   options.repository = flags.model_repository;

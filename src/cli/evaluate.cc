@@ -14,11 +14,11 @@
 #include "absl/strings/str_cat.h"
 #include "cli/commands.h"
 #include "cli/local_model.h"
+#include "common/sha256.h"
 #include "common/status_macros.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 #include "uncertainty/evaluation.h"
-#include "uncertainty/sha256.h"
 
 namespace ferry {
 namespace {
@@ -172,7 +172,7 @@ absl::Status Evaluate(const EvaluateFlags& flags) {
         "; run `ferry calibrate --model ", flags.model, " --version ", local->version(),
         " --data FILE` first (on data other than the evaluation set)"));
   }
-  if (classifier->calibration.data_sha256 == Sha256File(flags.data).value_or("")) {
+  if (classifier->calibration.data_sha256 == Sha256FileHex(flags.data).value_or("")) {
     spdlog::warn("{} is the data this version was calibrated on: coverage and ECE will look "
                  "better than they are", flags.data);
   }

@@ -12,7 +12,8 @@
 #include "absl/strings/str_join.h"
 #include "boost/json.hpp"
 #include "common/status_macros.h"
-#include "uncertainty/json_text.h"
+#include "json/reader.h"
+#include "json/writer.h"
 
 namespace ferry {
 namespace json = boost::json;

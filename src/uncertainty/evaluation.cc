@@ -6,8 +6,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "json/writer.h"
 #include "uncertainty/conformal.h"
-#include "uncertainty/json_text.h"
 #include "uncertainty/temperature.h"
 
 namespace ferry {

@@ -5,8 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "json/writer.h"
 #include "uncertainty/evaluation.h"
-#include "uncertainty/json_text.h"
 
 namespace ferry {
 namespace {

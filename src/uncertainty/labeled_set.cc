@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "boost/json.hpp"
 #include "common/status_macros.h"
-#include "uncertainty/json_text.h"
+#include "json/writer.h"
 
 namespace ferry {
 namespace json = boost::json;

@@ -6,7 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "uncertainty/json_text.h"
+#include "json/writer.h"
 #include "uncertainty/temperature.h"
 
 namespace ferry {

@@ -1,6 +1,6 @@
 // The response side of the REST API's JSON: inference responses (with binary outputs),
 // errors, metadata, the repository index and statistics. Written front to back with
-// json_writer rather than through a DOM.
+// json/writer.h rather than through a DOM.
 #include <algorithm>
 #include <cstdint>
 #include <string>
@@ -8,8 +8,8 @@
 
 #include "absl/strings/string_view.h"
 #include "api/http/json_codec.h"
-#include "api/http/json_writer.h"
 #include "api/http/tensor_json.h"
+#include "json/writer.h"
 
 namespace ferry {
 

@@ -22,9 +22,9 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "api/http/json_writer.h"
 #include "core/signature.h"
 #include "core/tensor.h"
+#include "json/writer.h"
 
 namespace ferry {
 namespace tensor_json {
