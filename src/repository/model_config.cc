@@ -267,18 +267,40 @@ absl::Status ParseMcDropout(const toml::table& root, ModelConfig& config, const 
   return absl::OkStatus();
 }
 
-}  // namespace
-
-absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view text, absl::string_view source,
-                                             absl::string_view model_name) {
-  const ConfigErrors err(source);
-  toml::table root;
+absl::StatusOr<toml::table> ParseToml(absl::string_view text, absl::string_view source) {
   try {
-    root = toml::parse(std::string_view(text.data(), text.size()), std::string_view(source.data(), source.size()));
+    return toml::parse(std::string_view(text.data(), text.size()),
+                       std::string_view(source.data(), source.size()));
   } catch (const toml::parse_error& e) {
     return absl::InvalidArgumentError(absl::StrCat(source, ":", e.source().begin.line, ":",
                                                    e.source().begin.column, ": ", std::string(e.description())));
   }
+}
+
+// Writes `over` onto `base`: tables merge key by key, anything else (values, arrays,
+// arrays of tables such as [[inputs]]) replaces what was there.
+void Overlay(toml::table& base, const toml::table& over) {
+  for (const auto& [key, node] : over) {
+    toml::node* mine = base.get(key);
+    if (mine != nullptr && mine->is_table() && node.is_table()) {
+      Overlay(*mine->as_table(), *node.as_table());
+    } else {
+      base.insert_or_assign(key, node);
+    }
+  }
+}
+
+absl::StatusOr<std::string> ReadText(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat(path.string(), ": cannot open the file"));
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+absl::StatusOr<ModelConfig> ParseConfigTable(const toml::table& root, absl::string_view source,
+                                             absl::string_view model_name) {
+  const ConfigErrors err(source);
   FERRY_RETURN_IF_ERROR(CheckKnownKeys(
       root, {"platform", "max_batch_size", "labels", "inputs", "outputs", "batching", "execution",
              "uncertainty", "ensemble", "cascade", "mc_dropout"},
@@ -377,16 +399,33 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view text, absl::strin
   return config;
 }
 
-absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir) {
+}  // namespace
+
+absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view text, absl::string_view source,
+                                             absl::string_view model_name) {
+  FERRY_ASSIGN_OR_RETURN(toml::table root, ParseToml(text, source));
+  return ParseConfigTable(root, source, model_name);
+}
+
+absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir,
+                                            const std::string& version_dir) {
   namespace fs = std::filesystem;
   const fs::path dir(model_dir);
   const fs::path path = dir / "config.toml";
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat(path.string(), ": cannot open the file"));
-  std::stringstream text;
-  text << in.rdbuf();
-  FERRY_ASSIGN_OR_RETURN(ModelConfig config,
-                         ParseModelConfig(text.str(), path.string(), dir.filename().string()));
+  FERRY_ASSIGN_OR_RETURN(std::string text, ReadText(path));
+  FERRY_ASSIGN_OR_RETURN(toml::table root, ParseToml(text, path.string()));
+  std::string source = path.string();
+  if (!version_dir.empty()) {
+    const fs::path override_path = fs::path(version_dir) / "config.toml";
+    std::error_code ec;
+    if (fs::exists(override_path, ec)) {
+      FERRY_ASSIGN_OR_RETURN(std::string override_text, ReadText(override_path));
+      FERRY_ASSIGN_OR_RETURN(toml::table over, ParseToml(override_text, override_path.string()));
+      Overlay(root, over);
+      source = absl::StrCat(path.string(), " with ", override_path.string());
+    }
+  }
+  FERRY_ASSIGN_OR_RETURN(ModelConfig config, ParseConfigTable(root, source, dir.filename().string()));
   if (!config.labels_file.empty()) {
     const fs::path labels_path = dir / config.labels_file;
     std::ifstream labels(labels_path);

@@ -61,8 +61,12 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view text, absl::strin
                                              absl::string_view model_name);
 
 // Reads <model_dir>/config.toml and, if it names one, the labels file (one label a line).
+// With `version_dir`, a <version_dir>/config.toml (when there is one) overrides the model's:
+// its tables merge into the model's key by key, and any other value (a number, an array,
+// the [[inputs]] list) replaces the model's. The result is checked as one file would be.
 // Errors: NotFound for a missing file, InvalidArgument for bad contents.
-absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir);
+absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir,
+                                            const std::string& version_dir = "");
 
 }  // namespace ferry
 

@@ -99,13 +99,13 @@ absl::StatusOr<ModelMetadata> InferenceServer::GetModelMetadata(const std::strin
     // Any version that exists on disk has metadata, ready or not.
     const int64_t wanted = ParseVersion(version);
     bool found = false;
-    for (const auto& v : served->versions) found |= (wanted != 0 && v->version == wanted);
+    for (const auto& v : served->versions) found |= (wanted != 0 && v.version == wanted);
     if (!found) return absl::NotFoundError(absl::StrCat("model '", model, "' has no version ", version));
   }
   ModelMetadata meta;
   meta.name = served->name;
   for (const auto& v : served->versions) {
-    if (v->state == VersionState::kReady) meta.versions.push_back(v->version_name);
+    if (v.state == VersionState::kReady) meta.versions.push_back(v.version_name);
   }
   meta.platform = ProtocolPlatform(served->config->platform);
   meta.inputs = served->config->signature.inputs;
@@ -139,10 +139,7 @@ std::vector<ModelIndexEntry> InferenceServer::Index() const {
       continue;
     }
     for (const auto& v : model->versions) {
-      const char* state = v->state == VersionState::kReady     ? "READY"
-                          : v->state == VersionState::kLoading ? "LOADING"
-                                                               : "UNAVAILABLE";
-      index.push_back({model->name, v->version_name, state, v->reason});
+      index.push_back({model->name, v.version_name, VersionStateIndexName(v.state), v.reason});
     }
   }
   return index;
@@ -178,7 +175,7 @@ absl::StatusOr<std::vector<ModelStatistics>> InferenceServer::Statistics(
   if (model.empty()) {
     for (const auto& served : models_->Snapshot()) {
       for (const auto& v : served->versions) {
-        if (v->state == VersionState::kReady && !served->unloaded) stats.push_back(StatisticsOf(*v));
+        if (v.state == VersionState::kReady && !served->unloaded) stats.push_back(StatisticsOf(*v.served));
       }
     }
     return stats;
@@ -193,7 +190,7 @@ absl::StatusOr<std::vector<ModelStatistics>> InferenceServer::Statistics(
     return absl::NotFoundError(absl::StrCat("unknown model '", model, "'"));
   }
   for (const auto& v : served->versions) {
-    if (v->state == VersionState::kReady) stats.push_back(StatisticsOf(*v));
+    if (v.state == VersionState::kReady) stats.push_back(StatisticsOf(*v.served));
   }
   return stats;
 }
@@ -261,71 +258,80 @@ void InferenceServer::Run(std::shared_ptr<RequestContext> context, const std::st
     timing.finished_ns = options_.clock->NowNanos();
     Complete(*context, served, request.inputs, std::move(status), timing, done);
   };
-  absl::StatusOr<std::shared_ptr<ServedVersion>> resolved = models_->Resolve(model, version);
-  if (!resolved.ok()) return fail(nullptr, resolved.status());
-  std::shared_ptr<ServedVersion> served = std::move(*resolved);
-  const ModelSignature& sig = ResponseSignature(*served);
-
-  absl::Status status = ApplyTimeoutParameter(request, timing.received_ns, *context);
-  absl::StatusOr<int> level =
-      status.ok() ? PrepareUncertaintyRequest(served->calibration.get(), request,
-                                              served->config->signature, served->model,
-                                              served->version_name)
-                  : absl::StatusOr<int>(status);
-  status = level.ok() ? ValidateRequestedOutputs(sig, request.outputs) : level.status();
-  absl::StatusOr<int64_t> rows =
-      status.ok() ? ValidateInputs(sig, request.inputs) : absl::StatusOr<int64_t>(status);
-  if (!rows.ok()) return fail(served.get(), rows.status());
-
   // What the observers may read once the task's inputs are gone into a batch.
   std::shared_ptr<const std::vector<Tensor>> kept_inputs;
   if (keep_inputs_) kept_inputs = std::make_shared<const std::vector<Tensor>>(request.inputs);
+  std::string id = request.id.empty() ? context->id : request.id;
 
-  auto task = std::make_unique<BatchTask>();
-  task->inputs = std::move(request.inputs);
-  task->rows = *rows;
-  task->context = context;
-  Clock* clock = options_.clock;
-  std::string id = request.id.empty() ? context->id : std::move(request.id);
-  task->done = [this, served, context, clock, timing, kept_inputs, id = std::move(id),
-                level = *level, requested = std::move(request.outputs), done](
-                   absl::StatusOr<std::vector<Tensor>> outputs, const TaskTiming& task_timing) mutable {
-    absl::StatusOr<std::vector<Tensor>> result =
-        outputs.ok() ? Postprocess(*served, requested, level, std::move(*outputs))
-                     : outputs.status();
-    timing.enqueued_ns = task_timing.enqueue_ns;
-    timing.compute_start_ns = task_timing.start_ns;
-    timing.compute_end_ns = task_timing.end_ns;
-    timing.batch_rows = task_timing.batch_rows;
-    timing.finished_ns = clock->NowNanos();
-    absl::Span<const Tensor> inputs;
-    if (kept_inputs != nullptr) inputs = *kept_inputs;
-    if (!result.ok()) {
-      if (result.status().code() == absl::StatusCode::kInternal) {
-        spdlog::error("model '{}' version {}: {}", served->model, served->version_name,
-                      std::string(result.status().message()));
+  // A version swapped out after this request routed to it stops taking work; the request
+  // then routes again, to the snapshot that replaced it, instead of failing.
+  constexpr int kMaxRoutes = 3;
+  for (int route = 1;; ++route) {
+    absl::StatusOr<std::shared_ptr<ServedVersion>> resolved = models_->Resolve(model, version);
+    if (!resolved.ok()) return fail(nullptr, resolved.status());
+    std::shared_ptr<ServedVersion> served = std::move(*resolved);
+    const ModelSignature& sig = ResponseSignature(*served);
+    // (Applying the timeout again on a second route sets the same deadline.)
+    absl::Status status = ApplyTimeoutParameter(request, timing.received_ns, *context);
+    absl::StatusOr<int> level =
+        status.ok() ? PrepareUncertaintyRequest(served->calibration.get(), request,
+                                                served->config->signature, served->model,
+                                                served->version_name)
+                    : absl::StatusOr<int>(status);
+    status = level.ok() ? ValidateRequestedOutputs(sig, request.outputs) : level.status();
+    absl::StatusOr<int64_t> rows =
+        status.ok() ? ValidateInputs(sig, request.inputs) : absl::StatusOr<int64_t>(status);
+    if (!rows.ok()) return fail(served.get(), rows.status());
+
+    auto task = std::make_unique<BatchTask>();
+    task->inputs = std::move(request.inputs);
+    task->rows = *rows;
+    task->context = context;
+    Clock* clock = options_.clock;
+    task->done = [this, served, context, clock, timing, kept_inputs, id, level = *level,
+                  requested = request.outputs, done](absl::StatusOr<std::vector<Tensor>> outputs,
+                                                     const TaskTiming& task_timing) mutable {
+      absl::StatusOr<std::vector<Tensor>> result =
+          outputs.ok() ? Postprocess(*served, requested, level, std::move(*outputs))
+                       : outputs.status();
+      timing.enqueued_ns = task_timing.enqueue_ns;
+      timing.compute_start_ns = task_timing.start_ns;
+      timing.compute_end_ns = task_timing.end_ns;
+      timing.batch_rows = task_timing.batch_rows;
+      timing.finished_ns = clock->NowNanos();
+      absl::Span<const Tensor> inputs;
+      if (kept_inputs != nullptr) inputs = *kept_inputs;
+      if (!result.ok()) {
+        if (result.status().code() == absl::StatusCode::kInternal) {
+          spdlog::error("model '{}' version {}: {}", served->model, served->version_name,
+                        std::string(result.status().message()));
+        }
+        return Complete(*context, served.get(), inputs, result.status(), timing, done);
       }
-      return Complete(*context, served.get(), inputs, result.status(), timing, done);
-    }
-    InferResponse response;
-    response.model_name = served->model;
-    response.model_version = served->version_name;
-    response.id = std::move(id);
-    response.outputs = std::move(*result);
-    Complete(*context, served.get(), inputs, std::move(response), timing, done);
-  };
-  status = served->batcher->Enqueue(task);
-  if (!status.ok()) {
+      InferResponse response;
+      response.model_name = served->model;
+      response.model_version = served->version_name;
+      response.id = std::move(id);
+      response.outputs = std::move(*result);
+      Complete(*context, served.get(), inputs, std::move(response), timing, done);
+    };
+    status = served->batcher->Enqueue(task);
+    if (status.ok()) return;
     // The task stayed with us; its inputs are still in it.
-    timing.finished_ns = clock->NowNanos();
-    Complete(*context, served.get(), task->inputs, status, timing, done);
+    request.inputs = std::move(task->inputs);
+    if (absl::IsUnavailable(status) && served->draining.load(std::memory_order_acquire) &&
+        route < kMaxRoutes) {
+      continue;
+    }
+    return fail(served.get(), status);
   }
 }
 
 std::string InferenceServer::RenderMetrics() const {
   for (const auto& model : models_->Snapshot()) {
-    for (const auto& v : model->versions) {
-      if (v->metrics == nullptr) continue;
+    for (const auto& entry : model->versions) {
+      const ServedVersion* v = entry.served.get();
+      if (v == nullptr || v->metrics == nullptr) continue;
       v->metrics->queue_depth.store(model->unloaded || !v->batcher ? 0 : v->batcher->QueueDepth(),
                                     std::memory_order_relaxed);
     }

@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/container/inlined_vector.h"
 #include "common/status_macros.h"
 #include "repository/repository.h"
 #include "rollout/version_policy.h"
@@ -19,6 +20,53 @@ ModelManager::ModelManager(ManagerOptions options) : options_([&] {
 }()) {}
 
 ModelManager::~ModelManager() { ShutdownAll(); }
+
+namespace {
+
+// The version folder's files (name, size, modification time), the model's and the
+// version's config.toml and the labels file, as one string: equal strings mean nothing a
+// load reads has changed.
+std::string Fingerprint(const std::string& model_path, const std::string& version_path,
+                        const ModelConfig& config) {
+  namespace fs = std::filesystem;
+  std::string out;
+  const auto add = [&out](const fs::path& file) {
+    std::error_code ec;
+    const auto size = fs::file_size(file, ec);
+    const auto time = fs::last_write_time(file, ec);
+    absl::StrAppend(&out, file.string(), ":", ec ? -1 : static_cast<int64_t>(size), ":",
+                    ec ? 0 : time.time_since_epoch().count(), "\n");
+  };
+  add(fs::path(model_path) / "config.toml");
+  if (!config.labels_file.empty()) add(fs::path(model_path) / config.labels_file);
+  std::vector<fs::path> files;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(version_path, ec)) files.push_back(entry.path());
+  std::sort(files.begin(), files.end());
+  for (const fs::path& file : files) add(file);
+  return out;
+}
+
+const VersionEntry* FindEntry(const ServedModel* model, int64_t version) {
+  if (model == nullptr) return nullptr;
+  for (const VersionEntry& e : model->versions) {
+    if (e.version == version) return &e;
+  }
+  return nullptr;
+}
+
+VersionEntry Entry(int64_t version, VersionState state, std::string reason,
+                   std::shared_ptr<ServedVersion> served = nullptr) {
+  VersionEntry e;
+  e.version = version;
+  e.version_name = std::to_string(version);
+  e.state = state;
+  e.reason = std::move(reason);
+  e.served = std::move(served);
+  return e;
+}
+
+}  // namespace
 
 absl::Status ModelManager::LoadAll() {
   std::lock_guard<std::mutex> serial(load_mu_);
@@ -45,61 +93,146 @@ absl::Status ModelManager::LoadAll() {
       continue;
     }
     for (const std::string& warning : dir.warnings) spdlog::warn("{}", warning);
-    std::vector<std::pair<int64_t, std::string>> versions;
-    for (const VersionDir& v : dir.versions) versions.emplace_back(v.version, v.path);
-    std::shared_ptr<ServedModel> model = Build(dir.name, dir.path, versions);
-    std::unique_lock<std::shared_mutex> lock(mu_);
-    models_[dir.name] = std::move(model);
+    // Failures are logged and shown in the index; the other models still serve.
+    (void)LoadLocked(dir.name, dir.path, nullptr);
   }
   if (dirs.empty()) spdlog::warn("model repository '{}' holds no models", options_.repository);
   return absl::OkStatus();
 }
 
-std::shared_ptr<ServedModel> ModelManager::Build(
-    const std::string& name, const std::string& path,
-    const std::vector<std::pair<int64_t, std::string>>& versions) {
-  auto model = std::make_shared<ServedModel>();
-  model->name = name;
-  model->path = path;
-  absl::StatusOr<ModelConfig> config = LoadModelConfig(path);
-  if (!config.ok()) {
-    model->error = std::string(config.status().message());
-  } else {
-    model->config = std::make_shared<const ModelConfig>(std::move(*config));
-    if (versions.empty()) {
-      model->error = absl::StrCat(path, ": no version folders (e.g. ", path, "/1/model.pt)");
-    }
+absl::Status ModelManager::LoadLocked(const std::string& name, const std::string& path,
+                                      std::shared_ptr<const ServedModel> current) {
+  FERRY_ASSIGN_OR_RETURN(ModelDir dir, ScanModel(path));
+  const bool current_serves = current != nullptr && !current->unloaded &&
+                              std::any_of(current->versions.begin(), current->versions.end(),
+                                          [](const VersionEntry& e) { return e.served != nullptr; });
+  auto next = std::make_shared<ServedModel>();
+  next->name = name;
+  next->path = path;
+  absl::StatusOr<ModelConfig> model_config = LoadModelConfig(path);
+  if (!model_config.ok()) {
+    next->error = std::string(model_config.status().message());
+  } else if (dir.versions.empty()) {
+    next->error = absl::StrCat(path, ": no version folders (e.g. ", path, "/1/model.pt)");
   }
-  if (!model->error.empty()) spdlog::error("model '{}' failed: {}", name, model->error);
-  for (const auto& [number, version_path] : versions) {
-    auto version = std::make_shared<ServedVersion>();
-    version->model = name;
-    version->version = number;
-    version->version_name = std::to_string(number);
-    version->config = model->config;
-    model->versions.push_back(version);
-    if (!model->error.empty()) {
-      version->state = VersionState::kFailed;
-      version->reason = model->error;
+  if (!next->error.empty()) {
+    spdlog::error("model '{}' failed: {}", name, next->error);
+    const absl::Status failed =
+        absl::InvalidArgumentError(absl::StrCat("model '", name, "' failed to load: ", next->error));
+    // A failed reload keeps the current versions serving; a failed first load is
+    // recorded so that the index and the ready endpoints can say why.
+    if (current_serves) return failed;
+    for (const VersionDir& v : dir.versions) {
+      next->versions.push_back(Entry(v.version, VersionState::kFailed, next->error));
+    }
+    Publish(std::move(next));
+    return failed;
+  }
+  next->config = std::make_shared<const ModelConfig>(std::move(*model_config));
+
+  // Which versions need building: new ones, and those whose files or configs changed.
+  struct Pending {
+    size_t index;  // into next->versions
+    std::string path;
+    std::shared_ptr<const ModelConfig> config;
+    std::string fingerprint;
+  };
+  std::vector<Pending> pending;
+  std::string failure;
+  const auto fail = [&](int64_t version, const std::string& reason) {
+    spdlog::error("model '{}' version {} failed: {}", name, version, reason);
+    if (failure.empty()) failure = absl::StrCat("version ", version, ": ", reason);
+  };
+  for (const VersionDir& v : dir.versions) {
+    const VersionEntry* now = FindEntry(current.get(), v.version);
+    const bool now_ready = now != nullptr && now->state == VersionState::kReady;
+    absl::StatusOr<ModelConfig> config = LoadModelConfig(path, v.path);
+    if (!config.ok()) {
+      fail(v.version, std::string(config.status().message()));
+      next->versions.push_back(now_ready ? *now
+                                         : Entry(v.version, VersionState::kFailed,
+                                                 std::string(config.status().message())));
       continue;
     }
-    const int64_t start = options_.clock->NowNanos();
-    const absl::Status status = LoadVersion(version_path, *version);
-    if (!status.ok()) {
-      version->state = VersionState::kFailed;
-      version->reason = std::string(status.message());
-      version->batcher.reset();
-      version->backend.reset();
-      spdlog::error("model '{}' version {} failed: {}", name, number, version->reason);
+    std::string fingerprint = Fingerprint(path, v.path, *config);
+    if (now_ready && now->served->fingerprint == fingerprint) {
+      next->versions.push_back(*now);  // unchanged: keeps its build and warm state
       continue;
     }
-    version->state = VersionState::kReady;
-    spdlog::info("model '{}' version {} ready: {}, warmed up at batch sizes [{}] in {} ms", name,
-                 number, version->backend->Describe(),
-                 absl::StrJoin(model->config->execution.warmup_batch_sizes, ", "),
-                 (options_.clock->NowNanos() - start) / 1'000'000);
+    // A changed version keeps serving its old build until the new one is ready.
+    next->versions.push_back(now_ready ? *now : Entry(v.version, VersionState::kLoading, ""));
+    pending.push_back({next->versions.size() - 1, v.path,
+                       std::make_shared<const ModelConfig>(std::move(*config)),
+                       std::move(fingerprint)});
   }
-  return model;
+  // While they load, the index shows the new versions as LOADING.
+  if (!pending.empty()) Publish(std::make_shared<ServedModel>(*next));
+
+  std::vector<std::shared_ptr<ServedVersion>> retired;
+  for (Pending& p : pending) {
+    VersionEntry& entry = next->versions[p.index];
+    std::string error;
+    std::shared_ptr<ServedVersion> built =
+        BuildVersion(name, entry.version, p.path, std::move(p.config), std::move(p.fingerprint), error);
+    if (built == nullptr) {
+      fail(entry.version, error);
+      if (entry.state != VersionState::kReady) entry = Entry(entry.version, VersionState::kFailed, error);
+      continue;
+    }
+    if (entry.served != nullptr) retired.push_back(entry.served);
+    entry = Entry(entry.version, VersionState::kReady, "", std::move(built));
+  }
+  // Versions gone from disk drain, then show as unloaded.
+  std::vector<size_t> draining;
+  if (current != nullptr) {
+    for (const VersionEntry& old : current->versions) {
+      if (FindEntry(next.get(), old.version) != nullptr) continue;
+      if (old.served != nullptr) {
+        retired.push_back(old.served);
+        draining.push_back(next->versions.size());
+        next->versions.push_back(Entry(old.version, VersionState::kDraining, "removed from the repository",
+                                       old.served));
+      }
+    }
+    std::sort(next->versions.begin(), next->versions.end(),
+              [](const VersionEntry& a, const VersionEntry& b) { return a.version < b.version; });
+  }
+  Publish(next);
+  for (const auto& version : retired) Drain(*version);
+  if (!draining.empty()) {
+    auto after = std::make_shared<ServedModel>(*next);
+    for (VersionEntry& e : after->versions) {
+      if (e.state == VersionState::kDraining) e = Entry(e.version, VersionState::kUnloaded, "unloaded");
+    }
+    Publish(std::move(after));
+  }
+  if (!failure.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("model '", name, "' failed to load: ", failure));
+  }
+  return absl::OkStatus();
+}
+
+std::shared_ptr<ServedVersion> ModelManager::BuildVersion(const std::string& name, int64_t number,
+                                                          const std::string& version_path,
+                                                          std::shared_ptr<const ModelConfig> config,
+                                                          std::string fingerprint, std::string& error) {
+  auto version = std::make_shared<ServedVersion>();
+  version->model = name;
+  version->version = number;
+  version->version_name = std::to_string(number);
+  version->config = std::move(config);
+  version->fingerprint = std::move(fingerprint);
+  const int64_t start = options_.clock->NowNanos();
+  const absl::Status status = StartVersion(version_path, *version);
+  if (!status.ok()) {
+    error = std::string(status.message());
+    return nullptr;
+  }
+  spdlog::info("model '{}' version {} ready: {}, warmed up at batch sizes [{}] in {} ms", name,
+               number, version->backend->Describe(),
+               absl::StrJoin(version->config->execution.warmup_batch_sizes, ", "),
+               (options_.clock->NowNanos() - start) / 1'000'000);
+  return version;
 }
 
 namespace {
@@ -142,7 +275,7 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateMcDropout(const ModelConfig& conf
 
 }  // namespace
 
-absl::Status ModelManager::LoadVersion(const std::string& path, ServedVersion& version) {
+absl::Status ModelManager::StartVersion(const std::string& path, ServedVersion& version) {
   const ModelConfig& config = *version.config;
   // Without load_calibration, the models asked for (all, or only_models) serve
   // uncalibrated; the members a composite among them needs keep their calibration.
@@ -245,64 +378,40 @@ absl::Status ModelManager::Load(const std::string& name) {
   }
   std::lock_guard<std::mutex> serial(load_mu_);
   const std::string path = (std::filesystem::path(options_.repository) / name).string();
-  FERRY_ASSIGN_OR_RETURN(ModelDir dir, ScanModel(path));
-  for (const std::string& warning : dir.warnings) spdlog::warn("{}", warning);
-  std::vector<std::pair<int64_t, std::string>> versions;
-  for (const VersionDir& v : dir.versions) versions.emplace_back(v.version, v.path);
-  std::shared_ptr<ServedModel> fresh = Build(name, path, versions);
-
-  std::string failure = fresh->error;
-  for (const auto& v : fresh->versions) {
-    if (failure.empty() && v->state != VersionState::kReady) {
-      failure = absl::StrCat("version ", v->version, ": ", v->reason);
-    }
-  }
-  std::shared_ptr<ServedModel> previous;
-  {
-    std::unique_lock<std::shared_mutex> lock(mu_);
-    auto it = models_.find(name);
-    if (it != models_.end()) previous = it->second;
-    const bool previous_serves = previous && !previous->unloaded && previous->error.empty();
-    // A failed reload keeps the old versions serving; a failed first load is recorded
-    // so that the index and the ready endpoints can say why.
-    if (failure.empty() || !previous_serves) models_[name] = fresh;
-  }
-  if (!failure.empty()) {
-    Drain(*fresh);
-    return absl::InvalidArgumentError(absl::StrCat("model '", name, "' failed to load: ", failure));
-  }
-  if (previous) Drain(*previous);
+  std::shared_ptr<const ServedModel> current = Find(name);
+  FERRY_RETURN_IF_ERROR(LoadLocked(name, path, current));
   spdlog::info("model '{}' loaded", name);
   return absl::OkStatus();
 }
 
 absl::Status ModelManager::Unload(const std::string& name) {
   std::lock_guard<std::mutex> serial(load_mu_);
-  std::shared_ptr<ServedModel> previous;
-  {
-    std::unique_lock<std::shared_mutex> lock(mu_);
-    auto it = models_.find(name);
-    if (it == models_.end() || it->second->unloaded) {
-      return absl::NotFoundError(absl::StrCat("unknown model '", name, "'"));
-    }
-    previous = it->second;
-    auto tombstone = std::make_shared<ServedModel>();
-    tombstone->name = name;
-    tombstone->path = previous->path;
-    tombstone->unloaded = true;
-    tombstone->error = "unloaded";
-    it->second = std::move(tombstone);
+  std::shared_ptr<const ServedModel> previous = Find(name);
+  if (previous == nullptr || previous->unloaded) {
+    return absl::NotFoundError(absl::StrCat("unknown model '", name, "'"));
   }
-  Drain(*previous);
+  auto tombstone = std::make_shared<ServedModel>();
+  tombstone->name = name;
+  tombstone->path = previous->path;
+  tombstone->unloaded = true;
+  tombstone->error = "unloaded";
+  Publish(std::move(tombstone));
+  for (const VersionEntry& e : previous->versions) {
+    if (e.served != nullptr) Drain(*e.served);
+  }
   spdlog::info("model '{}' unloaded", name);
   return absl::OkStatus();
 }
 
-void ModelManager::Drain(const ServedModel& model) {
-  for (const auto& version : model.versions) {
-    if (version->batcher) version->batcher->Shutdown();
-    if (version->metrics) version->metrics->queue_depth.store(0, std::memory_order_relaxed);
-  }
+void ModelManager::Publish(std::shared_ptr<ServedModel> model) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  models_[model->name] = std::move(model);
+}
+
+void ModelManager::Drain(ServedVersion& version) {
+  version.draining.store(true, std::memory_order_release);
+  if (version.batcher) version.batcher->Shutdown();
+  if (version.metrics) version.metrics->queue_depth.store(0, std::memory_order_relaxed);
 }
 
 std::shared_ptr<const ServedModel> ModelManager::Find(const std::string& name) const {
@@ -325,33 +434,15 @@ absl::StatusOr<std::shared_ptr<ServedVersion>> ModelManager::Resolve(
   if (model == nullptr || model->unloaded) {
     return absl::NotFoundError(absl::StrCat("unknown model '", name, "'"));
   }
-  int64_t wanted = 0;
-  if (version.empty()) {
-    std::vector<VersionView> views;
-    for (const auto& v : model->versions) views.push_back({v->version, v->state == VersionState::kReady});
-    wanted = SelectDefaultVersion(views);
-    if (wanted == 0) {
-      std::string why = model->error;
-      if (why.empty() && !model->versions.empty()) why = model->versions.back()->reason;
-      return absl::UnavailableError(
-          absl::StrCat("model '", name, "' has no ready version", why.empty() ? "" : ": ", why));
-    }
-  } else {
-    wanted = ParseVersion(version);
-    if (wanted == 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("version '", version, "' is not a positive integer"));
-    }
+  if (model->versions.empty() && !model->error.empty()) {
+    return absl::UnavailableError(
+        absl::StrCat("model '", name, "' has no ready version: ", model->error));
   }
-  for (const auto& v : model->versions) {
-    if (v->version != wanted) continue;
-    if (v->state != VersionState::kReady) {
-      return absl::UnavailableError(absl::StrCat("model '", name, "' version ", wanted,
-                                                 " is not ready: ", v->reason));
-    }
-    return v;
-  }
-  return absl::NotFoundError(absl::StrCat("model '", name, "' has no version ", version));
+  // A handful of versions: the views live on the stack of this call.
+  absl::InlinedVector<VersionView, 4> views;
+  for (const VersionEntry& e : model->versions) views.push_back({e.version, e.state, e.reason});
+  FERRY_ASSIGN_OR_RETURN(const int64_t chosen, RouteVersion(name, views, version));
+  return FindEntry(model.get(), chosen)->served;
 }
 
 void ModelManager::ShutdownAll() {
@@ -360,7 +451,11 @@ void ModelManager::ShutdownAll() {
   std::stable_partition(models.begin(), models.end(), [](const auto& m) {
     return m->config != nullptr && m->config->is_composite();
   });
-  for (const auto& model : models) Drain(*model);
+  for (const auto& model : models) {
+    for (const VersionEntry& e : model->versions) {
+      if (e.served != nullptr) Drain(*e.served);
+    }
+  }
 }
 
 }  // namespace ferry

@@ -1,17 +1,25 @@
-// ModelManager: loads the model versions in the repository, finds the one a request names,
-// and loads or unloads models while others keep serving.
+// ModelManager: loads the model versions in the repository, routes a request to the
+// version that answers it, and loads, reloads or unloads models while others keep serving.
 //
+// Each version has a life of its own (rollout/version_policy.h: loading, ready, failed,
+// draining, unloaded) and its own config: a <version>/config.toml overrides the model's.
 // A version is ready only after it is loaded, optimized (or fell back to the plain module,
-// with the reason logged) and warmed up at its configured batch sizes.
+// with the reason logged) and warmed up at its configured batch sizes. Reloading a model
+// builds only the versions that are new or changed on disk (their files or configs); the
+// others keep their backend, batcher and warm state. A version that fails to load never
+// takes traffic from a ready one: a changed version keeps its old build serving.
 //
-// Concurrency: the model table is a map of shared pointers behind a reader-writer lock.
-// Requests take the read lock only to copy out the version they need; a version (with its
-// config and batcher) stays alive while any request holds it. Loads and unloads are
-// serialized by their own mutex and do their slow work (loading, warming up, draining)
-// outside the table lock, so traffic to other models never waits for them.
+// Concurrency: each model's state is an immutable snapshot (ServedModel) that a load
+// replaces whole under a short write lock, so a request sees one consistent snapshot and
+// keeps the version it routed to (a shared pointer) until it finishes, even if a swap
+// happens meanwhile. A version taken out of a snapshot is drained (its queued requests
+// finish) after the swap. Loads and unloads are serialized by their own mutex and do their
+// slow work (loading, warming up, draining) outside the table lock, so traffic never waits
+// for them.
 #ifndef FERRY_SERVER_MODEL_MANAGER_H_
 #define FERRY_SERVER_MODEL_MANAGER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -28,21 +36,23 @@
 #include "monitor/observer.h"
 #include "pipeline/composite.h"
 #include "repository/model_config.h"
+#include "rollout/version_policy.h"
 #include "scheduler/dynamic_batcher.h"
 #include "uncertainty/uncertainty_outputs.h"
 
 namespace ferry {
 
-enum class VersionState { kLoading, kReady, kFailed };
-
-// One loaded model version. Shared with in-flight requests, so it outlives them.
+// One loaded model version: immutable once ready, and shared with the requests it is
+// serving, so it outlives them.
 struct ServedVersion {
   std::string model;
   int64_t version = 0;
   std::string version_name;  // "1"
-  VersionState state = VersionState::kLoading;
-  std::string reason;  // why it is not ready
+  // The model's config.toml with the version folder's overrides.
   std::shared_ptr<const ModelConfig> config;
+  // The version folder's files and configs as they were at load: a reload rebuilds the
+  // version only when this changes.
+  std::string fingerprint;
   std::unique_ptr<Backend> backend;
   std::unique_ptr<DynamicBatcher> batcher;
   ModelMetrics* metrics = nullptr;
@@ -51,6 +61,9 @@ struct ServedVersion {
   // <version>/calibration.json, parsed and checked against the config at load; null when
   // the version is not calibrated. Immutable: a new calibration needs a reload.
   std::shared_ptr<const CalibratedClassifier> calibration;
+  // Set just before the batcher stops taking work: a request that routed here before a
+  // swap and finds the queue closed routes again instead of failing.
+  std::atomic<bool> draining{false};
 };
 
 // What requests to `v` may name: the config's signature, plus the uncertainty outputs
@@ -59,6 +72,17 @@ inline const ModelSignature& ResponseSignature(const ServedVersion& v) {
   return v.calibration != nullptr ? v.calibration->signature : v.config->signature;
 }
 
+// A version as one snapshot of its model sees it.
+struct VersionEntry {
+  int64_t version = 0;
+  std::string version_name;
+  VersionState state = VersionState::kLoading;
+  std::string reason;  // why it is not ready
+  // Set while ready or draining; null otherwise.
+  std::shared_ptr<ServedVersion> served;
+};
+
+// One immutable snapshot of a model.
 struct ServedModel {
   std::string name;
   std::string path;
@@ -66,8 +90,8 @@ struct ServedModel {
   // or it was unloaded.
   std::string error;
   bool unloaded = false;
-  std::shared_ptr<const ModelConfig> config;  // null when config.toml failed
-  std::vector<std::shared_ptr<ServedVersion>> versions;  // ascending
+  std::shared_ptr<const ModelConfig> config;  // the model's own; null when it failed
+  std::vector<VersionEntry> versions;         // ascending
 };
 
 struct ManagerOptions {
@@ -95,10 +119,11 @@ class ModelManager {
   // the reason. Fails only when the repository cannot be read.
   absl::Status LoadAll();
 
-  // (Re)loads one model from <repository>/<name>. The new versions load and warm up
-  // while the old ones keep serving; then they replace them and the old ones drain.
-  // NotFound if the folder does not exist; the model's own errors (bad config, load
-  // failure) are InvalidArgument and leave the previous versions serving.
+  // (Re)loads one model from <repository>/<name>: versions new or changed on disk load
+  // and warm up while the current ones keep serving, then one swap publishes them; versions
+  // gone from disk (and the old builds of changed ones) drain after it. NotFound if the
+  // folder does not exist. The model's own errors (bad config, a version that fails to
+  // load) are InvalidArgument naming the version; every version that did load serves.
   absl::Status Load(const std::string& name);
 
   // Stops serving a model: new requests get NotFound, queued ones finish. NotFound for
@@ -110,9 +135,10 @@ class ModelManager {
   // Every known model, sorted by name.
   std::vector<std::shared_ptr<const ServedModel>> Snapshot() const;
 
-  // The version that serves `version` ("" = the default version).
-  // NotFound: unknown or unloaded model, or no such version. InvalidArgument: `version`
-  // is not a positive integer. Unavailable: the version (or every version) is not ready.
+  // The version that serves `version` ("" = the default version), by RouteVersion over
+  // the model's current snapshot. NotFound: unknown or unloaded model, or no such version.
+  // InvalidArgument: `version` is not a positive integer. Unavailable: the version (or
+  // every version) is not ready.
   absl::StatusOr<std::shared_ptr<ServedVersion>> Resolve(const std::string& name,
                                                          const std::string& version) const;
 
@@ -120,13 +146,21 @@ class ModelManager {
   void ShutdownAll();
 
  private:
-  std::shared_ptr<ServedModel> Build(const std::string& name, const std::string& path,
-                                     const std::vector<std::pair<int64_t, std::string>>& versions);
-  absl::Status LoadVersion(const std::string& path, ServedVersion& version);
+  // Loads model `name` from `path` against its current snapshot (null when new) and
+  // publishes the result. Returns the first failure, as Load does. Requires load_mu_.
+  absl::Status LoadLocked(const std::string& name, const std::string& path,
+                          std::shared_ptr<const ServedModel> current);
+  // Builds one version: backend, warm-up, batcher. Null `error` means ready.
+  std::shared_ptr<ServedVersion> BuildVersion(const std::string& name, int64_t number,
+                                              const std::string& version_path,
+                                              std::shared_ptr<const ModelConfig> config,
+                                              std::string fingerprint, std::string& error);
+  absl::Status StartVersion(const std::string& path, ServedVersion& version);
   // An ensemble's or cascade's backend, after checking its members serve compatibly.
   absl::StatusOr<std::unique_ptr<Backend>> CreateComposite(const ModelConfig& config,
                                                            ModelMetrics* metrics);
-  static void Drain(const ServedModel& model);
+  void Publish(std::shared_ptr<ServedModel> model);
+  static void Drain(ServedVersion& version);
 
   const ManagerOptions options_;
   std::mutex load_mu_;  // one load or unload at a time
