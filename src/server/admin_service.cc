@@ -48,24 +48,24 @@ AdminService::~AdminService() { Shutdown(); }
 
 void AdminService::LoadModel(const RequestContext& ctx, const std::string& model,
                              AdminCallback done) {
-  (void)ctx;  // authorization will read ctx.principal here
-  if (model.empty()) {
-    return Notify(done, absl::InvalidArgumentError("the model name must not be empty"), "load");
-  }
-  Submit(
-      absl::StrCat("load model '", model, "'"),
-      [server = server_, model] { return server->LoadModel(model); }, std::move(done));
+  SubmitForModel(ctx, "load", model, &InferenceServer::LoadModel, std::move(done));
 }
 
 void AdminService::UnloadModel(const RequestContext& ctx, const std::string& model,
                                AdminCallback done) {
+  SubmitForModel(ctx, "unload", model, &InferenceServer::UnloadModel, std::move(done));
+}
+
+void AdminService::SubmitForModel(const RequestContext& ctx, const char* verb,
+                                  const std::string& model, ModelAction action,
+                                  AdminCallback done) {
   (void)ctx;  // authorization will read ctx.principal here
   if (model.empty()) {
-    return Notify(done, absl::InvalidArgumentError("the model name must not be empty"), "unload");
+    return Notify(done, absl::InvalidArgumentError("the model name must not be empty"), verb);
   }
   Submit(
-      absl::StrCat("unload model '", model, "'"),
-      [server = server_, model] { return server->UnloadModel(model); }, std::move(done));
+      absl::StrCat(verb, " model '", model, "'"),
+      [server = server_, action, model] { return (server->*action)(model); }, std::move(done));
 }
 
 std::vector<ModelIndexEntry> AdminService::RepositoryIndex(const RequestContext& ctx,

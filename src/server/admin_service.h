@@ -97,7 +97,12 @@ class AdminService {
     AdminCallback done;
   };
 
+  using ModelAction = absl::Status (InferenceServer::*)(const std::string& model);
+
   AdminService(AdminOptions options, InferenceServer* server);
+  // Checks the name, then Submits `action` on `model`; `verb` names it in messages.
+  void SubmitForModel(const RequestContext& ctx, const char* verb, const std::string& model,
+                      ModelAction action, AdminCallback done);
   // Queues `work` under the bound, or refuses it through `done` at once.
   void Submit(std::string what, std::function<absl::Status()> work, AdminCallback done);
   void WorkerLoop();

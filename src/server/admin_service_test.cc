@@ -4,8 +4,6 @@
 #include "server/admin_service.h"
 
 #include <chrono>
-#include <filesystem>
-#include <fstream>
 #include <future>
 #include <stdexcept>
 #include <thread>
@@ -13,11 +11,11 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/gate.h"
+#include "testing/temp_repository.h"
 
 namespace ferry {
 namespace {
 
-namespace fs = std::filesystem;
 using testing::HasSubstr;
 
 bool IsReady(const std::future<absl::Status>& f) {
@@ -27,16 +25,10 @@ bool IsReady(const std::future<absl::Status>& f) {
 class AdminServiceTest : public testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::temp_directory_path() / ("ferry_admin_test_" + std::to_string(::getpid()));
-    fs::remove_all(root_);
-    CopySimple("simple");
-    CopySimple("other");
-    fs::create_directories(root_ / "broken" / "1");
-    std::ofstream(root_ / "broken" / "config.toml")
-        << "platform = \"torchscript\"\nmax_batch_size = 0\n";
-    ServerOptions options;
-    options.model_repository = root_.string();
-    auto server = InferenceServer::Create(options);
+    repo_.AddSimple("simple");
+    repo_.AddSimple("other");
+    repo_.AddConfig("broken", "platform = \"torchscript\"\nmax_batch_size = 0\n");
+    auto server = repo_.StartServer();
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
   }
@@ -44,19 +36,13 @@ class AdminServiceTest : public testing::Test {
     gate_.Release(1000);  // whatever a failed test left held
     admin_.reset();
     server_.reset();
-    fs::remove_all(root_);
-  }
-  void CopySimple(const std::string& name) {
-    fs::create_directories(root_ / name / "1");
-    fs::copy_file("models/simple/config.toml", root_ / name / "config.toml");
-    fs::copy_file("models/simple/1/model.pt", root_ / name / "1" / "model.pt");
   }
   // An admin service whose operations wait at gate_ when `gated`.
   void StartAdmin(int max_pending, int threads, bool gated) {
     AdminOptions options;
     options.max_pending = max_pending;
     options.threads = threads;
-    if (gated) options.before_work = [this](std::string_view) { gate_.Enter(); };
+    if (gated) options.before_work = gate_.Hook();
     auto admin = AdminService::Create(options, server_.get());
     ASSERT_TRUE(admin.ok()) << admin.status();
     admin_ = std::move(*admin);
@@ -76,7 +62,7 @@ class AdminServiceTest : public testing::Test {
     return ready.ok() && *ready;
   }
 
-  fs::path root_;
+  TempRepository repo_{"ferry_admin_test"};
   Gate gate_;
   RequestContext ctx_;
   std::unique_ptr<InferenceServer> server_;

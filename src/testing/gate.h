@@ -25,6 +25,11 @@ class Gate {
     permits_ += n;
     cv_.notify_all();
   }
+  // A callback that enters the gate, whatever it is called with (e.g. as
+  // AdminOptions::before_work). The gate must outlive it.
+  auto Hook() {
+    return [this](auto&&...) { Enter(); };
+  }
   // Returns once `n` threads in total have called Enter.
   void WaitEntered(int n) {
     std::unique_lock<std::mutex> lock(mu_);
