@@ -11,6 +11,7 @@
 #include "api/http/http_server.h"
 #include "backends/torch/torch_backend.h"
 #include "cli/commands.h"
+#include "server/admin_service.h"
 #include "server/inference_server.h"
 #include "spdlog/spdlog.h"
 
@@ -26,6 +27,7 @@ struct ServeFlags {
   int grpc_port = 8001;  // -1: no gRPC
   size_t max_body_bytes = 64u << 20;
   std::string routing_key_header = HttpOptions{}.routing_key_header;
+  int max_admin_work = AdminOptions{}.max_pending;
   bool no_optimize = false;
   std::string quantized_engine = "onednn";
   std::string log_level = "info";
@@ -58,6 +60,18 @@ int Serve(const ServeFlags& flags) {
     spdlog::error("{}", std::string(server.status().message()));
     return 1;
   }
+  // One admin service for both transports: one bound on admin work, one place that will
+  // check who may do it. Declared after the server and before the transports, so it is
+  // destroyed after the transports and before the server.
+  AdminOptions admin_options;
+  admin_options.max_pending = flags.max_admin_work;
+  admin_options.threads = std::min(admin_options.threads, flags.max_admin_work);
+  absl::StatusOr<std::unique_ptr<AdminService>> admin =
+      AdminService::Create(admin_options, server->get());
+  if (!admin.ok()) {
+    spdlog::error("{}", std::string(admin.status().message()));
+    return 1;
+  }
   HttpOptions http;
   http.host = flags.host;
   http.port = flags.http_port;
@@ -65,7 +79,8 @@ int Serve(const ServeFlags& flags) {
   http.idle_poll_us = flags.http_idle_poll_us;
   http.max_body_bytes = flags.max_body_bytes;
   http.routing_key_header = flags.routing_key_header;
-  absl::StatusOr<std::unique_ptr<HttpServer>> http_server = HttpServer::Create(http, server->get());
+  absl::StatusOr<std::unique_ptr<HttpServer>> http_server =
+      HttpServer::Create(http, server->get(), admin->get());
   if (!http_server.ok()) {
     spdlog::error("{}", std::string(http_server.status().message()));
     return 1;
@@ -80,7 +95,8 @@ int Serve(const ServeFlags& flags) {
     // One size limit for both transports: an HTTP body and a gRPC message carry the same tensors.
     grpc.max_message_bytes = static_cast<int>(std::min<size_t>(flags.max_body_bytes, INT_MAX));
     grpc.routing_key_header = flags.routing_key_header;
-    absl::StatusOr<std::unique_ptr<GrpcServer>> created = GrpcServer::Create(grpc, server->get());
+    absl::StatusOr<std::unique_ptr<GrpcServer>> created =
+        GrpcServer::Create(grpc, server->get(), admin->get());
     if (!created.ok()) {
       spdlog::error("{}", std::string(created.status().message()));
       return 1;
@@ -99,6 +115,9 @@ int Serve(const ServeFlags& flags) {
   // gRPC refuses new calls at once and waits for in-flight ones, which complete on the
   // batch workers: so before Drain, which stops them.
   if (grpc_server) grpc_server->Shutdown();
+  // Admin work still queued fails with 503 / UNAVAILABLE and a running load finishes, so
+  // no model loads while (or after) the server drains.
+  (*admin)->Shutdown();
   (*server)->Drain();
   (*http_server)->Stop();
   spdlog::info("stopped");
@@ -141,6 +160,11 @@ void AddServeCommand(CLI::App& app, std::function<int()>& run) {
                   "Request header (gRPC: metadata key) whose value keeps one user on one side "
                   "of a traffic split; empty reads none")
       ->capture_default_str();
+  cmd->add_option("--max-admin-work", flags->max_admin_work,
+                  "Model loads, unloads and other admin calls waiting or running at once, "
+                  "over HTTP and gRPC together; more get 503 (gRPC: UNAVAILABLE)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
   cmd->add_flag("--no-optimize", flags->no_optimize,
                 "Serve TorchScript modules as saved, without freeze + optimize_for_inference");
   cmd->add_option("--quantized-engine", flags->quantized_engine,

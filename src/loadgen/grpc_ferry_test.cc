@@ -38,13 +38,17 @@ class GrpcFerryTest : public testing::Test {
     GrpcOptions grpc;
     grpc.host = "127.0.0.1";
     grpc.port = 0;
-    auto created = GrpcServer::Create(grpc, server_.get());
+    auto admin = AdminService::Create({}, server_.get());
+    ASSERT_TRUE(admin.ok()) << admin.status();
+    admin_ = std::move(*admin);
+    auto created = GrpcServer::Create(grpc, server_.get(), admin_.get());
     ASSERT_TRUE(created.ok()) << created.status();
     grpc_ = std::move(*created);
   }
 
   void TearDown() override {
     grpc_.reset();
+    admin_.reset();
     server_.reset();
     fs::remove_all(root_);
   }
@@ -90,6 +94,7 @@ class GrpcFerryTest : public testing::Test {
 
   fs::path root_;
   std::unique_ptr<InferenceServer> server_;
+  std::unique_ptr<AdminService> admin_;
   std::unique_ptr<GrpcServer> grpc_;
 };
 

@@ -244,8 +244,13 @@ class GrpcApiTest(GrpcTestCase):
         rng = np.random.default_rng(7)
         a = rng.integers(-1000, 1000, size=(3, 16))
         b = rng.integers(-1000, 1000, size=(3, 16))
-        resp = self.stub.ModelInfer(self.simple_request(a, b, raw=True), timeout=30)
-        self.assertRegex(resp.id, r"^[0-9a-f]{32}$")  # the server's own id for it
+        resp, call = self.stub.ModelInfer.with_call(self.simple_request(a, b, raw=True),
+                                                    timeout=30)
+        # A request without an id gets the server's request id, the one the x-request-id
+        # metadata carries back (InferenceServer::Infer).
+        metadata = dict(call.initial_metadata())
+        self.assertRegex(resp.id, r"^[0-9a-f]{32}$")
+        self.assertEqual(resp.id, metadata.get("x-request-id"))
         np.testing.assert_array_equal(self.output_array(resp, "OUTPUT0", "<i4"), a + b)
         np.testing.assert_array_equal(self.output_array(resp, "OUTPUT1", "<i4"), a - b)
 

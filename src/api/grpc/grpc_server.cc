@@ -56,13 +56,16 @@ GrpcServer::GrpcServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 GrpcServer::~GrpcServer() { Shutdown(); }
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Create(GrpcOptions options,
-                                                               InferenceServer* server) {
+                                                               InferenceServer* server,
+                                                               AdminService* admin) {
   if (server == nullptr) return absl::InvalidArgumentError("gRPC: no InferenceServer given");
+  if (admin == nullptr) return absl::InvalidArgumentError("gRPC: no AdminService given");
   if (absl::Status s = CheckOptions(options); !s.ok()) return s;
 
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
-  impl->inference = std::make_unique<grpc_api::InferenceService>(server, options.routing_key_header);
+  impl->inference =
+      std::make_unique<grpc_api::InferenceService>(server, admin, impl->options.routing_key_header);
   impl->health = std::make_unique<grpc_api::HealthService>(server);
 
   const std::string address = ListenAddress(impl->options);

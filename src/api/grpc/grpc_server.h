@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "server/admin_service.h"
 #include "server/inference_server.h"
 
 namespace ferry {
@@ -31,11 +32,13 @@ struct GrpcOptions {
 
 class GrpcServer {
  public:
-  // Checks the options, builds the server and starts listening. `server` is not owned
-  // and must outlive the GrpcServer. InvalidArgument for bad options; Unavailable when
-  // the address cannot be bound (e.g. the port is taken).
+  // Checks the options, builds the server and starts listening. `server` and `admin`
+  // (which runs the repository RPCs; HttpServer shares it, and with it the bound on admin
+  // work) are not owned and must outlive the GrpcServer. InvalidArgument for bad options;
+  // Unavailable when the address cannot be bound (e.g. the port is taken).
   static absl::StatusOr<std::unique_ptr<GrpcServer>> Create(GrpcOptions options,
-                                                            InferenceServer* server);
+                                                            InferenceServer* server,
+                                                            AdminService* admin);
   ~GrpcServer();  // Shutdown()
 
   GrpcServer(const GrpcServer&) = delete;

@@ -16,10 +16,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "api/grpc/grpc_service.h"
+#include "api/http/router.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "health.grpc.pb.h"
 #include "inference.grpc.pb.h"
+#include "testing/gate.h"
 
 namespace ferry {
 namespace {
@@ -51,9 +53,12 @@ class GrpcServerTest : public testing::Test {
     auto server = InferenceServer::Create(options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
+    StartAdmin({});
   }
   void TearDown() override {
+    gate_.Release(1000);  // whatever a failed test left held
     grpc_.reset();
+    admin_.reset();
     server_.reset();
     fs::remove_all(root_);
   }
@@ -78,10 +83,17 @@ class GrpcServerTest : public testing::Test {
     fs::copy_file("models/simple/1/model.pt", root_ / name / "1" / "model.pt");
   }
 
+  // Before StartGrpc: the service the gRPC server will hand repository calls to.
+  void StartAdmin(AdminOptions options) {
+    auto admin = AdminService::Create(std::move(options), server_.get());
+    ASSERT_TRUE(admin.ok()) << admin.status();
+    admin_ = std::move(*admin);
+  }
+
   void StartGrpc(GrpcOptions options = {}) {
     options.host = "127.0.0.1";
     options.port = 0;
-    auto grpc = GrpcServer::Create(options, server_.get());
+    auto grpc = GrpcServer::Create(options, server_.get(), admin_.get());
     ASSERT_TRUE(grpc.ok()) << grpc.status();
     grpc_ = std::move(*grpc);
     ASSERT_GT(grpc_->port(), 0);
@@ -135,7 +147,9 @@ class GrpcServerTest : public testing::Test {
   }
 
   fs::path root_;
+  Gate gate_;
   std::unique_ptr<InferenceServer> server_;
+  std::unique_ptr<AdminService> admin_;
   std::unique_ptr<GrpcServer> grpc_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<GRPCInferenceService::Stub> stub_;
@@ -144,13 +158,25 @@ class GrpcServerTest : public testing::Test {
 TEST(GrpcOptionsTest, CreateChecksOptions) {
   GrpcOptions bad_port;
   bad_port.port = 70000;
-  EXPECT_EQ(GrpcServer::Create(bad_port, reinterpret_cast<InferenceServer*>(8)).status().code(),
+  EXPECT_EQ(GrpcServer::Create(bad_port, reinterpret_cast<InferenceServer*>(8),
+                               reinterpret_cast<AdminService*>(8))
+                .status()
+                .code(),
             absl::StatusCode::kInvalidArgument);
   GrpcOptions bad_size;
   bad_size.max_message_bytes = 0;
-  EXPECT_EQ(GrpcServer::Create(bad_size, reinterpret_cast<InferenceServer*>(8)).status().code(),
+  EXPECT_EQ(GrpcServer::Create(bad_size, reinterpret_cast<InferenceServer*>(8),
+                               reinterpret_cast<AdminService*>(8))
+                .status()
+                .code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(GrpcServer::Create(GrpcOptions{}, nullptr).status().code(),
+  EXPECT_EQ(GrpcServer::Create(GrpcOptions{}, reinterpret_cast<InferenceServer*>(8), nullptr)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(GrpcServer::Create(GrpcOptions{}, nullptr, reinterpret_cast<AdminService*>(8))
+                .status()
+                .code(),
             absl::StatusCode::kInvalidArgument);
 }
 
@@ -256,7 +282,7 @@ TEST_F(GrpcServerTest, TakenPortIsAnError) {
   GrpcOptions same;
   same.host = "127.0.0.1";
   same.port = grpc_->port();
-  EXPECT_EQ(GrpcServer::Create(same, server_.get()).status().code(),
+  EXPECT_EQ(GrpcServer::Create(same, server_.get(), admin_.get()).status().code(),
             absl::StatusCode::kUnavailable);
 }
 
@@ -327,6 +353,38 @@ TEST_F(GrpcServerTest, StatisticsAndRepository) {
   ASSERT_EQ(index.models_size(), 2);
   EXPECT_EQ(index.models(0).name(), "simple");
   EXPECT_EQ(index.models(0).state(), "READY");
+}
+
+// One bound for both transports: a load sent over HTTP holds the only admin slot, so a
+// gRPC load is refused (UNAVAILABLE, as a full queue) until the HTTP one is done.
+TEST_F(GrpcServerTest, AdminBoundIsSharedWithHttp) {
+  StartAdmin({.max_pending = 1, .threads = 1, .before_work = gate_.Hook()});
+  StartGrpc();
+  Router http(server_.get(), admin_.get());
+  std::promise<std::optional<HttpResponse>> http_done;
+  HttpRequest request;
+  request.method = "POST";
+  request.target = "/v2/repository/models/simple/load";
+  http.Handle(request, std::make_shared<RequestContext>(),
+              [&http_done](std::optional<HttpResponse> r) { http_done.set_value(std::move(r)); });
+  gate_.WaitEntered(1);
+
+  inference::RepositoryModelLoadRequest load;
+  load.set_model_name("simple");
+  inference::RepositoryModelLoadResponse loaded;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status s = stub_->RepositoryModelLoad(&ctx, load, &loaded);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+    EXPECT_THAT(s.error_message(), HasSubstr("too many admin operations"));
+  }
+  gate_.Release(2);
+  std::optional<HttpResponse> r = http_done.get_future().get();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200) << r->body;
+  grpc::ClientContext ctx;
+  grpc::Status s = stub_->RepositoryModelLoad(&ctx, load, &loaded);
+  EXPECT_TRUE(s.ok()) << s.error_message();
 }
 
 TEST_F(GrpcServerTest, ShutdownLetsInFlightCallsFinish) {

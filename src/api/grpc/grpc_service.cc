@@ -8,8 +8,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <system_error>
-#include <thread>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -32,22 +30,23 @@ grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, const absl
   return FinishNow(ctx, ToGrpcStatus(status));
 }
 
-// Loading a model warms it up and unloading waits for its queue to drain: seconds, not
-// microseconds. gRPC runs callback handlers on a small shared pool, so blocking one there
-// would stall ModelInfer calls meanwhile. These rare operator calls get a thread each.
-template <typename Work>
-grpc::ServerUnaryReactor* FinishOffThread(grpc::CallbackServerContext* ctx, Work work) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  try {
-    // Detached is safe: the thread touches nothing after Finish, and GrpcServer::Shutdown
-    // waits for Finish, so the InferenceServer it uses is still alive.
-    std::thread([reactor, work = std::move(work)]() mutable {
-      reactor->Finish(ToGrpcStatus(work()));
-    }).detach();
-  } catch (const std::system_error& e) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                 absl::StrCat("cannot start a thread: ", e.what())));
+using AdminModelCall = void (AdminService::*)(const RequestContext&, const std::string&,
+                                              AdminCallback);
+
+// A load or unload goes to the AdminService, which does the slow part (a load warms the
+// model up) on its own threads: the reactor finishes from there, or at once when the call
+// is refused, and gRPC's small callback pool never blocks. GrpcServer::Shutdown waits for
+// Finish, so the reactor is alive when the callback runs.
+grpc::ServerUnaryReactor* StartModelCall(grpc::CallbackServerContext* ctx, AdminService* admin,
+                                         AdminModelCall call, const std::string& model) {
+  if (model.empty()) {
+    return FinishNow(ctx,
+                     grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "model_name must be set"));
   }
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  const RequestContext context;  // no identity yet: authentication will fill the principal
+  (admin->*call)(context, model,
+                 [reactor](absl::Status status) { reactor->Finish(ToGrpcStatus(status)); });
   return reactor;
 }
 
@@ -169,8 +168,11 @@ grpc::ServerUnaryReactor* InferenceService::ModelMetadata(
   return FinishNow(ctx, grpc::Status::OK);
 }
 
-InferenceService::InferenceService(InferenceServer* server, std::string routing_key_header)
-    : server_(server), routing_key_header_(absl::AsciiStrToLower(routing_key_header)) {}
+InferenceService::InferenceService(InferenceServer* server, AdminService* admin,
+                                   std::string routing_key_header)
+    : server_(server),
+      admin_(admin),
+      routing_key_header_(absl::AsciiStrToLower(routing_key_header)) {}
 
 grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerContext* ctx,
                                                        const inference::ModelInferRequest* req,
@@ -266,8 +268,8 @@ grpc::ServerUnaryReactor* InferenceService::RepositoryIndex(
     inference::RepositoryIndexResponse* resp) {
   // Ferry serves one repository, so repository_name is not checked (Triton's single-
   // repository servers ignore it the same way).
-  for (ModelIndexEntry& e : server_->Index()) {
-    if (req->ready() && e.state != "READY") continue;
+  const RequestContext context;  // no identity yet: authentication will fill the principal
+  for (ModelIndexEntry& e : admin_->RepositoryIndex(context, req->ready())) {
     auto* m = resp->add_models();
     m->set_name(std::move(e.name));
     m->set_version(std::move(e.version));
@@ -289,13 +291,7 @@ grpc::ServerUnaryReactor* InferenceService::RepositoryModelLoad(
                                                     "'); Ferry loads the model from the "
                                                     "repository as it is on disk")));
   }
-  if (req->model_name().empty()) {
-    return FinishNow(ctx,
-                     grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "model_name must be set"));
-  }
-  return FinishOffThread(ctx, [server = server_, name = req->model_name()] {
-    return server->LoadModel(name);
-  });
+  return StartModelCall(ctx, admin_, &AdminService::LoadModel, req->model_name());
 }
 
 grpc::ServerUnaryReactor* InferenceService::RepositoryModelUnload(
@@ -303,13 +299,7 @@ grpc::ServerUnaryReactor* InferenceService::RepositoryModelUnload(
     inference::RepositoryModelUnloadResponse*) {
   // Parameters are ignored: Triton's only one, unload_dependents, has no meaning without
   // ensembles.
-  if (req->model_name().empty()) {
-    return FinishNow(ctx,
-                     grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "model_name must be set"));
-  }
-  return FinishOffThread(ctx, [server = server_, name = req->model_name()] {
-    return server->UnloadModel(name);
-  });
+  return StartModelCall(ctx, admin_, &AdminService::UnloadModel, req->model_name());
 }
 
 grpc::ServerUnaryReactor* HealthService::Check(grpc::CallbackServerContext* ctx,

@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "health.grpc.pb.h"
 #include "inference.grpc.pb.h"
+#include "server/admin_service.h"
 #include "server/inference_server.h"
 
 namespace ferry {
@@ -32,12 +33,13 @@ inline constexpr char kRequestIdKey[] = "x-request-id";
 // UNAVAILABLE by convention. Anything else is UNKNOWN. The message passes unchanged.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
-// inference.GRPCInferenceService over an InferenceServer (not owned; must outlive it).
+// inference.GRPCInferenceService over an InferenceServer, with the repository RPCs handed
+// to an AdminService (neither owned; both must outlive it).
 class InferenceService final : public inference::GRPCInferenceService::CallbackService {
  public:
   // `routing_key_header` names the metadata key read into RequestContext::routing_key
   // (any case; gRPC keys are lower case); empty reads none.
-  InferenceService(InferenceServer* server, std::string routing_key_header);
+  InferenceService(InferenceServer* server, AdminService* admin, std::string routing_key_header);
 
   grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* ctx,
                                        const inference::ServerLiveRequest* req,
@@ -72,6 +74,7 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
 
  private:
   InferenceServer* server_;
+  AdminService* admin_;
   const std::string routing_key_header_;  // lower case
 };
 

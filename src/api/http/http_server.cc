@@ -88,10 +88,10 @@ int EncodingErrorStatus(const absl::Status& status) {
 // What the connections share with the server. Declared before the io_context in Impl so it
 // outlives the handlers (and the connections they hold) that the io_context destroys.
 struct Shared {
-  Shared(HttpOptions o, InferenceServer* s)
+  Shared(HttpOptions o, InferenceServer* s, AdminService* admin)
       : options(std::move(o)),
         metrics(&s->metrics()),
-        router(s),
+        router(s, admin),
         connections_by_thread(new std::atomic<int>[std::max(options.threads, 1)]{}) {}
 
   const HttpOptions options;
@@ -468,8 +468,8 @@ InFlight::~InFlight() {
 
 class HttpServer::Impl {
  public:
-  Impl(HttpOptions options, InferenceServer* server)
-      : shared_(std::move(options), server),
+  Impl(HttpOptions options, InferenceServer* server, AdminService* admin)
+      : shared_(std::move(options), server, admin),
         iocs_(MakeContexts(shared_.options.threads)),
         accept_strand_(asio::make_strand(*iocs_[0])),
         acceptor_(accept_strand_),
@@ -684,8 +684,10 @@ class HttpServer::Impl {
 };
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(HttpOptions options,
-                                                               InferenceServer* server) {
+                                                               InferenceServer* server,
+                                                               AdminService* admin) {
   if (server == nullptr) return absl::InvalidArgumentError("http: no inference server given");
+  if (admin == nullptr) return absl::InvalidArgumentError("http: no admin service given");
   if (options.threads < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("http: threads must be at least 1, not ", options.threads));
@@ -702,7 +704,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(HttpOptions optio
         "http: max_body_bytes and idle_timeout_seconds must be positive");
   }
   try {
-    auto impl = std::make_unique<Impl>(std::move(options), server);
+    auto impl = std::make_unique<Impl>(std::move(options), server, admin);
     absl::Status listening = impl->Listen();
     if (!listening.ok()) return listening;
     return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));

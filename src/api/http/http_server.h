@@ -17,6 +17,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "server/admin_service.h"
 #include "server/inference_server.h"
 
 namespace ferry {
@@ -40,10 +41,13 @@ struct HttpOptions {
 
 class HttpServer {
  public:
-  // Binds and listens, but serves nothing until Start. `server` is not owned and must
-  // outlive this object. Fails (naming the address) if the address cannot be bound.
+  // Binds and listens, but serves nothing until Start. `server` and `admin` (which runs
+  // the model repository routes; GrpcServer shares it, and with it the bound on admin
+  // work) are not owned and must outlive this object. Fails (naming the address) if the
+  // address cannot be bound.
   static absl::StatusOr<std::unique_ptr<HttpServer>> Create(HttpOptions options,
-                                                            InferenceServer* server);
+                                                            InferenceServer* server,
+                                                            AdminService* admin);
   // Calls Stop.
   ~HttpServer();
 

@@ -105,12 +105,14 @@ class HttpServerTest : public ::testing::Test {
         InferenceServer::Create({.model_repository = dir_.string()});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
+    admin_ = *AdminService::Create({}, server_.get());
   }
 
   void StartHttp(HttpOptions options = {}) {
     options.host = "127.0.0.1";
     options.port = 0;
-    absl::StatusOr<std::unique_ptr<HttpServer>> http = HttpServer::Create(options, server_.get());
+    absl::StatusOr<std::unique_ptr<HttpServer>> http =
+        HttpServer::Create(options, server_.get(), admin_.get());
     ASSERT_TRUE(http.ok()) << http.status();
     http_ = *std::move(http);
     http_->Start();
@@ -119,6 +121,7 @@ class HttpServerTest : public ::testing::Test {
   void TearDown() override {
     if (http_) http_->Stop();
     http_.reset();
+    admin_.reset();
     server_.reset();
     std::filesystem::remove_all(dir_);
   }
@@ -126,6 +129,7 @@ class HttpServerTest : public ::testing::Test {
   static inline int counter_ = 0;
   std::filesystem::path dir_;
   std::unique_ptr<InferenceServer> server_;
+  std::unique_ptr<AdminService> admin_;
   std::unique_ptr<HttpServer> http_;
 };
 
@@ -440,19 +444,23 @@ TEST_F(HttpServerTest, CreateFailsOnAPortInUse) {
   HttpOptions options;
   options.host = "127.0.0.1";
   options.port = http_->port();
-  absl::StatusOr<std::unique_ptr<HttpServer>> second = HttpServer::Create(options, server_.get());
+  absl::StatusOr<std::unique_ptr<HttpServer>> second =
+      HttpServer::Create(options, server_.get(), admin_.get());
   ASSERT_FALSE(second.ok());
   EXPECT_THAT(second.status().message(),
               HasSubstr(absl::StrCat("cannot listen on 127.0.0.1:", options.port)));
   options.threads = 0;
-  EXPECT_EQ(HttpServer::Create(options, server_.get()).status().code(),
+  EXPECT_EQ(HttpServer::Create(options, server_.get(), admin_.get()).status().code(),
             absl::StatusCode::kInvalidArgument);
   options.threads = 1;
   options.idle_poll_us = -1;
-  absl::StatusOr<std::unique_ptr<HttpServer>> bad_poll = HttpServer::Create(options, server_.get());
+  absl::StatusOr<std::unique_ptr<HttpServer>> bad_poll =
+      HttpServer::Create(options, server_.get(), admin_.get());
   ASSERT_FALSE(bad_poll.ok());
   EXPECT_EQ(bad_poll.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(bad_poll.status().message(), HasSubstr("idle_poll_us"));
+  EXPECT_THAT(HttpServer::Create(options, server_.get(), nullptr).status().message(),
+              HasSubstr("no admin service"));
 }
 
 }  // namespace

@@ -3,8 +3,6 @@
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <exception>
-#include <system_error>
-#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -268,8 +266,8 @@ absl::Status DecodeModelControlRequest(std::string_view body, bool load) {
 
 }  // namespace
 
-Router::Router(InferenceServer* server, RouterOptions options)
-    : server_(server), options_(std::move(options)) {}
+Router::Router(InferenceServer* server, AdminService* admin, RouterOptions options)
+    : server_(server), admin_(admin), options_(std::move(options)) {}
 
 int Router::HttpStatusFor(const absl::Status& status) {
   switch (status.code()) {
@@ -328,9 +326,9 @@ void Router::Handle(const HttpRequest& request, std::shared_ptr<RequestContext> 
       return StartInfer(route, request, std::move(context), std::move(respond));
     }
     if (route.kind == RouteKind::kModelLoad || route.kind == RouteKind::kModelUnload) {
-      return StartModelControl(route, request.body, std::move(respond));
+      return StartModelControl(route, request.body, *context, std::move(respond));
     }
-    response = HandleSync(route, request.body);
+    response = HandleSync(route, request.body, *context);
   } catch (const std::exception& e) {
     // Only the synchronous routes get here: StartInfer answers its own failures.
     response = ErrorResponse(500, absl::StrCat("internal error: ", e.what()));
@@ -338,7 +336,8 @@ void Router::Handle(const HttpRequest& request, std::shared_ptr<RequestContext> 
   send(std::move(response));
 }
 
-HttpResponse Router::HandleSync(const Route& route, std::string_view body) {
+HttpResponse Router::HandleSync(const Route& route, std::string_view body,
+                                const RequestContext& context) {
   HttpResponse r;
   switch (route.kind) {
     case RouteKind::kLive:
@@ -375,15 +374,7 @@ HttpResponse Router::HandleSync(const Route& route, std::string_view body) {
     case RouteKind::kRepositoryIndex: {
       absl::StatusOr<bool> ready_only = DecodeIndexRequest(body);
       if (!ready_only.ok()) return ErrorResponse(ready_only.status());
-      std::vector<ModelIndexEntry> entries = server_->Index();
-      if (*ready_only) {
-        std::vector<ModelIndexEntry> ready;
-        for (ModelIndexEntry& e : entries) {
-          if (e.state == "READY") ready.push_back(std::move(e));
-        }
-        entries = std::move(ready);
-      }
-      r.body = EncodeRepositoryIndex(entries);
+      r.body = EncodeRepositoryIndex(admin_->RepositoryIndex(context, *ready_only));
       return r;
     }
     case RouteKind::kStats: {
@@ -483,53 +474,37 @@ void Router::StartInfer(const Route& route, const HttpRequest& http_request,
   }
 }
 
-void Router::StartModelControl(const Route& route, std::string_view body, Responder respond) {
+void Router::StartModelControl(const Route& route, std::string_view body,
+                               const RequestContext& context, Responder respond) {
   MetricsRegistry* metrics = &server_->metrics();
   const bool load = route.kind == RouteKind::kModelLoad;
-  const auto answer = [metrics](const Responder& respond, HttpResponse r) {
+  if (absl::Status s = DecodeModelControlRequest(body, load); !s.ok()) {
+    HttpResponse r = ErrorResponse(s);
     metrics->CountHttpResponse(r.status);
+    return respond(std::move(r));
+  }
+  // AdminCallback must be copyable; the responder (which holds the connection) is not
+  // copied but shared, and moved out when the answer is handed over.
+  auto holder = std::make_shared<Responder>(std::move(respond));
+  AdminCallback done = [metrics, holder, load, model = route.model](absl::Status s) {
+    HttpResponse r;
+    try {
+      if (s.ok()) {
+        r.body = EncodeModelControl(model, load ? "load" : "unload");
+      } else {
+        r = ErrorResponse(s);  // ResourceExhausted (the admin bound) gets Retry-After
+      }
+    } catch (const std::exception& e) {
+      r = ErrorResponse(500, absl::StrCat("internal error: ", e.what()));
+    }
+    metrics->CountHttpResponse(r.status);
+    const Responder respond = std::move(*holder);
     respond(std::move(r));
   };
-  if (absl::Status s = DecodeModelControlRequest(body, load); !s.ok()) {
-    return answer(respond, ErrorResponse(s));
-  }
-  // Counted here and released by the thread, so at most max_pending_model_control threads
-  // exist at once.
-  if (control_pending_->fetch_add(1) >= options_.max_pending_model_control) {
-    control_pending_->fetch_sub(1);
-    HttpResponse r =
-        ErrorResponse(503, absl::StrCat("too many model loads and unloads in progress (limit ",
-                                        options_.max_pending_model_control, "); retry shortly"));
-    r.headers.emplace_back("Retry-After", "1");
-    return answer(respond, std::move(r));
-  }
-  // A load blocks until the model is warmed up, so it runs on its own thread and the
-  // connection's io thread goes back to serving others. The thread touches only the
-  // server (which outlives every pending response: HttpServer::Stop waits for the
-  // responder to be released) and what it captured.
-  auto holder = std::make_shared<Responder>(std::move(respond));
-  try {
-    std::thread([server = server_, pending = control_pending_, load, model = route.model, answer,
-                 holder] {
-      HttpResponse r;
-      try {
-        const absl::Status s = load ? server->LoadModel(model) : server->UnloadModel(model);
-        if (s.ok()) {
-          r.body = EncodeModelControl(model, load ? "load" : "unload");
-        } else {
-          r = ErrorResponse(s);
-        }
-      } catch (const std::exception& e) {
-        r = ErrorResponse(500, absl::StrCat("internal error: ", e.what()));
-      }
-      pending->fetch_sub(1);
-      // Moved out so the connection is released as soon as the response is handed over.
-      const Responder done = std::move(*holder);
-      answer(done, std::move(r));
-    }).detach();
-  } catch (const std::system_error& e) {
-    control_pending_->fetch_sub(1);
-    answer(*holder, ErrorResponse(503, absl::StrCat("cannot start a thread: ", e.what())));
+  if (load) {
+    admin_->LoadModel(context, route.model, std::move(done));
+  } else {
+    admin_->UnloadModel(context, route.model, std::move(done));
   }
 }
 

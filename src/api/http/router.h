@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "api/http/json_codec.h"
+#include "server/admin_service.h"
 #include "server/inference_server.h"
 
 namespace ferry {
@@ -55,20 +56,19 @@ using Responder = std::function<void(std::optional<HttpResponse>)>;
 
 struct RouterOptions {
   DecodeOptions decode;
-  // Model loads and unloads waiting or running at once; more get 503. Each runs on a
-  // thread of its own, because a load blocks until the model is warmed up.
-  int max_pending_model_control = 4;
 };
 
 class Router {
  public:
-  // `server` is not owned and must outlive the router and every pending infer.
-  explicit Router(InferenceServer* server, RouterOptions options = {});
+  // Neither is owned. `server` must outlive the router and every pending infer; `admin`
+  // (which answers the model repository routes, under the bound it shares with the other
+  // transports) must outlive the router and every pending load or unload.
+  Router(InferenceServer* server, AdminService* admin, RouterOptions options = {});
 
   // Routes one request. `respond` runs before Handle returns for every route except infer,
   // whose response comes later on an inference worker thread (or at once, for errors
-  // found before queueing), and model load and unload, whose response comes from the
-  // thread that does the work. The views in `request` need only live until Handle returns.
+  // found before queueing), and model load and unload, whose response comes from an
+  // admin thread (AdminService). The views in `request` need only live until Handle returns.
   // `context` (made by the transport, which may Cancel it) is filled with the request id
   // and routing key and handed to InferenceServer::Infer. Every response is counted in
   // the server's metrics by status code; a cancelled one is not.
@@ -86,17 +86,17 @@ class Router {
 
  private:
   using Route = http_internal::Route;
-  HttpResponse HandleSync(const Route& route, std::string_view body);
+  HttpResponse HandleSync(const Route& route, std::string_view body, const RequestContext& context);
   void StartInfer(const Route& route, const HttpRequest& request,
                   std::shared_ptr<RequestContext> context, Responder respond);
   // The infer body, whichever of JSON, JSON + binary or raw binary it is.
   absl::StatusOr<RestInferRequest> DecodeInfer(const Route& route, const HttpRequest& request);
-  void StartModelControl(const Route& route, std::string_view body, Responder respond);
+  void StartModelControl(const Route& route, std::string_view body, const RequestContext& context,
+                         Responder respond);
 
   InferenceServer* server_;
+  AdminService* admin_;
   RouterOptions options_;
-  // Model loads and unloads in progress; shared with their threads.
-  std::shared_ptr<std::atomic<int>> control_pending_ = std::make_shared<std::atomic<int>>(0);
 };
 
 }  // namespace ferry

@@ -22,6 +22,7 @@
 #include "api/http/binary_framing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/gate.h"
 
 namespace ferry {
 namespace {
@@ -57,9 +58,12 @@ class RouterTest : public ::testing::Test {
         InferenceServer::Create({.model_repository = dir_});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
-    router_ = std::make_unique<Router>(server_.get());
+    admin_ = *AdminService::Create({}, server_.get());
+    router_ = std::make_unique<Router>(server_.get(), admin_.get());
   }
   void TearDown() override {
+    router_.reset();
+    admin_.reset();
     server_.reset();
     rmdir(dir_.c_str());
   }
@@ -82,6 +86,7 @@ class RouterTest : public ::testing::Test {
 
   std::string dir_;
   std::unique_ptr<InferenceServer> server_;
+  std::unique_ptr<AdminService> admin_;
   std::unique_ptr<Router> router_;
 };
 
@@ -244,10 +249,22 @@ class SimpleRouterTest : public ::testing::Test {
         InferenceServer::Create({.model_repository = dir_.string()});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
-    router_ = std::make_unique<Router>(server_.get(), options_);
+    StartAdmin({});
+  }
+  // Replaces the admin service (and the router over it).
+  void StartAdmin(AdminOptions options) {
+    router_.reset();
+    admin_.reset();
+    absl::StatusOr<std::unique_ptr<AdminService>> admin =
+        AdminService::Create(std::move(options), server_.get());
+    ASSERT_TRUE(admin.ok()) << admin.status();
+    admin_ = *std::move(admin);
+    router_ = std::make_unique<Router>(server_.get(), admin_.get(), options_);
   }
   void TearDown() override {
+    gate_.Release(1000);  // whatever a failed test left held
     router_.reset();
+    admin_.reset();
     server_.reset();
     std::filesystem::remove_all(dir_);
   }
@@ -278,7 +295,9 @@ class SimpleRouterTest : public ::testing::Test {
 
   std::filesystem::path dir_;
   RouterOptions options_;
+  Gate gate_;
   std::unique_ptr<InferenceServer> server_;
+  std::unique_ptr<AdminService> admin_;
   std::unique_ptr<Router> router_;
 };
 
@@ -445,13 +464,26 @@ TEST_F(SimpleRouterTest, LoadWithABadConfigIs400AndKeepsTheOldVersionServing) {
   EXPECT_EQ(Call("POST", "/v2/models/simple/infer", body, std::to_string(json_size)).status, 200);
 }
 
-TEST_F(SimpleRouterTest, TooManyPendingLoadsAre503) {
-  options_.max_pending_model_control = 0;
-  router_ = std::make_unique<Router>(server_.get(), options_);
+// The bound belongs to the AdminService, not to HTTP: work another transport started
+// (here a direct call, as gRPC makes) fills it for HTTP too.
+TEST_F(SimpleRouterTest, AdminWorkFromAnyTransportFillsTheBoundAndLoadsGet503) {
+  StartAdmin({.max_pending = 1, .threads = 1, .before_work = gate_.Hook()});
+  std::promise<absl::Status> other_transport;
+  RequestContext context;
+  admin_->UnloadModel(context, "simple",
+                      [&other_transport](absl::Status s) { other_transport.set_value(s); });
+  gate_.WaitEntered(1);
+
   HttpResponse r = Call("POST", "/v2/repository/models/simple/load");
   EXPECT_EQ(r.status, 503);
   EXPECT_EQ(Header(r, "Retry-After"), "1");
-  EXPECT_THAT(r.body, HasSubstr("too many model loads and unloads"));
+  EXPECT_THAT(r.body, HasSubstr("too many admin operations"));
+  EXPECT_THAT(r.body, HasSubstr("the limit is 1"));
+
+  gate_.Release(2);
+  EXPECT_TRUE(other_transport.get_future().get().ok());
+  r = Call("POST", "/v2/repository/models/simple/load");
+  EXPECT_EQ(r.status, 200) << r.body;
 }
 
 }  // namespace
