@@ -1,5 +1,10 @@
 #include "repository/model_config.h"
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -289,6 +294,74 @@ TEST(ModelConfigMcDropoutTest, ErrorsNameTheKey) {
   xgb.replace(xgb.find("torchscript"), 11, "xgboost");
   EXPECT_THAT(ErrorFor(xgb + "[mc_dropout]\npasses = 8\n"),
               HasSubstr("mc_dropout: is only for platform \"torchscript\""));
+}
+
+}  // namespace
+}  // namespace ferry
+
+namespace ferry {
+namespace {
+
+// A model folder in a fresh temporary directory, removed at the end of the test.
+class VersionOverrideTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("ferry_override_test_" + std::to_string(::getpid()) + "_" +
+            testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_ / "m" / "2");
+    std::ofstream(dir_ / "m" / "config.toml")
+        << "platform = \"torchscript\"\nmax_batch_size = 8\n"
+           "[[inputs]]\nname = \"x\"\ndatatype = \"FP32\"\nshape = [-1, 4]\n"
+           "[[outputs]]\nname = \"y\"\ndatatype = \"FP32\"\nshape = [-1, 2]\n"
+           "[batching]\nmax_queue_delay_us = 300\nmax_queue_size = 64\n"
+           "[execution]\nworkers = 2\n";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string Model() const { return (dir_ / "m").string(); }
+  std::string Version() const { return (dir_ / "m" / "2").string(); }
+  void Override(const std::string& text) const { std::ofstream(dir_ / "m" / "2" / "config.toml") << text; }
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(VersionOverrideTest, WithoutAnOverrideTheVersionHasTheModelsConfig) {
+  absl::StatusOr<ModelConfig> c = LoadModelConfig(Model(), Version());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->batching.max_queue_delay_us, 300);
+  EXPECT_EQ(c->execution.workers, 2);
+}
+
+TEST_F(VersionOverrideTest, TablesMergeKeyByKeyAndOtherValuesReplace) {
+  Override("max_batch_size = 16\n[batching]\nmax_queue_delay_us = 50\n"
+           "[[outputs]]\nname = \"z\"\ndatatype = \"FP32\"\nshape = [-1, 3]\n");
+  absl::StatusOr<ModelConfig> c = LoadModelConfig(Model(), Version());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->signature.max_batch_size, 16);
+  EXPECT_EQ(c->batching.max_queue_delay_us, 50);
+  EXPECT_EQ(c->batching.max_queue_size, 64);  // not named by the override: the model's
+  EXPECT_EQ(c->execution.workers, 2);
+  ASSERT_EQ(c->signature.outputs.size(), 1u);  // the list is replaced, not appended to
+  EXPECT_EQ(c->signature.outputs[0].name, "z");
+  ASSERT_EQ(c->signature.inputs.size(), 1u);
+  EXPECT_EQ(c->signature.inputs[0].name, "x");
+  // The model-level config alone is unchanged.
+  EXPECT_EQ(LoadModelConfig(Model())->batching.max_queue_delay_us, 300);
+}
+
+TEST_F(VersionOverrideTest, ABadOverrideIsAnErrorNamingBothFilesAndTheKey) {
+  Override("[execution]\nworkers = 0\n");
+  absl::StatusOr<ModelConfig> c = LoadModelConfig(Model(), Version());
+  ASSERT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(c.status().message()), testing::HasSubstr("m/2/config.toml"));
+  EXPECT_THAT(std::string(c.status().message()), testing::HasSubstr("execution.workers"));
+  Override("[execution\n");
+  c = LoadModelConfig(Model(), Version());
+  ASSERT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(c.status().message()), testing::HasSubstr("m/2/config.toml:1"));
+  Override("unknown_key = 1\n");
+  EXPECT_THAT(std::string(LoadModelConfig(Model(), Version()).status().message()),
+              testing::HasSubstr("unknown_key"));
 }
 
 }  // namespace

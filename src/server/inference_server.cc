@@ -282,6 +282,7 @@ void InferenceServer::Run(std::shared_ptr<RequestContext> context, const std::st
     absl::StatusOr<int64_t> rows =
         status.ok() ? ValidateInputs(sig, request.inputs) : absl::StatusOr<int64_t>(status);
     if (!rows.ok()) return fail(served.get(), rows.status());
+    if (options_.after_route) options_.after_route(served->version);
 
     auto task = std::make_unique<BatchTask>();
     task->inputs = std::move(request.inputs);

@@ -47,6 +47,9 @@ struct ServerOptions {
   Clock* clock = nullptr;
   // Told of every finished request, after the built-in metrics observer, in this order.
   std::vector<std::shared_ptr<RequestObserver>> observers;
+  // For tests: called with the version number after a request has routed and before it
+  // queues, so that a test can swap versions in exactly that window. Empty in production.
+  std::function<void(int64_t version)> after_route;
 };
 
 // The request parameter that sets a deadline: a positive whole number of microseconds
