@@ -297,8 +297,8 @@ grpc::ServerUnaryReactor* InferenceService::RepositoryModelLoad(
 grpc::ServerUnaryReactor* InferenceService::RepositoryModelUnload(
     grpc::CallbackServerContext* ctx, const inference::RepositoryModelUnloadRequest* req,
     inference::RepositoryModelUnloadResponse*) {
-  // Parameters are ignored: Triton's only one, unload_dependents, has no meaning without
-  // ensembles.
+  // Parameters are ignored, as over HTTP: Triton's only one, unload_dependents, has no
+  // effect (a composite whose member is unloaded stays loaded and answers UNAVAILABLE).
   return StartModelCall(ctx, admin_, &AdminService::UnloadModel, req->model_name());
 }
 

@@ -229,8 +229,9 @@ absl::StatusOr<bool> DecodeIndexRequest(std::string_view body) {
 // The body of POST /v2/repository/models/{m}/load or /unload: empty, or a JSON object
 // whose optional "parameters" is an object. Ferry loads models only as they are on disk,
 // so a load with parameters (Triton's "config" and "file:" overrides) is refused; unload
-// parameters (Triton's "unload_dependents") are accepted and have no effect, as Ferry
-// has no ensembles.
+// parameters (Triton's "unload_dependents") are accepted and have no effect: unloading
+// a member leaves its ensembles and cascades loaded, and they answer 503 naming the
+// missing member until it is back.
 absl::Status DecodeModelControlRequest(std::string_view body, bool load) {
   if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return absl::OkStatus();
   json::parse_options parse_options;
