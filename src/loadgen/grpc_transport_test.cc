@@ -8,12 +8,12 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "boost/asio.hpp"
 #include "gtest/gtest.h"
 #include "inference.grpc.pb.h"
@@ -80,7 +80,7 @@ class FakeService final : public GRPCInferenceService::Service {
     while (now > seen && !max_in_flight_.compare_exchange_weak(seen, now)) {
     }
     {
-      std::lock_guard<std::mutex> lock(mutex_);
+      absl::MutexLock lock(&mutex_);
       peers_.insert(context->peer());
     }
     if (behavior_.delay_ms > 0) {
@@ -95,7 +95,7 @@ class FakeService final : public GRPCInferenceService::Service {
   int bad_requests() const { return bad_requests_.load(); }
   int max_in_flight() const { return max_in_flight_.load(); }
   std::set<std::string> peers() {
-    std::lock_guard<std::mutex> lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     return peers_;
   }
 
@@ -131,8 +131,8 @@ class FakeService final : public GRPCInferenceService::Service {
   std::atomic<int> bad_requests_{0};
   std::atomic<int> in_flight_{0};
   std::atomic<int> max_in_flight_{0};
-  std::mutex mutex_;
-  std::set<std::string> peers_;
+  absl::Mutex mutex_;
+  std::set<std::string> peers_ ABSL_GUARDED_BY(mutex_);
 };
 
 class FakeServer {

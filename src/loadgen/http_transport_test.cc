@@ -8,11 +8,11 @@
 #include <atomic>
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "boost/asio.hpp"
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
@@ -50,7 +50,7 @@ class FakeServer {
     stopping_ = true;
     ::shutdown(acceptor_.native_handle(), SHUT_RDWR);
     accept_thread_.join();
-    std::lock_guard<std::mutex> lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
     for (std::thread& t : threads_) t.join();
   }
@@ -70,7 +70,7 @@ class FakeServer {
       acceptor_.accept(socket, ec);
       if (ec) return;
       ++connections_;
-      std::lock_guard<std::mutex> lock(mutex_);
+      absl::MutexLock lock(&mutex_);
       fds_.push_back(socket.native_handle());
       threads_.emplace_back([this, s = std::move(socket)]() mutable { Serve(std::move(s)); });
     }
@@ -178,9 +178,9 @@ class FakeServer {
   std::thread accept_thread_;
   std::atomic<bool> stopping_{false};
   std::atomic<int> infers_{0}, bad_requests_{0}, connections_{0};
-  std::mutex mutex_;
-  std::vector<int> fds_;
-  std::vector<std::thread> threads_;
+  absl::Mutex mutex_;
+  std::vector<int> fds_ ABSL_GUARDED_BY(mutex_);
+  std::vector<std::thread> threads_ ABSL_GUARDED_BY(mutex_);
 };
 
 struct Client {

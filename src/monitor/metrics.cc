@@ -76,7 +76,7 @@ void ModelMetrics::RecordBatch(int64_t rows, int64_t compute_ns, bool ran_inline
 }
 
 ModelMetrics* MetricsRegistry::ForModel(const std::string& model, const std::string& version) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   for (ModelMetrics& m : models_) {
     if (m.model == model && m.version == version) return &m;
   }
@@ -137,7 +137,7 @@ void ModelMetrics::RecordStage(size_t stage, int64_t answered, int64_t escalated
 }
 
 std::string MetricsRegistry::RenderPrometheus() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::ReaderMutexLock lock(&mu_);
   std::string out;
   std::vector<std::string> labels;
   for (const ModelMetrics& m : models_) {

@@ -11,11 +11,11 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace ferry {
 
@@ -93,16 +93,19 @@ class MetricsRegistry {
  public:
   // Returns the metrics for a model version, creating them on first use. The pointer
   // stays valid for the registry's lifetime.
-  ModelMetrics* ForModel(const std::string& model, const std::string& version);
+  ModelMetrics* ForModel(const std::string& model, const std::string& version)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // Counts an HTTP response by status code (for requests that never reach a model, too).
   void CountHttpResponse(int status);
 
   // The Prometheus text exposition format (version 0.0.4).
-  std::string RenderPrometheus() const;
+  std::string RenderPrometheus() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  mutable std::mutex mu_;
+  // ForModel appends under the writer lock; renderings only read the list (the counters in
+  // it are atomics), so concurrent scrapes share it.
+  mutable absl::Mutex mu_;
   std::deque<ModelMetrics> models_ ABSL_GUARDED_BY(mu_);
   // Index = status code - 100, for codes 100..599.
   std::array<std::atomic<uint64_t>, 500> http_responses_{};

@@ -1,14 +1,13 @@
 #include "pipeline/composite.h"
 
-#include <condition_variable>
 #include <cstring>
-#include <mutex>
 #include <numeric>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "common/status_macros.h"
 #include "pipeline/combine.h"
 #include "uncertainty/temperature.h"
@@ -16,25 +15,32 @@
 namespace ferry {
 namespace {
 
+// The answers of one CallMembers, filled in by the members' callbacks on their threads. A
+// struct rather than locals, so the fields can carry ABSL_GUARDED_BY.
+struct MemberAnswers {
+  explicit MemberAnswers(size_t n) : results(n, absl::InternalError("no answer")), pending(n) {}
+  bool Done() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return pending == 0; }
+
+  absl::Mutex mu;
+  std::vector<absl::StatusOr<InferResponse>> results ABSL_GUARDED_BY(mu);
+  size_t pending ABSL_GUARDED_BY(mu);
+};
+
 // Sends every call at once and waits for all the answers, in call order.
 std::vector<absl::StatusOr<InferResponse>> CallMembers(
     const MemberInfer& infer, std::vector<std::pair<std::string, InferRequest>> calls) {
-  std::vector<absl::StatusOr<InferResponse>> results(calls.size(),
-                                                     absl::InternalError("no answer"));
-  std::mutex mu;
-  std::condition_variable cv;
-  size_t pending = calls.size();
+  MemberAnswers answers(calls.size());
   for (size_t i = 0; i < calls.size(); ++i) {
     infer(calls[i].first, std::move(calls[i].second),
-          [&, i](absl::StatusOr<InferResponse> response) {
-            std::lock_guard<std::mutex> lock(mu);
-            results[i] = std::move(response);
-            if (--pending == 0) cv.notify_all();
+          [&answers, i](absl::StatusOr<InferResponse> response) {
+            absl::MutexLock lock(&answers.mu);
+            answers.results[i] = std::move(response);
+            --answers.pending;
           });
   }
-  std::unique_lock<std::mutex> lock(mu);
-  cv.wait(lock, [&] { return pending == 0; });
-  return results;
+  // Await re-checks the condition whenever a callback releases the lock.
+  absl::MutexLock lock(&answers.mu, absl::Condition(&answers, &MemberAnswers::Done));
+  return std::move(answers.results);
 }
 
 // A member's error keeps its code (a full queue stays a 503), except that a member gone

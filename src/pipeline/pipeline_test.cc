@@ -3,6 +3,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "pipeline/combine.h"
@@ -110,7 +111,7 @@ class FakeMembers {
       Call call{model, rows, {}, request.parameters};
       for (const auto& o : request.outputs) call.outputs.push_back(o.name);
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        absl::MutexLock lock(&mu_);
         calls_.push_back(call);
       }
       if (model == "broken") return done(absl::UnavailableError("not ready"));
@@ -139,13 +140,13 @@ class FakeMembers {
     };
   }
   std::vector<Call> calls() {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     return calls_;
   }
 
  private:
-  std::mutex mu_;
-  std::vector<Call> calls_;
+  absl::Mutex mu_;
+  std::vector<Call> calls_ ABSL_GUARDED_BY(mu_);
 };
 
 ModelSignature Signature(std::vector<std::pair<std::string, DataType>> outputs) {

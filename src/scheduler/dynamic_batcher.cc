@@ -1,11 +1,11 @@
 #include "scheduler/dynamic_batcher.h"
 
 #include <algorithm>
-#include <chrono>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "common/thread_name.h"
 
 namespace ferry {
@@ -53,7 +53,7 @@ DynamicBatcher::~DynamicBatcher() { Shutdown(); }
 absl::Status DynamicBatcher::Enqueue(std::unique_ptr<BatchTask>& task) {
   std::vector<std::unique_ptr<BatchTask>> inline_batch;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (stopping_) return absl::UnavailableError("the model is shutting down");
     const int64_t now_ns = clock_->NowNanos();
     if (task->context != nullptr && task->context->Expired(now_ns)) {
@@ -85,7 +85,7 @@ absl::Status DynamicBatcher::Enqueue(std::unique_ptr<BatchTask>& task) {
     }
   }
   if (inline_batch.empty()) {
-    cv_.notify_one();
+    cv_.Signal();
     return absl::OkStatus();
   }
   if (options_.on_worker_start) options_.on_worker_start();
@@ -97,12 +97,12 @@ absl::Status DynamicBatcher::Enqueue(std::unique_ptr<BatchTask>& task) {
 void DynamicBatcher::ReleaseSlot() {
   bool waiting;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     ++free_slots_;
     waiting = !queue_.empty() || stopping_;
   }
   // A worker may have left work queued, or be waiting to stop, because every slot was taken.
-  if (waiting) cv_.notify_one();
+  if (waiting) cv_.Signal();
 }
 
 void DynamicBatcher::Start() {
@@ -219,7 +219,7 @@ void DynamicBatcher::Execute(std::vector<std::unique_ptr<BatchTask>>& batch, boo
 bool DynamicBatcher::RunOnce() {
   std::vector<std::unique_ptr<BatchTask>> batch, dropped;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     TakeLocked(batch, dropped);
   }
   Drop(dropped);
@@ -232,45 +232,47 @@ void DynamicBatcher::WorkerLoop() {
   if (!options_.worker_thread_name.empty()) SetCurrentThreadName(options_.worker_thread_name);
   if (options_.on_worker_start) options_.on_worker_start();
   std::vector<std::unique_ptr<BatchTask>> batch, dropped;
-  std::unique_lock<std::mutex> lock(mu_);
+  // Locked and unlocked by hand (the lock is dropped around each batch); clang's analysis
+  // still checks that every path holds it where the loop touches guarded fields.
+  mu_.Lock();
   while (true) {
     if (free_slots_ == 0) {
       // Every slot is running a batch inline; ReleaseSlot wakes us.
       if (stopping_ && queue_.empty()) break;
-      cv_.wait(lock);
+      cv_.Wait(&mu_);
       continue;
     }
     const BatchDecision decision = TakeLocked(batch, dropped);
     if (!batch.empty() || !dropped.empty()) {
       const bool run = !batch.empty();
       if (run) --free_slots_;
-      lock.unlock();
+      mu_.Unlock();
       Drop(dropped);
       if (run) Execute(batch);
       batch.clear();
-      lock.lock();
+      mu_.Lock();
       if (run) ++free_slots_;
       continue;
     }
     if (stopping_ && queue_.empty()) break;
     if (decision.wake_at_ns == BatchDecision::kNever) {
-      cv_.wait(lock);
+      cv_.Wait(&mu_);
     } else {
       const int64_t wait_ns = decision.wake_at_ns - clock_->NowNanos();
-      if (wait_ns > 0) cv_.wait_for(lock, std::chrono::nanoseconds(wait_ns));
+      if (wait_ns > 0) cv_.WaitWithTimeout(&mu_, absl::Nanoseconds(wait_ns));
     }
   }
   // Another worker may be asleep on a deadline; let it see the empty, stopping queue.
-  lock.unlock();
-  cv_.notify_all();
+  mu_.Unlock();
+  cv_.SignalAll();
 }
 
 void DynamicBatcher::Shutdown() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   for (auto& worker : workers_) {
     if (worker.joinable()) worker.join();
   }

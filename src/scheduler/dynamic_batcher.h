@@ -13,18 +13,17 @@
 #define FERRY_SCHEDULER_DYNAMIC_BATCHER_H_
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "core/request_context.h"
 #include "core/tensor.h"
@@ -110,18 +109,18 @@ class DynamicBatcher {
   // RESOURCE_EXHAUSTED when the queue is full, UNAVAILABLE when the batcher is
   // shutting down, DEADLINE_EXCEEDED when the task's deadline has passed already. With run_inline_when_idle the task may run, and its callback be
   // called, before Enqueue returns.
-  absl::Status Enqueue(std::unique_ptr<BatchTask>& task);
+  absl::Status Enqueue(std::unique_ptr<BatchTask>& task) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Starts the worker threads. Without it, the owner drives the batcher with RunOnce().
   void Start();
 
   // Drops cancelled and expired tasks, then runs at most one batch on the calling thread if the rule
   // says one is due now. Returns true if it executed a batch. For tests and for Shutdown.
-  bool RunOnce();
+  bool RunOnce() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Stops accepting work, runs everything already queued (ignoring the delay), and joins
   // the workers. Idempotent.
-  void Shutdown();
+  void Shutdown() ABSL_LOCKS_EXCLUDED(mu_);
 
   size_t QueueDepth() const;
 
@@ -137,16 +136,19 @@ class DynamicBatcher {
   void Execute(std::vector<std::unique_ptr<BatchTask>>& batch, bool ran_inline = false);
   static void Drop(std::vector<std::unique_ptr<BatchTask>>& dropped);
   // Gives back the slot an inline batch held, waking a worker if work waits for it.
-  void ReleaseSlot();
-  void WorkerLoop();
+  void ReleaseSlot() ABSL_LOCKS_EXCLUDED(mu_);
+  void WorkerLoop() ABSL_LOCKS_EXCLUDED(mu_);
 
   const BatcherOptions options_;
   const BatchRuleOptions rule_;
   const BatchFn execute_;
   Clock* const clock_;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
+  // absl's, not std's: clang's -Wthread-safety checks the ABSL_GUARDED_BY fields below
+  // against it (tools/check_thread_safety.py); std::mutex carries no annotations.
+  mutable absl::Mutex mu_;
+  // Wakes workers: work arrived, a slot came back, or the batcher is stopping.
+  absl::CondVar cv_;
   std::deque<std::unique_ptr<BatchTask>> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   // Batches that may start now: num_workers minus those running (on workers or inline).

@@ -1,14 +1,13 @@
 #include "scheduler/dynamic_batcher.h"
 
 #include <algorithm>
-#include <condition_variable>
 #include <cstring>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "common/thread_name.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -22,7 +21,7 @@ using testing::ElementsAre;
 class FakeBackend {
  public:
   absl::StatusOr<std::vector<Tensor>> Execute(std::vector<Tensor>& inputs) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     batch_rows_.push_back(inputs[0].shape[0]);
     if (fail_next_) {
       fail_next_ = false;
@@ -34,18 +33,18 @@ class FakeBackend {
     return std::vector<Tensor>{std::move(out)};
   }
   std::vector<int64_t> batch_rows() {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     return batch_rows_;
   }
   void FailNext() {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     fail_next_ = true;
   }
 
  private:
-  std::mutex mu_;
-  std::vector<int64_t> batch_rows_;
-  bool fail_next_ = false;
+  absl::Mutex mu_;
+  std::vector<int64_t> batch_rows_ ABSL_GUARDED_BY(mu_);
+  bool fail_next_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 struct Result {
@@ -312,11 +311,13 @@ TEST_F(DynamicBatcherTest, WorkersCarryTheirNameAndInlineBatchesKeepTheCallers) 
   o.max_queue_delay_us = 0;
   o.worker_thread_name = "w:some_model:7";
   o.run_inline_when_idle = true;
-  std::mutex mu;
-  std::vector<std::string> names;  // the thread name at each batch start
+  struct {
+    absl::Mutex mu;
+    std::vector<std::string> names ABSL_GUARDED_BY(mu);  // the thread name at each batch start
+  } seen;
   o.on_worker_start = [&] {
-    std::lock_guard<std::mutex> lock(mu);
-    names.push_back(CurrentThreadName());
+    absl::MutexLock lock(&seen.mu);
+    seen.names.push_back(CurrentThreadName());
   };
   auto b = Make(o);
   const std::string caller = CurrentThreadName();
@@ -330,9 +331,9 @@ TEST_F(DynamicBatcherTest, WorkersCarryTheirNameAndInlineBatchesKeepTheCallers) 
   ASSERT_TRUE(Submit(*b, 1, 2, &queued, OffCaller()).ok());
   b->Shutdown();
   EXPECT_THAT(queued.values, ElementsAre(4));
-  std::lock_guard<std::mutex> lock(mu);
+  absl::MutexLock lock(&seen.mu);
   // One call on the caller for the inline batch, one as the worker started.
-  EXPECT_THAT(names, ElementsAre(caller, "w:some_model:7"));
+  EXPECT_THAT(seen.names, ElementsAre(caller, "w:some_model:7"));
 }
 
 TEST_F(DynamicBatcherTest, IdleBatcherRunsARequestInlineOnTheCaller) {
@@ -432,11 +433,19 @@ TEST_P(InlineTest, OnlyAnIdleModelRunsInline) {
   // that caller too (even with a second worker slot free): it queues for a worker. With
   // one worker, the worker waits for the inline batch to give the slot back: never more
   // batches at once than workers.
-  std::mutex mu;
-  std::condition_variable cv;
-  bool release = false;
-  int running = 0, most = 0;
-  std::vector<std::thread::id> ran_on;
+  // The batches' side of the test; its waits are conditions absl::Mutex re-checks
+  // whenever the lock is released, so nothing needs signalling.
+  struct Runs {
+    bool Released() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return release; }
+    bool FirstStarted() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return ran_on.size() == 1; }
+    bool SecondStarted() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return ran_on.size() == 2; }
+
+    absl::Mutex mu;
+    bool release ABSL_GUARDED_BY(mu) = false;
+    int running ABSL_GUARDED_BY(mu) = 0;
+    int most ABSL_GUARDED_BY(mu) = 0;
+    std::vector<std::thread::id> ran_on ABSL_GUARDED_BY(mu);
+  } runs;
   BatcherOptions o;
   o.max_batch_size = 8;
   o.max_queue_delay_us = 0;
@@ -444,12 +453,13 @@ TEST_P(InlineTest, OnlyAnIdleModelRunsInline) {
   o.run_inline_when_idle = true;
   o.clock = &clock_;
   auto created = DynamicBatcher::Create(o, [&](std::vector<Tensor>& in) {
-    std::unique_lock<std::mutex> lock(mu);
-    most = std::max(most, ++running);
-    ran_on.push_back(std::this_thread::get_id());
-    cv.notify_all();
-    if (ran_on.size() == 1) cv.wait(lock, [&] { return release; });  // hold the first
-    --running;
+    absl::MutexLock lock(&runs.mu);
+    runs.most = std::max(runs.most, ++runs.running);
+    runs.ran_on.push_back(std::this_thread::get_id());
+    if (runs.ran_on.size() == 1) {
+      runs.mu.Await(absl::Condition(&runs, &Runs::Released));  // hold the first
+    }
+    --runs.running;
     return absl::StatusOr<std::vector<Tensor>>(std::vector<Tensor>{in[0]});
   });
   ASSERT_TRUE(created.ok());
@@ -461,33 +471,29 @@ TEST_P(InlineTest, OnlyAnIdleModelRunsInline) {
     caller_id = std::this_thread::get_id();
     ASSERT_TRUE(Submit(b, 1, 1, &first).ok());
   });
-  {
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&] { return ran_on.size() == 1; });
-  }
+  { absl::MutexLock lock(&runs.mu, absl::Condition(&runs, &Runs::FirstStarted)); }
   ASSERT_TRUE(Submit(b, 1, 2, &second).ok());
   if (GetParam() == 1) {
     EXPECT_EQ(b.QueueDepth(), 1u);  // the only slot is busy
   } else {
     // The free worker takes it while the first is still held.
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&] { return ran_on.size() == 2; });
+    absl::MutexLock lock(&runs.mu, absl::Condition(&runs, &Runs::SecondStarted));
   }
   {
-    std::lock_guard<std::mutex> lock(mu);
-    release = true;
+    absl::MutexLock lock(&runs.mu);
+    runs.release = true;
   }
-  cv.notify_all();
   caller.join();
   b.Shutdown();
   EXPECT_TRUE(first.called);
   EXPECT_TRUE(second.called);
   EXPECT_THAT(second.values, ElementsAre(2));
-  ASSERT_EQ(ran_on.size(), 2u);
-  EXPECT_EQ(ran_on[0], caller_id);                   // inline on its caller
-  EXPECT_NE(ran_on[1], std::this_thread::get_id());  // not inline: on a worker
-  EXPECT_NE(ran_on[1], caller_id);
-  EXPECT_EQ(most, GetParam());
+  absl::MutexLock lock(&runs.mu);
+  ASSERT_EQ(runs.ran_on.size(), 2u);
+  EXPECT_EQ(runs.ran_on[0], caller_id);                   // inline on its caller
+  EXPECT_NE(runs.ran_on[1], std::this_thread::get_id());  // not inline: on a worker
+  EXPECT_NE(runs.ran_on[1], caller_id);
+  EXPECT_EQ(runs.most, GetParam());
 }
 
 INSTANTIATE_TEST_SUITE_P(Workers, InlineTest, testing::Values(1, 2));

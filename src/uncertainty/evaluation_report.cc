@@ -36,7 +36,10 @@ std::string RenderEvaluationText(const EvaluationReport& r) {
   std::string out = absl::StrFormat("%s on %d rows, %d classes\n\n", r.predictor, r.rows, r.classes);
   absl::StrAppendFormat(&out, "%-22s %12s %12s\n", "probabilities", "before T",
                         absl::StrFormat("after T=%.4g", r.temperature));
-  const auto row = [&](const char* name, double before, double after, const char* fmt) {
+  // FormatSpec, not const char*: absl checks the format against the argument at each call's
+  // literal, and clang (tools/check_thread_safety.py) rejects a runtime format string.
+  const auto row = [&](const char* name, double before, double after,
+                       const absl::FormatSpec<double>& fmt) {
     absl::StrAppend(&out, absl::StrFormat("%-22s ", name),
                     r.has_before ? absl::StrFormat(fmt, before) : absl::StrFormat("%12s", "-"), " ",
                     absl::StrFormat(fmt, after), "\n");

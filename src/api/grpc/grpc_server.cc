@@ -3,11 +3,11 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
-#include <mutex>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "api/grpc/grpc_service.h"
 
 namespace ferry {
@@ -21,8 +21,9 @@ struct GrpcServer::Impl {
   std::unique_ptr<grpc::Server> server;
   int port = 0;
 
-  std::mutex shutdown_mu;
-  bool shut_down = false;  // guarded by shutdown_mu
+  // Held through the whole shutdown, so a second caller returns only once it is done.
+  absl::Mutex shutdown_mu;
+  bool shut_down ABSL_GUARDED_BY(shutdown_mu) = false;
 };
 
 namespace {
@@ -89,7 +90,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Create(GrpcOptions optio
 int GrpcServer::port() const { return impl_->port; }
 
 void GrpcServer::Shutdown() {
-  std::lock_guard<std::mutex> lock(impl_->shutdown_mu);
+  absl::MutexLock lock(&impl_->shutdown_mu);
   if (impl_->shut_down) return;
   impl_->shut_down = true;
   // Shutdown refuses new calls at once and waits for in-flight ones; at the deadline it

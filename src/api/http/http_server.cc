@@ -11,10 +11,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <exception>
 #include <future>
-#include <mutex>
 #include <optional>
 #include <thread>
 #include <utility>
@@ -23,6 +21,9 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "api/http/binary_framing.h"
 #include "api/http/content_encoding.h"
 #include "api/http/idle_poll.h"
@@ -98,25 +99,25 @@ struct Shared {
   MetricsRegistry* const metrics;
   Router router;
 
-  std::mutex mu;
-  absl::flat_hash_map<Session*, std::weak_ptr<Session>> sessions;  // guarded by mu
-  bool stopping = false;                                           // guarded by mu
+  absl::Mutex mu;
+  absl::flat_hash_map<Session*, std::weak_ptr<Session>> sessions ABSL_GUARDED_BY(mu);
+  bool stopping ABSL_GUARDED_BY(mu) = false;
   // The two counters below change on every request, so they are atomics, not guarded by
-  // mu; whoever brings one to zero notifies its condition variable under mu, and the
+  // mu; whoever brings one to zero signals its condition variable under mu, and the
   // waiter (Stop) checks it under mu, so no wake-up is lost.
   // Responders handed to the router that still hold a connection; Stop waits for zero so
   // no inference worker touches the io_context after it is gone.
   std::atomic<int> in_flight{0};
-  std::condition_variable in_flight_done;
+  absl::CondVar in_flight_done;
   // Connections with a request handed to the router or a response being written: Stop
   // lets them finish before it closes connections. The idle poll (idle_poll.h) reads it.
   std::atomic<int> busy{0};
-  std::condition_variable idle;
+  absl::CondVar idle;
 
-  // Notifies `cv` under mu; for the thread that brought its counter to zero.
-  void NotifyZero(std::condition_variable& cv) {
-    std::lock_guard<std::mutex> lock(mu);
-    cv.notify_all();
+  // Signals `cv` under mu; for the thread that brought its counter to zero.
+  void NotifyZero(absl::CondVar& cv) ABSL_LOCKS_EXCLUDED(mu) {
+    absl::MutexLock lock(&mu);
+    cv.SignalAll();
   }
   // Whether an I/O thread holds the one polling turn of the idle poll.
   std::atomic<bool> polling{false};
@@ -154,14 +155,14 @@ class Session : public std::enable_shared_from_this<Session> {
   ~Session() {
     if (counted_) thread_connections_->fetch_sub(1, std::memory_order_relaxed);
     SetBusy(false);
-    std::lock_guard<std::mutex> lock(shared_->mu);
+    absl::MutexLock lock(&shared_->mu);
     shared_->sessions.erase(this);
   }
 
   // Registers the connection and starts reading. Any thread.
   void Start() {
     {
-      std::lock_guard<std::mutex> lock(shared_->mu);
+      absl::MutexLock lock(&shared_->mu);
       if (shared_->stopping) return;  // dropped: the socket closes with this object
       shared_->sessions.emplace(this, weak_from_this());
     }
@@ -545,11 +546,13 @@ class HttpServer::Impl {
     StopAccepting();
     if (!threads_.empty()) {
       // Responses the drained batches produced may still be on their way to the socket.
-      std::unique_lock<std::mutex> lock(shared_.mu);
-      const bool idle = shared_.idle.wait_for(
-          lock, std::chrono::seconds(shared_.options.drain_timeout_seconds),
-          [this] { return shared_.busy == 0; });
-      if (!idle) {
+      absl::MutexLock lock(&shared_.mu);
+      const absl::Time deadline =
+          absl::Now() + absl::Seconds(shared_.options.drain_timeout_seconds);
+      // WaitWithDeadline returns true once the deadline has passed.
+      while (shared_.busy != 0 && !shared_.idle.WaitWithDeadline(&shared_.mu, deadline)) {
+      }
+      if (shared_.busy != 0) {
         spdlog::warn("http: {} connection(s) still owed a response after {} s; closing them",
                      shared_.busy.load(), shared_.options.drain_timeout_seconds);
       }
@@ -562,7 +565,7 @@ class HttpServer::Impl {
     // No handler runs now, so the connections can be closed from this thread.
     std::vector<std::shared_ptr<Session>> live;
     {
-      std::lock_guard<std::mutex> lock(shared_.mu);
+      absl::MutexLock lock(&shared_.mu);
       shared_.stopping = true;
       for (auto& [ptr, weak] : shared_.sessions) {
         if (std::shared_ptr<Session> s = weak.lock()) live.push_back(std::move(s));
@@ -570,8 +573,8 @@ class HttpServer::Impl {
     }
     for (const auto& s : live) s->CloseFromStop();
     live.clear();
-    std::unique_lock<std::mutex> lock(shared_.mu);
-    shared_.in_flight_done.wait(lock, [this] { return shared_.in_flight == 0; });
+    absl::MutexLock lock(&shared_.mu);
+    while (shared_.in_flight != 0) shared_.in_flight_done.Wait(&shared_.mu);
   }
 
  private:

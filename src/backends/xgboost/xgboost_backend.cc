@@ -9,7 +9,6 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -160,8 +159,7 @@ class XGBoostBackend : public Backend {
     const bst_ulong* shape = nullptr;
     bst_ulong dims = 0;
     const float* result = nullptr;
-    std::unique_lock<std::mutex> lock(mu_, std::defer_lock);
-    if (serialize_) lock.lock();
+    absl::MutexLockMaybe lock(serialize_ ? &mu_ : nullptr);
     if (inplace_) {
       // No proxy DMatrix (nullptr): XGBoost makes one per call, so calls share nothing.
       if (XGBoosterPredictFromDense(booster_.get(), array, config, nullptr, &shape, &dims, &result) != 0) {
@@ -250,7 +248,9 @@ class XGBoostBackend : public Backend {
   const bool inplace_;    // tree boosters predict in place, straight from the batch
   const bool serialize_;  // XGBoost guarantees concurrent predictions for trees only
   const std::string dmatrix_config_;
-  std::mutex mu_;  // held around predictions only when serialize_
+  // Held around predictions only when serialize_. It guards calls into the booster, not a
+  // field, so there is nothing for ABSL_GUARDED_BY to name.
+  absl::Mutex mu_;
   const std::string description_;
 };
 
