@@ -29,6 +29,11 @@ BENCH_DEPS := python3-fastapi python3-uvicorn python3-uvloop python3-httptools \
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
+# ccache keys on compiler command lines, which name the source tree's absolute path; with
+# the tree as its base directory those paths become relative, so every clone of Ferry on
+# this machine (CI's included) reuses the objects another clone compiled.
+export CCACHE_BASEDIR ?= $(CURDIR)
+
 .PHONY: all deps build serve test bench bench-deps models clean
 
 all: build

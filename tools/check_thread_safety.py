@@ -25,14 +25,9 @@ EXCLUDED_DIRS = {
     "src/backends/torch/": "includes libtorch (this check covers the libraries that do not); "
                            "it guards no state with a lock (one std::call_once)",
 }
-# Files still on std::mutex. Their .cc is not compiled here, and diagnostics located in
-# them (model_manager.h is included by many checked files) are tolerated, not failures.
-EXCLUDED_FILES = {
-    "src/server/model_manager.cc": "being rewritten on another branch; converted to "
-                                   "absl::Mutex after that merge, then removed from this list",
-    "src/server/model_manager.h": "as model_manager.cc (its ABSL_GUARDED_BY names a "
-                                  "std::shared_mutex, which clang cannot check)",
-}
+# Single files left out, with the reason; diagnostics located in them are tolerated (a
+# header here may be included by checked files). Empty: every file is on absl::Mutex.
+EXCLUDED_FILES = {}
 
 # A test file is checked when it declares locks of its own (fakes with guarded state); one
 # without can reach guarded state only through the library functions it calls, and those

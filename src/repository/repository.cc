@@ -9,16 +9,6 @@
 
 namespace ferry {
 
-int64_t ParseVersion(const std::string& name) {
-  if (name.empty() || name.size() > 18 || name[0] == '0') return 0;
-  int64_t value = 0;
-  for (char c : name) {
-    if (c < '0' || c > '9') return 0;
-    value = value * 10 + (c - '0');
-  }
-  return value;
-}
-
 absl::StatusOr<ModelDir> ScanModel(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;

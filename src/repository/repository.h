@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/version_number.h"  // ParseVersion: which folders are versions
 
 namespace ferry {
 
@@ -33,9 +34,6 @@ absl::StatusOr<std::vector<ModelDir>> ScanRepository(const std::string& root);
 // Lists the version folders of one model folder. NotFound if `path` is not a directory.
 absl::StatusOr<ModelDir> ScanModel(const std::string& path);
 
-// Parses a version folder name: a positive decimal integer without sign or leading zeros.
-// Returns 0 if it is not one.
-int64_t ParseVersion(const std::string& name);
 
 }  // namespace ferry
 

@@ -2,23 +2,12 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "core/version_number.h"
 
 namespace ferry {
 namespace {
 
 absl::string_view View(std::string_view s) { return absl::string_view(s.data(), s.size()); }
-
-// A version number as a request names it: a positive decimal integer without sign or
-// leading zeros (as version folders are named); 0 when it is not one.
-int64_t ParseRequestedVersion(std::string_view text) {
-  if (text.empty() || text.size() > 18 || text[0] == '0') return 0;
-  int64_t n = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return 0;
-    n = n * 10 + (c - '0');
-  }
-  return n;
-}
 
 }  // namespace
 
@@ -66,7 +55,7 @@ absl::StatusOr<int64_t> RouteVersion(std::string_view model, absl::Span<const Ve
     }
     return absl::UnavailableError(absl::StrCat("model '", View(model), "' has no ready version", why));
   }
-  const int64_t wanted = ParseRequestedVersion(requested);
+  const int64_t wanted = ParseVersion(requested);
   if (wanted == 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("version '", View(requested), "' is not a positive integer"));

@@ -69,7 +69,7 @@ VersionEntry Entry(int64_t version, VersionState state, std::string reason,
 }  // namespace
 
 absl::Status ModelManager::LoadAll() {
-  std::lock_guard<std::mutex> serial(load_mu_);
+  absl::MutexLock serial(&load_mu_);
   FERRY_ASSIGN_OR_RETURN(std::vector<ModelDir> dirs, ScanRepository(options_.repository));
   // Ensembles and cascades warm up through their members, so they load last (and the
   // members of a wanted composite are wanted too).
@@ -376,7 +376,7 @@ absl::Status ModelManager::Load(const std::string& name) {
   if (name.empty() || name[0] == '.' || name.find('/') != std::string::npos) {
     return absl::InvalidArgumentError(absl::StrCat("'", name, "' is not a model name"));
   }
-  std::lock_guard<std::mutex> serial(load_mu_);
+  absl::MutexLock serial(&load_mu_);
   const std::string path = (std::filesystem::path(options_.repository) / name).string();
   std::shared_ptr<const ServedModel> current = Find(name);
   FERRY_RETURN_IF_ERROR(LoadLocked(name, path, current));
@@ -385,7 +385,7 @@ absl::Status ModelManager::Load(const std::string& name) {
 }
 
 absl::Status ModelManager::Unload(const std::string& name) {
-  std::lock_guard<std::mutex> serial(load_mu_);
+  absl::MutexLock serial(&load_mu_);
   std::shared_ptr<const ServedModel> previous = Find(name);
   if (previous == nullptr || previous->unloaded) {
     return absl::NotFoundError(absl::StrCat("unknown model '", name, "'"));
@@ -404,7 +404,7 @@ absl::Status ModelManager::Unload(const std::string& name) {
 }
 
 void ModelManager::Publish(std::shared_ptr<ServedModel> model) {
-  std::unique_lock<std::shared_mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   models_[model->name] = std::move(model);
 }
 
@@ -415,13 +415,13 @@ void ModelManager::Drain(ServedVersion& version) {
 }
 
 std::shared_ptr<const ServedModel> ModelManager::Find(const std::string& name) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  absl::ReaderMutexLock lock(&mu_);
   auto it = models_.find(name);
   return it == models_.end() ? nullptr : it->second;
 }
 
 std::vector<std::shared_ptr<const ServedModel>> ModelManager::Snapshot() const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  absl::ReaderMutexLock lock(&mu_);
   std::vector<std::shared_ptr<const ServedModel>> out;
   out.reserve(models_.size());
   for (const auto& [name, model] : models_) out.push_back(model);

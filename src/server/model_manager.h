@@ -23,13 +23,12 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
-#include <shared_mutex>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "backends/backend.h"
 #include "common/clock.h"
 #include "monitor/metrics.h"
@@ -147,9 +146,10 @@ class ModelManager {
 
  private:
   // Loads model `name` from `path` against its current snapshot (null when new) and
-  // publishes the result. Returns the first failure, as Load does. Requires load_mu_.
+  // publishes the result. Returns the first failure, as Load does.
   absl::Status LoadLocked(const std::string& name, const std::string& path,
-                          std::shared_ptr<const ServedModel> current);
+                          std::shared_ptr<const ServedModel> current)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(load_mu_);
   // Builds one version: backend, warm-up, batcher. Null `error` means ready.
   std::shared_ptr<ServedVersion> BuildVersion(const std::string& name, int64_t number,
                                               const std::string& version_path,
@@ -159,12 +159,12 @@ class ModelManager {
   // An ensemble's or cascade's backend, after checking its members serve compatibly.
   absl::StatusOr<std::unique_ptr<Backend>> CreateComposite(const ModelConfig& config,
                                                            ModelMetrics* metrics);
-  void Publish(std::shared_ptr<ServedModel> model);
+  void Publish(std::shared_ptr<ServedModel> model) ABSL_LOCKS_EXCLUDED(mu_);
   static void Drain(ServedVersion& version);
 
   const ManagerOptions options_;
-  std::mutex load_mu_;  // one load or unload at a time
-  mutable std::shared_mutex mu_;
+  absl::Mutex load_mu_;  // one load or unload at a time
+  mutable absl::Mutex mu_;  // the table; readers share it
   std::map<std::string, std::shared_ptr<ServedModel>> models_ ABSL_GUARDED_BY(mu_);
 };
 
