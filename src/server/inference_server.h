@@ -148,10 +148,10 @@ class InferenceServer {
 
   // Runs one request. Errors found before queueing (unknown model, bad input, full queue,
   // a deadline already past) are reported through `done` before Infer returns; otherwise
-  // `done` runs later on a worker thread. The server reads `context` (and sets its
-  // deadline from the "timeout" parameter) before queueing; the transport may Cancel()
-  // it at any time, which drops the request before compute. The response's V2 `id` is
-  // the request's own `id`, or the context's id when the request has none.
+  // `done` runs later on a worker thread. `context` must not be null: the server reads it
+  // (and sets its deadline from the "timeout" parameter) before queueing, and the
+  // transport may Cancel() it at any time, which drops the request before compute. The
+  // response's V2 `id` is the request's own `id`, or the context's id when it has none.
   void Infer(std::shared_ptr<RequestContext> context, const std::string& model,
              const std::string& version, InferRequest request, InferCallback done);
 
