@@ -23,14 +23,7 @@
 namespace ferry {
 namespace {
 
-struct CalibrateFlags {
-  std::string model_repository = "models";
-  std::string model;
-  std::string version;
-  std::string data;
-  std::string quantized_engine = "onednn";
-  std::string log_level = "warn";
-};
+using CalibrateFlags = LocalCommandFlags;
 
 std::string UtcNow() {
   const std::time_t now = std::time(nullptr);
@@ -47,22 +40,14 @@ absl::Status Calibrate(const CalibrateFlags& flags) {
   FERRY_ASSIGN_OR_RETURN(LabeledSet data, ReadDataFor(flags.data));
   FERRY_ASSIGN_OR_RETURN(std::string sha256, Sha256FileHex(flags.data));
 
-  LocalModelOptions options;
-  options.repository = flags.model_repository;
-  options.model = flags.model;
-  options.version = flags.version;
-  options.quantized_engine = flags.quantized_engine;
+  LocalModelOptions options = flags.ModelOptions();
   // A stale or broken calibration.json must not stop a new one from being written.
   options.load_calibration = false;
-  // Check the data against the config before loading anything heavy.
-  FERRY_ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(
-      (std::filesystem::path(flags.model_repository) / flags.model).string()));
-  FERRY_ASSIGN_OR_RETURN(TensorSpec input, SingleInput(config));
-  FERRY_ASSIGN_OR_RETURN(int64_t classes, LogitClasses(config, data.classes));
-  FERRY_RETURN_IF_ERROR(CheckLabeledSetFits(data, input, classes, flags.data));
-
-  FERRY_ASSIGN_OR_RETURN(std::unique_ptr<LocalModel> local,
-                         LocalModel::Open(options, data.Rows(input.name, 0, 1)));
+  FERRY_ASSIGN_OR_RETURN(OpenedForData opened, OpenForData(options, data, flags.data));
+  const ModelConfig& config = opened.config;
+  const TensorSpec& input = opened.input;
+  const int64_t classes = opened.classes;
+  std::unique_ptr<LocalModel> local = std::move(opened.local);
   const std::string& logits_name = config.uncertainty.logits;
   const int64_t batch = config.signature.max_batch_size;
   std::vector<double> logits;
@@ -117,30 +102,8 @@ void AddCalibrateCommand(CLI::App& app, std::function<int()>& run) {
       "`ferry serve`, fits T by minimum NLL, computes LAC and APS thresholds at the config's\n"
       "[uncertainty] alphas, and writes <repository>/<model>/<version>/calibration.json.\n"
       "Fashion-MNIST halves: /usr/bin/python3 tools/make_splits.py. See docs/uncertainty.md.");
-  cmd->add_option("--model-repository", flags->model_repository, "Folder with <model>/config.toml")
-      ->capture_default_str();
-  cmd->add_option("--model", flags->model, "Model name")->required();
-  cmd->add_option("--version", flags->version, "Model version (default: the served default)");
-  cmd->add_option("--data", flags->data, "Labeled set (e.g. data/fashion_calib.ferryset)")->required();
-  cmd->add_option("--quantized-engine", flags->quantized_engine,
-                  "libtorch kernels for int8 models: onednn or qnnpack")
-      ->capture_default_str();
-  cmd->add_option("--log-level", flags->log_level, "Server log level: trace, debug, info, warn, error")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
-  cmd->callback([flags, &run] {
-    run = [flags] {
-      // Reports go to stdout (JSON for scripts); the server's log goes to stderr.
-      spdlog::set_default_logger(spdlog::stderr_color_mt("ferry"));
-      spdlog::set_level(spdlog::level::from_str(flags->log_level));
-      const absl::Status status = Calibrate(*flags);
-      if (!status.ok()) {
-        std::fprintf(stderr, "ferry calibrate: %s\n", std::string(status.message()).c_str());
-        return 1;
-      }
-      return 0;
-    };
-  });
+  AddLocalCommandFlags(*cmd, *flags, "data/fashion_calib.ferryset");
+  SetLocalCommandRun(*cmd, run, &flags->log_level, [flags] { return Calibrate(*flags); });
 }
 
 }  // namespace ferry

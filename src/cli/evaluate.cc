@@ -23,17 +23,11 @@
 namespace ferry {
 namespace {
 
-struct EvaluateFlags {
-  std::string model_repository = "models";
-  std::string model;
-  std::string version;
-  std::string data;
+struct EvaluateFlags : LocalCommandFlags {
   std::optional<double> alpha;
   bool json = false;
   std::string plot;  // empty: <model>_reliability.png
   bool no_plot = false;
-  std::string quantized_engine = "onednn";
-  std::string log_level = "warn";
 };
 
 // A served, calibrated model version: one request per batch, asking for the logits and
@@ -151,19 +145,11 @@ absl::Status DrawPlot(const EvaluationReport& report, const std::string& path) {
 
 absl::Status Evaluate(const EvaluateFlags& flags) {
   FERRY_ASSIGN_OR_RETURN(LabeledSet data, ReadDataFor(flags.data));
-  LocalModelOptions options;
-  options.repository = flags.model_repository;
-  options.model = flags.model;
-  options.version = flags.version;
-  options.quantized_engine = flags.quantized_engine;
-  FERRY_ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(
-      (std::filesystem::path(flags.model_repository) / flags.model).string()));
-  FERRY_ASSIGN_OR_RETURN(TensorSpec input, SingleInput(config));
-  FERRY_ASSIGN_OR_RETURN(int64_t classes, LogitClasses(config, data.classes));
-  FERRY_RETURN_IF_ERROR(CheckLabeledSetFits(data, input, classes, flags.data));
-
-  FERRY_ASSIGN_OR_RETURN(std::unique_ptr<LocalModel> local,
-                         LocalModel::Open(options, data.Rows(input.name, 0, 1)));
+  const LocalModelOptions options = flags.ModelOptions();
+  FERRY_ASSIGN_OR_RETURN(OpenedForData opened, OpenForData(options, data, flags.data));
+  const ModelConfig& config = opened.config;
+  const TensorSpec& input = opened.input;
+  std::unique_ptr<LocalModel> local = std::move(opened.local);
   FERRY_ASSIGN_OR_RETURN(std::shared_ptr<const CalibratedClassifier> classifier,
                          local->server().GetCalibration(flags.model, local->version()));
   if (classifier == nullptr) {
@@ -218,35 +204,13 @@ void AddEvaluateCommand(CLI::App& app, std::function<int()>& run) {
       "scaling, coverage and mean set size per alpha and score, the rate of uncertain answers\n"
       "and the accuracy of the others, and wall time per request. Draws a reliability diagram\n"
       "with gnuplot. Use data the version was not calibrated on (docs/uncertainty.md).");
-  cmd->add_option("--model-repository", flags->model_repository, "Folder with <model>/config.toml")
-      ->capture_default_str();
-  cmd->add_option("--model", flags->model, "Model name")->required();
-  cmd->add_option("--version", flags->version, "Model version (default: the served default)");
-  cmd->add_option("--data", flags->data, "Labeled set (e.g. data/fashion_eval.ferryset)")->required();
+  AddLocalCommandFlags(*cmd, *flags, "data/fashion_eval.ferryset");
   cmd->add_option("--alpha", flags->alpha,
                   "Level the answers are requested at (default: the config's [uncertainty] alpha)");
   cmd->add_flag("--json", flags->json, "Print the report as JSON");
   cmd->add_option("--plot", flags->plot, "PNG for the reliability diagram (default <model>_reliability.png)");
   cmd->add_flag("--no-plot", flags->no_plot, "Do not draw the reliability diagram");
-  cmd->add_option("--quantized-engine", flags->quantized_engine,
-                  "libtorch kernels for int8 models: onednn or qnnpack")
-      ->capture_default_str();
-  cmd->add_option("--log-level", flags->log_level, "Server log level: trace, debug, info, warn, error")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
-  cmd->callback([flags, &run] {
-    run = [flags] {
-      // Reports go to stdout (JSON for scripts); the server's log goes to stderr.
-      spdlog::set_default_logger(spdlog::stderr_color_mt("ferry"));
-      spdlog::set_level(spdlog::level::from_str(flags->log_level));
-      const absl::Status status = Evaluate(*flags);
-      if (!status.ok()) {
-        std::fprintf(stderr, "ferry evaluate: %s\n", std::string(status.message()).c_str());
-        return 1;
-      }
-      return 0;
-    };
-  });
+  SetLocalCommandRun(*cmd, run, &flags->log_level, [flags] { return Evaluate(*flags); });
 }
 
 }  // namespace ferry

@@ -1,6 +1,7 @@
 #include "cli/local_model.h"
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <future>
 #include <vector>
@@ -9,6 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "backends/torch/torch_backend.h"
 #include "common/status_macros.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
+#include "spdlog/spdlog.h"
 
 namespace ferry {
 
@@ -68,6 +71,58 @@ absl::StatusOr<InferResponse> LocalModel::Infer(InferRequest request, int64_t* w
                    .count();
   }
   return response;
+}
+
+absl::StatusOr<OpenedForData> OpenForData(const LocalModelOptions& options, const LabeledSet& data,
+                                          const std::string& data_path) {
+  OpenedForData opened;
+  FERRY_ASSIGN_OR_RETURN(opened.config,
+                         LoadModelConfig((std::filesystem::path(options.repository) / options.model).string()));
+  FERRY_ASSIGN_OR_RETURN(opened.input, SingleInput(opened.config));
+  FERRY_ASSIGN_OR_RETURN(opened.classes, LogitClasses(opened.config, data.classes));
+  FERRY_RETURN_IF_ERROR(CheckLabeledSetFits(data, opened.input, opened.classes, data_path));
+  FERRY_ASSIGN_OR_RETURN(opened.local, LocalModel::Open(options, data.Rows(opened.input.name, 0, 1)));
+  return opened;
+}
+
+LocalModelOptions LocalCommandFlags::ModelOptions() const {
+  LocalModelOptions options;
+  options.repository = model_repository;
+  options.model = model;
+  options.version = version;
+  options.quantized_engine = quantized_engine;
+  return options;
+}
+
+void AddLocalCommandFlags(CLI::App& cmd, LocalCommandFlags& flags, const std::string& data_example) {
+  cmd.add_option("--model-repository", flags.model_repository, "Folder with <model>/config.toml")
+      ->capture_default_str();
+  cmd.add_option("--model", flags.model, "Model name")->required();
+  cmd.add_option("--version", flags.version, "Model version (default: the served default)");
+  cmd.add_option("--data", flags.data, absl::StrCat("Labeled set (e.g. ", data_example, ")"))
+      ->required();
+  cmd.add_option("--quantized-engine", flags.quantized_engine,
+                 "libtorch kernels for int8 models: onednn or qnnpack")
+      ->capture_default_str();
+  cmd.add_option("--log-level", flags.log_level, "Server log level: trace, debug, info, warn, error")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+}
+
+void SetLocalCommandRun(CLI::App& cmd, std::function<int()>& run, const std::string* log_level,
+                        std::function<absl::Status()> command) {
+  cmd.callback([&run, name = cmd.get_name(), log_level, command = std::move(command)] {
+    run = [name, log_level, command] {
+      spdlog::set_default_logger(spdlog::stderr_color_mt("ferry"));
+      spdlog::set_level(spdlog::level::from_str(*log_level));
+      const absl::Status status = command();
+      if (!status.ok()) {
+        std::fprintf(stderr, "ferry %s: %s\n", name.c_str(), std::string(status.message()).c_str());
+        return 1;
+      }
+      return 0;
+    };
+  });
 }
 
 absl::StatusOr<LabeledSet> ReadDataFor(const std::string& path) {

@@ -6,9 +6,11 @@
 #define FERRY_CLI_LOCAL_MODEL_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
+#include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
 #include "core/infer.h"
 #include "repository/model_config.h"
@@ -56,6 +58,43 @@ class LocalModel {
 // Reads a labeled set for `model`'s single input, naming the file in every error and
 // saying how to make the bundled Fashion-MNIST splits when it is missing.
 absl::StatusOr<LabeledSet> ReadDataFor(const std::string& path);
+
+// A model opened for a labeled set: its config, its single input, the class count of its
+// logits, and the model itself, serving.
+struct OpenedForData {
+  ModelConfig config;
+  TensorSpec input;
+  int64_t classes = 0;
+  std::unique_ptr<LocalModel> local;
+};
+
+// Checks `data` (read from `data_path`) against the model's config before loading anything
+// heavy, then opens the model with the set's first row as its probe.
+absl::StatusOr<OpenedForData> OpenForData(const LocalModelOptions& options, const LabeledSet& data,
+                                          const std::string& data_path);
+
+// What `ferry calibrate` and `ferry evaluate` both take on the command line.
+struct LocalCommandFlags {
+  std::string model_repository = "models";
+  std::string model;
+  std::string version;
+  std::string data;
+  std::string quantized_engine = "onednn";
+  std::string log_level = "warn";
+
+  // The model to open, as these flags name it.
+  LocalModelOptions ModelOptions() const;
+};
+
+// Adds --model-repository, --model, --version, --data (`data_example` shows a file in its
+// help), --quantized-engine and --log-level to `cmd`, writing into `flags`.
+void AddLocalCommandFlags(CLI::App& cmd, LocalCommandFlags& flags, const std::string& data_example);
+
+// Makes `run` (once `cmd` is chosen) log the server's lines to stderr at `log_level` and
+// run `command`, printing its error as "ferry <cmd's name>: ..." and exiting 1 on failure.
+// Reports go to stdout, so scripts can read them apart from the log.
+void SetLocalCommandRun(CLI::App& cmd, std::function<int()>& run, const std::string* log_level,
+                        std::function<absl::Status()> command);
 
 // The model's single input, or InvalidArgument when it has several.
 absl::StatusOr<TensorSpec> SingleInput(const ModelConfig& config);
