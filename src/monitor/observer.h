@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -25,10 +26,11 @@ namespace ferry {
 
 struct ModelMetrics;
 
-// The version that took a request. Stable for the version's life.
+// The version that took a request. Views into the server's own record of the version,
+// valid for the call only: an observer that keeps them copies them.
 struct ObservedVersion {
-  std::string model;
-  std::string version;  // "1"
+  std::string_view model;
+  std::string_view version;  // "1"
   // The version's own block of counters in the MetricsRegistry (never null for a served
   // version); observers other than the metrics one ignore it.
   ModelMetrics* metrics = nullptr;

@@ -240,8 +240,10 @@ void InferenceServer::Complete(const RequestContext& context, const ServedVersio
   const absl::Status& status = result.status();
   absl::Span<const Tensor> outputs;
   if (result.ok()) outputs = result->outputs;
+  ObservedVersion observed;
+  if (served != nullptr) observed = {served->model, served->version_name, served->metrics};
   const CompletedRequest completed{context,
-                                   served != nullptr ? &served->observed : nullptr,
+                                   served != nullptr ? &observed : nullptr,
                                    inputs,
                                    outputs,
                                    status,

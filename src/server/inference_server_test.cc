@@ -38,8 +38,8 @@ class RecordingObserver : public RequestObserver {
   explicit RecordingObserver(bool wants_inputs = false) : wants_inputs_(wants_inputs) {}
   void OnComplete(const CompletedRequest& r) override {
     std::lock_guard<std::mutex> lock(mu_);
-    seen_.push_back({r.context.id, r.version ? r.version->model : "",
-                     r.version ? r.version->version : "", r.status, r.inputs.size(),
+    seen_.push_back({r.context.id, std::string(r.version ? r.version->model : ""),
+                     std::string(r.version ? r.version->version : ""), r.status, r.inputs.size(),
                      r.outputs.size(), r.timing});
   }
   bool wants_inputs() const override { return wants_inputs_; }

@@ -283,7 +283,6 @@ absl::Status ModelManager::StartVersion(const std::string& path, ServedVersion& 
   const bool asked_for = only.empty() || std::find(only.begin(), only.end(), version.model) != only.end();
   if (options_.load_calibration || !asked_for) FERRY_RETURN_IF_ERROR(LoadCalibration(path, version));
   version.metrics = options_.metrics->ForModel(version.model, version.version_name);
-  version.observed = {version.model, version.version_name, version.metrics};
   ModelMetrics* metrics = version.metrics;
   if (config.is_composite()) {
     FERRY_ASSIGN_OR_RETURN(version.backend, CreateComposite(config, metrics));
@@ -396,9 +395,7 @@ absl::Status ModelManager::Unload(const std::string& name) {
   tombstone->unloaded = true;
   tombstone->error = "unloaded";
   Publish(std::move(tombstone));
-  for (const VersionEntry& e : previous->versions) {
-    if (e.served != nullptr) Drain(*e.served);
-  }
+  DrainAll(*previous);
   spdlog::info("model '{}' unloaded", name);
   return absl::OkStatus();
 }
@@ -412,6 +409,12 @@ void ModelManager::Drain(ServedVersion& version) {
   version.draining.store(true, std::memory_order_release);
   if (version.batcher) version.batcher->Shutdown();
   if (version.metrics) version.metrics->queue_depth.store(0, std::memory_order_relaxed);
+}
+
+void ModelManager::DrainAll(const ServedModel& model) {
+  for (const VersionEntry& e : model.versions) {
+    if (e.served != nullptr) Drain(*e.served);
+  }
 }
 
 std::shared_ptr<const ServedModel> ModelManager::Find(const std::string& name) const {
@@ -452,9 +455,7 @@ void ModelManager::ShutdownAll() {
     return m->config != nullptr && m->config->is_composite();
   });
   for (const auto& model : models) {
-    for (const VersionEntry& e : model->versions) {
-      if (e.served != nullptr) Drain(*e.served);
-    }
+    DrainAll(*model);
   }
 }
 

@@ -55,8 +55,6 @@ struct ServedVersion {
   std::unique_ptr<Backend> backend;
   std::unique_ptr<DynamicBatcher> batcher;
   ModelMetrics* metrics = nullptr;
-  // What observers are told of this version (its names and metrics).
-  ObservedVersion observed;
   // <version>/calibration.json, parsed and checked against the config at load; null when
   // the version is not calibrated. Immutable: a new calibration needs a reload.
   std::shared_ptr<const CalibratedClassifier> calibration;
@@ -161,6 +159,8 @@ class ModelManager {
                                                            ModelMetrics* metrics);
   void Publish(std::shared_ptr<ServedModel> model) ABSL_LOCKS_EXCLUDED(mu_);
   static void Drain(ServedVersion& version);
+  // Drains every version of `model` that has a build.
+  static void DrainAll(const ServedModel& model);
 
   const ManagerOptions options_;
   absl::Mutex load_mu_;  // one load or unload at a time
