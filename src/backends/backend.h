@@ -4,11 +4,13 @@
 #ifndef FERRY_BACKENDS_BACKEND_H_
 #define FERRY_BACKENDS_BACKEND_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/request_context.h"
 #include "core/signature.h"
 #include "core/tensor.h"
 
@@ -30,6 +32,12 @@ struct BackendOptions {
   bool keep_dropout_active = false;
 };
 
+// The requests one batch computes for, in batch order; a null entry is work no request
+// waits on (warm-up).
+using BatchContexts = std::vector<std::shared_ptr<const RequestContext>>;
+// Receives one batch's outputs, as Execute returns them.
+using BackendDone = std::function<void(absl::StatusOr<std::vector<Tensor>> outputs)>;
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -39,6 +47,20 @@ class Backend {
   // Thread-safe: several workers may call it at once. A model error is INTERNAL and fails
   // only this batch.
   virtual absl::StatusOr<std::vector<Tensor>> Execute(std::vector<Tensor>& inputs) = 0;
+
+  // True for a backend whose batches wait on other work (a composite waits on its member
+  // models): the server then runs its batches with ExecuteAsync, and no thread blocks
+  // while they wait. Fixed for the backend's life.
+  virtual bool asynchronous() const { return false; }
+
+  // Runs one batch as Execute does, but may return before it is done: `done` is called
+  // exactly once, on any thread, before or after ExecuteAsync returns. `contexts` are the
+  // requests the batch computes for, so that work done on their behalf can carry their
+  // deadlines and cancellation. The default runs Execute and calls `done` at once.
+  virtual void ExecuteAsync(std::vector<Tensor> inputs, BatchContexts contexts, BackendDone done) {
+    (void)contexts;
+    done(Execute(inputs));
+  }
 
   // Called on a thread before it runs Execute: once on each worker thread, and before
   // every batch that runs inline on a caller's thread, so it must be cheap when repeated.

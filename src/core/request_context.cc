@@ -1,5 +1,6 @@
 #include "core/request_context.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <random>
 
@@ -31,6 +32,39 @@ bool HeaderSafe(std::string_view id) {
 }
 
 }  // namespace
+
+std::shared_ptr<RequestContext> RequestContext::ForBatch(
+    std::vector<std::shared_ptr<const RequestContext>> parents) {
+  auto context = std::make_shared<RequestContext>();
+  if (parents.size() == 1 && parents[0] != nullptr) {
+    context->id = parents[0]->id;
+    context->principal = parents[0]->principal;
+    context->routing_key = parents[0]->routing_key;
+  } else {
+    context->id = NewRequestId();
+  }
+  int64_t latest = parents.empty() ? kNoDeadline : std::numeric_limits<int64_t>::min();
+  bool cancellable = !parents.empty();
+  for (const auto& parent : parents) {
+    if (parent == nullptr) {
+      latest = kNoDeadline;
+      cancellable = false;
+    } else {
+      latest = std::max(latest, parent->deadline_ns);
+    }
+  }
+  context->deadline_ns = latest;
+  // A null parent never cancels, so neither does the whole: keep no parents to check.
+  if (cancellable) context->parents_ = std::move(parents);
+  return context;
+}
+
+bool RequestContext::AllParentsCancelled() const {
+  for (const auto& parent : parents_) {
+    if (!parent->cancelled()) return false;
+  }
+  return true;
+}
 
 std::string NewRequestId() {
   static constexpr char kHex[] = "0123456789abcdef";

@@ -12,9 +12,11 @@
 #include <atomic>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -44,10 +46,22 @@ struct RequestContext {
   RequestContext(const RequestContext&) = delete;
   RequestContext& operator=(const RequestContext&) = delete;
 
+  // The context of work done for other requests: a composite model's calls to its members
+  // for one batch of its own requests (`parents`, in batch order; a null entry stands for
+  // work that no request waits on, e.g. warm-up). Its deadline is the latest of the
+  // parents' (the work is wanted while any of them still waits), it counts as cancelled
+  // once every parent is (or once Cancel() is called on it), it may run inline (it is
+  // made on a worker, not an I/O thread), and it takes id, principal and routing key from
+  // a lone parent, or a fresh id when there are several or none.
+  static std::shared_ptr<RequestContext> ForBatch(
+      std::vector<std::shared_ptr<const RequestContext>> parents);
+
   // The client went away (or the transport gave up on it): queued work for this request
   // is dropped with CANCELLED instead of computed.
   void Cancel() { cancelled_.store(true, std::memory_order_release); }
-  bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
+  bool cancelled() const {
+    return cancelled_.load(std::memory_order_acquire) || (!parents_.empty() && AllParentsCancelled());
+  }
   bool Expired(int64_t now_ns) const { return now_ns >= deadline_ns; }
   // Moves the deadline earlier, never later: the earliest of every limit applies.
   void TightenDeadline(int64_t deadline) {
@@ -55,7 +69,11 @@ struct RequestContext {
   }
 
  private:
+  bool AllParentsCancelled() const;
+
   std::atomic<bool> cancelled_{false};
+  // ForBatch's parents; empty for a request's own context. Fixed after ForBatch.
+  std::vector<std::shared_ptr<const RequestContext>> parents_;
 };
 
 // Longest request id a client may send, in bytes.

@@ -110,5 +110,66 @@ TEST(RequestContextTest, CancelIsSeenFromAnotherThread) {
   EXPECT_TRUE(context->cancelled());
 }
 
+std::shared_ptr<RequestContext> Parent(std::string id, int64_t deadline_ns) {
+  auto context = std::make_shared<RequestContext>();
+  context->id = std::move(id);
+  context->principal = "p-" + context->id;
+  context->routing_key = "k-" + context->id;
+  context->deadline_ns = deadline_ns;
+  return context;
+}
+
+TEST(RequestContextTest, ABatchContextLivesAsLongAsItsLatestParent) {
+  auto a = Parent("a", 1000), b = Parent("b", 3000);
+  std::shared_ptr<RequestContext> batch = RequestContext::ForBatch({a, b});
+  EXPECT_EQ(batch->deadline_ns, 3000);
+  EXPECT_TRUE(batch->may_run_inline);
+  EXPECT_NE(batch->id, "a");
+  EXPECT_EQ(batch->id.size(), 32u);  // a fresh one: the batch is neither request
+  EXPECT_EQ(batch->principal, "");
+  EXPECT_EQ(batch->routing_key, "");
+  // One parent without a deadline: the batch has none.
+  auto open = Parent("c", RequestContext::kNoDeadline);
+  EXPECT_EQ(RequestContext::ForBatch({a, open})->deadline_ns, RequestContext::kNoDeadline);
+  // No parents at all (warm-up): no deadline, a fresh id, never cancelled by anyone.
+  std::shared_ptr<RequestContext> none = RequestContext::ForBatch({});
+  EXPECT_EQ(none->deadline_ns, RequestContext::kNoDeadline);
+  EXPECT_EQ(none->id.size(), 32u);
+  EXPECT_FALSE(none->cancelled());
+}
+
+TEST(RequestContextTest, ALoneParentLendsTheBatchItsNames) {
+  auto a = Parent("a", 1000);
+  a->may_run_inline = false;
+  std::shared_ptr<RequestContext> batch = RequestContext::ForBatch({a});
+  EXPECT_EQ(batch->id, "a");
+  EXPECT_EQ(batch->principal, "p-a");
+  EXPECT_EQ(batch->routing_key, "k-a");
+  EXPECT_EQ(batch->deadline_ns, 1000);
+  EXPECT_TRUE(batch->may_run_inline);  // made on a worker, whatever the parent's thread
+}
+
+TEST(RequestContextTest, ABatchIsCancelledOnlyWhenEveryParentIs) {
+  auto a = Parent("a", 1000), b = Parent("b", 1000);
+  std::shared_ptr<RequestContext> batch = RequestContext::ForBatch({a, b});
+  std::shared_ptr<RequestContext> nested = RequestContext::ForBatch({batch});
+  EXPECT_FALSE(batch->cancelled());
+  a->Cancel();
+  EXPECT_FALSE(batch->cancelled());  // b still waits
+  EXPECT_FALSE(nested->cancelled());
+  std::thread([b] { b->Cancel(); }).join();
+  EXPECT_TRUE(batch->cancelled());
+  EXPECT_TRUE(nested->cancelled());
+  // A null parent (work nobody waits on) never cancels.
+  auto c = Parent("c", 1000);
+  std::shared_ptr<RequestContext> with_null = RequestContext::ForBatch({c, nullptr});
+  c->Cancel();
+  EXPECT_FALSE(with_null->cancelled());
+  EXPECT_EQ(with_null->deadline_ns, RequestContext::kNoDeadline);
+  // Cancel() on the batch itself still works.
+  with_null->Cancel();
+  EXPECT_TRUE(with_null->cancelled());
+}
+
 }  // namespace
 }  // namespace ferry

@@ -10,8 +10,7 @@
 
 namespace ferry {
 
-absl::StatusOr<std::unique_ptr<DynamicBatcher>> DynamicBatcher::Create(BatcherOptions options,
-                                                                       BatchFn execute) {
+absl::Status DynamicBatcher::CheckOptions(const BatcherOptions& options) {
   if (options.max_batch_size < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
         "max_batch_size must be at least 1; was ", options.max_batch_size));
@@ -35,16 +34,34 @@ absl::StatusOr<std::unique_ptr<DynamicBatcher>> DynamicBatcher::Create(BatcherOp
                                                      options.max_batch_size, "]"));
     }
   }
-  if (!execute) return absl::InvalidArgumentError("no execute function");
-  if (options.clock == nullptr) options.clock = Clock::Real();
-  return std::unique_ptr<DynamicBatcher>(new DynamicBatcher(std::move(options), std::move(execute)));
+  return absl::OkStatus();
 }
 
-DynamicBatcher::DynamicBatcher(BatcherOptions options, BatchFn execute)
+absl::StatusOr<std::unique_ptr<DynamicBatcher>> DynamicBatcher::Create(BatcherOptions options,
+                                                                       BatchFn execute) {
+  if (absl::Status status = CheckOptions(options); !status.ok()) return status;
+  if (!execute) return absl::InvalidArgumentError("no execute function");
+  if (options.clock == nullptr) options.clock = Clock::Real();
+  return std::unique_ptr<DynamicBatcher>(
+      new DynamicBatcher(std::move(options), std::move(execute), nullptr));
+}
+
+absl::StatusOr<std::unique_ptr<DynamicBatcher>> DynamicBatcher::CreateAsync(BatcherOptions options,
+                                                                            AsyncBatchFn execute) {
+  if (absl::Status status = CheckOptions(options); !status.ok()) return status;
+  if (!execute) return absl::InvalidArgumentError("no execute function");
+  if (options.clock == nullptr) options.clock = Clock::Real();
+  return std::unique_ptr<DynamicBatcher>(
+      new DynamicBatcher(std::move(options), nullptr, std::move(execute)));
+}
+
+DynamicBatcher::DynamicBatcher(BatcherOptions options, BatchFn execute,
+                               AsyncBatchFn execute_async)
     : options_(std::move(options)),
       rule_{options_.max_batch_size, options_.max_queue_delay_us * 1000,
             options_.preferred_batch_sizes},
       execute_(std::move(execute)),
+      execute_async_(std::move(execute_async)),
       clock_(options_.clock),
       free_slots_(options_.num_workers) {}
 
@@ -89,8 +106,7 @@ absl::Status DynamicBatcher::Enqueue(std::unique_ptr<BatchTask>& task) {
     return absl::OkStatus();
   }
   if (options_.on_worker_start) options_.on_worker_start();
-  Execute(inline_batch, /*ran_inline=*/true);
-  ReleaseSlot();
+  Execute(inline_batch, /*ran_inline=*/true, /*holds_slot=*/true);
   return absl::OkStatus();
 }
 
@@ -105,8 +121,21 @@ void DynamicBatcher::ReleaseSlot() {
   if (waiting) cv_.Signal();
 }
 
+void DynamicBatcher::FinishedInFlight(bool holds_slot) {
+  bool waiting;
+  {
+    absl::MutexLock lock(&mu_);
+    --in_flight_;
+    if (holds_slot) ++free_slots_;
+    waiting = !queue_.empty() || stopping_;
+  }
+  if (waiting) cv_.Signal();
+}
+
 void DynamicBatcher::Start() {
-  for (int i = 0; i < options_.num_workers; ++i) {
+  // An asynchronous batch holds no thread while it waits, so one dispatches them all.
+  const int threads = execute_async_ ? 1 : options_.num_workers;
+  for (int i = 0; i < threads; ++i) {
     workers_.emplace_back([this] { WorkerLoop(); });
   }
 }
@@ -162,15 +191,11 @@ void DynamicBatcher::Drop(std::vector<std::unique_ptr<BatchTask>>& dropped) {
   dropped.clear();
 }
 
-void DynamicBatcher::Execute(std::vector<std::unique_ptr<BatchTask>>& batch, bool ran_inline) {
+void DynamicBatcher::Execute(std::vector<std::unique_ptr<BatchTask>>& batch, bool ran_inline,
+                             bool holds_slot) {
   TaskTiming timing;
   timing.start_ns = clock_->NowNanos();
-  std::vector<int64_t> rows;
-  rows.reserve(batch.size());
-  for (const auto& task : batch) {
-    rows.push_back(task->rows);
-    timing.batch_rows += task->rows;
-  }
+  for (const auto& task : batch) timing.batch_rows += task->rows;
   // A lone request runs on its own tensors; otherwise each input is concatenated once.
   std::vector<Tensor> inputs;
   if (batch.size() == 1) {
@@ -184,11 +209,38 @@ void DynamicBatcher::Execute(std::vector<std::unique_ptr<BatchTask>>& batch, boo
       inputs.push_back(ConcatRows(parts));
     }
   }
-  absl::StatusOr<std::vector<Tensor>> outputs = execute_(inputs);
+  if (execute_async_) {
+    std::vector<std::shared_ptr<const RequestContext>> contexts;
+    contexts.reserve(batch.size());
+    for (const auto& task : batch) contexts.push_back(task->context);
+    {
+      absl::MutexLock lock(&mu_);
+      ++in_flight_;
+    }
+    // The tasks wait for the answer in a shared holder; `done` may outlive this frame.
+    auto waiting = std::make_shared<std::vector<std::unique_ptr<BatchTask>>>(std::move(batch));
+    batch.clear();
+    execute_async_(std::move(inputs), std::move(contexts),
+                   [this, waiting, timing, ran_inline,
+                    holds_slot](absl::StatusOr<std::vector<Tensor>> outputs) {
+                     Finish(*waiting, timing, std::move(outputs), ran_inline);
+                     FinishedInFlight(holds_slot);
+                   });
+    return;
+  }
+  Finish(batch, timing, execute_(inputs), ran_inline);
+  if (holds_slot) ReleaseSlot();
+}
+
+void DynamicBatcher::Finish(std::vector<std::unique_ptr<BatchTask>>& batch, TaskTiming timing,
+                            absl::StatusOr<std::vector<Tensor>> outputs, bool ran_inline) {
   timing.end_ns = clock_->NowNanos();
   if (options_.on_batch) {
     options_.on_batch(timing.batch_rows, timing.end_ns - timing.start_ns, ran_inline);
   }
+  std::vector<int64_t> rows;
+  rows.reserve(batch.size());
+  for (const auto& task : batch) rows.push_back(task->rows);
 
   // Split each output into per-request pieces: split[o][t].
   std::vector<std::vector<Tensor>> split;
@@ -224,7 +276,7 @@ bool DynamicBatcher::RunOnce() {
   }
   Drop(dropped);
   if (batch.empty()) return false;
-  Execute(batch);
+  Execute(batch, /*ran_inline=*/false, /*holds_slot=*/false);
   return true;
 }
 
@@ -248,10 +300,12 @@ void DynamicBatcher::WorkerLoop() {
       if (run) --free_slots_;
       mu_.Unlock();
       Drop(dropped);
-      if (run) Execute(batch);
+      // A synchronous batch is over when Execute returns; an asynchronous one gives its
+      // slot back itself when it finishes.
+      if (run) Execute(batch, /*ran_inline=*/false, /*holds_slot=*/static_cast<bool>(execute_async_));
       batch.clear();
       mu_.Lock();
-      if (run) ++free_slots_;
+      if (run && !execute_async_) ++free_slots_;
       continue;
     }
     if (stopping_ && queue_.empty()) break;
@@ -280,6 +334,8 @@ void DynamicBatcher::Shutdown() {
   // Without workers (or if they are gone), whatever is still queued runs here.
   while (RunOnce()) {
   }
+  // Asynchronous batches still in flight call back into this batcher when they finish.
+  absl::MutexLock lock(&mu_, absl::Condition(this, &DynamicBatcher::NothingInFlight));
 }
 
 size_t DynamicBatcher::QueueDepth() const { return depth_.load(std::memory_order_relaxed); }

@@ -8,7 +8,8 @@
 // when the task's deadline has already passed. Workers hold the
 // lock only to decide and to pop; assembling, executing and answering happen outside it.
 // Callbacks run on a worker thread (or the caller of RunOnce or, with run_inline_when_idle,
-// of Enqueue) and must not block for long.
+// of Enqueue; with an AsyncBatchFn, the thread that finished the batch) and must not block
+// for long.
 #ifndef FERRY_SCHEDULER_DYNAMIC_BATCHER_H_
 #define FERRY_SCHEDULER_DYNAMIC_BATCHER_H_
 
@@ -61,6 +62,14 @@ struct BatchTask {
 // num_workers > 1.
 using BatchFn = std::function<absl::StatusOr<std::vector<Tensor>>(std::vector<Tensor>& inputs)>;
 
+// Runs one batch without blocking the worker while it waits (a composite model waiting on
+// its members): inputs as BatchFn's; `contexts` those of the batch's tasks, in order (null
+// for tasks without one); calls `done` exactly once with the outputs, on any thread,
+// before or after it returns.
+using AsyncBatchFn = std::function<void(
+    std::vector<Tensor> inputs, std::vector<std::shared_ptr<const RequestContext>> contexts,
+    std::function<void(absl::StatusOr<std::vector<Tensor>>)> done)>;
+
 struct BatcherOptions {
   // Most rows in one batch. Must be >= 1.
   int64_t max_batch_size = 1;
@@ -72,7 +81,9 @@ struct BatcherOptions {
   std::vector<int64_t> preferred_batch_sizes;
   // Requests (not rows) that may wait; more are refused with RESOURCE_EXHAUSTED. Must be >= 1.
   int64_t max_queue_size = 1024;
-  // Threads that execute batches. Must be >= 1. Used only after Start().
+  // Threads that execute batches. Must be >= 1. Used only after Start(). With an
+  // AsyncBatchFn (CreateAsync) it is instead the most batches in flight at once, and one
+  // thread dispatches them.
   int num_workers = 1;
   // Not owned; must outlive the batcher. Default: the real clock.
   Clock* clock = nullptr;
@@ -100,6 +111,10 @@ class DynamicBatcher {
   // Fails with InvalidArgument, naming the option and its value, on bad options.
   static absl::StatusOr<std::unique_ptr<DynamicBatcher>> Create(BatcherOptions options,
                                                                 BatchFn execute);
+  // As Create, for a function that answers later: a batch holds its slot (one of
+  // num_workers) from dispatch until `done`, but no thread while it waits.
+  static absl::StatusOr<std::unique_ptr<DynamicBatcher>> CreateAsync(BatcherOptions options,
+                                                                     AsyncBatchFn execute);
   ~DynamicBatcher();  // Shutdown()
 
   DynamicBatcher(const DynamicBatcher&) = delete;
@@ -118,14 +133,15 @@ class DynamicBatcher {
   // says one is due now. Returns true if it executed a batch. For tests and for Shutdown.
   bool RunOnce() ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Stops accepting work, runs everything already queued (ignoring the delay), and joins
-  // the workers. Idempotent.
+  // Stops accepting work, runs everything already queued (ignoring the delay), joins the
+  // workers, and waits for every asynchronous batch in flight to finish. Idempotent.
   void Shutdown() ABSL_LOCKS_EXCLUDED(mu_);
 
   size_t QueueDepth() const;
 
  private:
-  DynamicBatcher(BatcherOptions options, BatchFn execute);
+  DynamicBatcher(BatcherOptions options, BatchFn execute, AsyncBatchFn execute_async);
+  static absl::Status CheckOptions(const BatcherOptions& options);
 
   // Pops the next due batch into `batch` and the cancelled and expired tasks into `dropped`.
   // Returns the decision, so a waiting worker knows until when to sleep.
@@ -133,7 +149,14 @@ class DynamicBatcher {
                            std::vector<std::unique_ptr<BatchTask>>& dropped)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // `ran_inline`: on the caller's thread (Enqueue), not a worker's; passed to on_batch.
-  void Execute(std::vector<std::unique_ptr<BatchTask>>& batch, bool ran_inline = false);
+  // `holds_slot`: the batch took a slot that it gives back when it finishes.
+  void Execute(std::vector<std::unique_ptr<BatchTask>>& batch, bool ran_inline, bool holds_slot);
+  // Times the batch, reports it to on_batch, and hands each task its rows of `outputs`.
+  void Finish(std::vector<std::unique_ptr<BatchTask>>& batch, TaskTiming timing,
+              absl::StatusOr<std::vector<Tensor>> outputs, bool ran_inline);
+  // An asynchronous batch finished: one fewer in flight, and its slot back if it held one.
+  void FinishedInFlight(bool holds_slot) ABSL_LOCKS_EXCLUDED(mu_);
+  bool NothingInFlight() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return in_flight_ == 0; }
   static void Drop(std::vector<std::unique_ptr<BatchTask>>& dropped);
   // Gives back the slot an inline batch held, waking a worker if work waits for it.
   void ReleaseSlot() ABSL_LOCKS_EXCLUDED(mu_);
@@ -141,7 +164,9 @@ class DynamicBatcher {
 
   const BatcherOptions options_;
   const BatchRuleOptions rule_;
+  // Exactly one of the two is set.
   const BatchFn execute_;
+  const AsyncBatchFn execute_async_;
   Clock* const clock_;
 
   // absl's, not std's: clang's -Wthread-safety checks the ABSL_GUARDED_BY fields below
@@ -155,6 +180,8 @@ class DynamicBatcher {
   int free_slots_ ABSL_GUARDED_BY(mu_);
   // NextInlineStep's state: did a request arrive while the model was busy?
   bool arrived_while_busy_ ABSL_GUARDED_BY(mu_) = false;
+  // Asynchronous batches dispatched and not yet finished; Shutdown waits for none.
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::thread> workers_;
   std::atomic<size_t> depth_{0};
 };

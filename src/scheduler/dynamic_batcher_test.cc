@@ -1,6 +1,8 @@
 #include "scheduler/dynamic_batcher.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -497,6 +499,157 @@ TEST_P(InlineTest, OnlyAnIdleModelRunsInline) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Workers, InlineTest, testing::Values(1, 2));
+
+// An asynchronous model: it keeps each batch until the test answers it, from the test's
+// own thread, as a composite's members answer from theirs.
+class HeldBatches {
+ public:
+  AsyncBatchFn Fn() {
+    return [this](std::vector<Tensor> inputs,
+                  std::vector<std::shared_ptr<const RequestContext>> contexts,
+                  std::function<void(absl::StatusOr<std::vector<Tensor>>)> done) {
+      absl::MutexLock lock(&mu_);
+      held_.push_back({std::move(inputs), std::move(contexts), std::move(done)});
+    };
+  }
+  // Waits until `n` batches have been dispatched in all.
+  void AwaitDispatched(size_t n) {
+    absl::MutexLock lock(&mu_);
+    wanted_ = n;
+    mu_.Await(absl::Condition(this, &HeldBatches::Reached));
+  }
+  std::vector<std::shared_ptr<const RequestContext>> contexts(size_t i) {
+    absl::MutexLock lock(&mu_);
+    return held_[i].contexts;
+  }
+  // Answers batch `i` with its input tripled, or with `error`.
+  void Answer(size_t i, absl::Status error = absl::OkStatus()) {
+    std::function<void(absl::StatusOr<std::vector<Tensor>>)> done;
+    Tensor out;
+    {
+      absl::MutexLock lock(&mu_);
+      done = held_[i].done;
+      out = held_[i].inputs[0];
+    }
+    if (!error.ok()) return done(error);
+    out.name = "y";
+    for (size_t v = 0; v < out.data.size() / 4; ++v) out.mutable_data_as<int32_t>()[v] *= 3;
+    done(std::vector<Tensor>{std::move(out)});
+  }
+
+ private:
+  struct Held {
+    std::vector<Tensor> inputs;
+    std::vector<std::shared_ptr<const RequestContext>> contexts;
+    std::function<void(absl::StatusOr<std::vector<Tensor>>)> done;
+  };
+  bool Reached() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return held_.size() >= wanted_; }
+
+  absl::Mutex mu_;
+  std::vector<Held> held_ ABSL_GUARDED_BY(mu_);
+  size_t wanted_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+class AsyncBatcherTest : public DynamicBatcherTest {
+ protected:
+  std::unique_ptr<DynamicBatcher> MakeAsync(BatcherOptions options) {
+    options.clock = &clock_;
+    auto batcher = DynamicBatcher::CreateAsync(std::move(options), held_.Fn());
+    EXPECT_TRUE(batcher.ok()) << batcher.status();
+    return std::move(*batcher);
+  }
+  HeldBatches held_;
+};
+
+TEST_F(AsyncBatcherTest, CreateAsyncChecksItsOptionsAndFunction) {
+  BatcherOptions o;
+  o.num_workers = 0;
+  EXPECT_THAT(std::string(DynamicBatcher::CreateAsync(o, held_.Fn()).status().message()),
+              testing::HasSubstr("workers must be at least 1; was 0"));
+  EXPECT_FALSE(DynamicBatcher::CreateAsync(BatcherOptions(), nullptr).ok());
+}
+
+TEST_F(AsyncBatcherTest, ABatchHoldsItsSlotUntilAnsweredButNoThread) {
+  BatcherOptions o;
+  o.max_batch_size = 1;
+  o.max_queue_delay_us = 0;
+  o.num_workers = 2;  // batches in flight
+  auto b = MakeAsync(o);
+  Result r[3];
+  std::shared_ptr<const RequestContext> contexts[3];
+  for (int i = 0; i < 3; ++i) {
+    contexts[i] = std::make_shared<RequestContext>();
+    ASSERT_TRUE(Submit(*b, 1, 10 * i, &r[i], contexts[i]).ok());
+  }
+  b->Start();
+  // One thread dispatched two batches without waiting for either: both slots are taken,
+  // so the third stays queued until an answer gives one back.
+  held_.AwaitDispatched(2);
+  EXPECT_EQ(b->QueueDepth(), 1u);
+  EXPECT_FALSE(r[0].called);
+  EXPECT_EQ(held_.contexts(0)[0], contexts[0]);
+  EXPECT_EQ(held_.contexts(1)[0], contexts[1]);
+  held_.Answer(1);  // out of order, from this thread
+  EXPECT_TRUE(r[1].called);
+  EXPECT_THAT(r[1].values, ElementsAre(30));
+  held_.AwaitDispatched(3);
+  EXPECT_EQ(held_.contexts(2)[0], contexts[2]);
+  held_.Answer(0);
+  held_.Answer(2, absl::InternalError("member failed"));
+  EXPECT_THAT(r[0].values, ElementsAre(0));
+  EXPECT_EQ(r[2].status.code(), absl::StatusCode::kInternal);
+  b->Shutdown();
+}
+
+TEST_F(AsyncBatcherTest, ShutdownWaitsForBatchesInFlight) {
+  BatcherOptions o;
+  o.max_batch_size = 4;
+  o.max_queue_delay_us = 0;
+  auto b = MakeAsync(o);
+  b->Start();
+  Result r;
+  ASSERT_TRUE(Submit(*b, 2, 5, &r).ok());
+  held_.AwaitDispatched(1);
+  std::atomic<bool> returned{false};
+  std::thread stopper([&] {
+    b->Shutdown();
+    returned = true;
+  });
+  // Give Shutdown time to get past joining the dispatcher; it must still be waiting.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(returned.load());
+  held_.Answer(0);
+  stopper.join();
+  EXPECT_TRUE(returned.load());
+  EXPECT_THAT(r.values, ElementsAre(15, 18));
+  EXPECT_GT(r.timing.end_ns, 0);
+}
+
+TEST_F(AsyncBatcherTest, AnAnswerBeforeDispatchReturnsIsFine) {
+  BatcherOptions o;
+  o.max_batch_size = 4;
+  o.max_queue_delay_us = 0;
+  int calls = 0;
+  auto created = DynamicBatcher::CreateAsync(
+      [&] {
+        o.clock = &clock_;
+        return o;
+      }(),
+      [this, &calls](std::vector<Tensor> inputs, std::vector<std::shared_ptr<const RequestContext>>,
+                     std::function<void(absl::StatusOr<std::vector<Tensor>>)> done) {
+        ++calls;
+        done(backend_.Execute(inputs));
+      });
+  ASSERT_TRUE(created.ok());
+  Result r[2];
+  ASSERT_TRUE(Submit(**created, 1, 1, &r[0]).ok());
+  ASSERT_TRUE(Submit(**created, 1, 2, &r[1]).ok());
+  EXPECT_TRUE((*created)->RunOnce());
+  EXPECT_THAT(r[0].values, ElementsAre(2));
+  EXPECT_THAT(r[1].values, ElementsAre(4));
+  EXPECT_EQ(calls, 1);
+  (*created)->Shutdown();  // nothing in flight: returns at once
+}
 
 }  // namespace
 }  // namespace ferry
