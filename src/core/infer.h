@@ -36,6 +36,22 @@ struct InferRequest {
   std::map<std::string, ParameterValue> parameters;
 };
 
+// Which model, and which of its versions, a call goes to (a composite's member).
+struct ModelRef {
+  std::string model;
+  // 0 follows the model: the version that answers a request naming none (today the
+  // highest ready one; the production alias once a registry sets one). Otherwise this
+  // version, pinned: while it is not ready, calls to it fail rather than go elsewhere.
+  int64_t version = 0;
+
+  // 'model', or 'model' version N when pinned (quotes included); for logs and errors.
+  std::string Describe() const {
+    std::string name = "'" + model + "'";
+    return version == 0 ? name : name + " version " + std::to_string(version);
+  }
+  bool operator==(const ModelRef&) const = default;
+};
+
 struct InferResponse {
   std::string model_name;
   std::string model_version;  // the version that actually answered

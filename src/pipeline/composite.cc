@@ -1,7 +1,9 @@
 #include "pipeline/composite.h"
 
 #include <cstring>
+#include <functional>
 #include <numeric>
+#include <optional>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -15,50 +17,81 @@
 namespace ferry {
 namespace {
 
-// The answers of one CallMembers, filled in by the members' callbacks on their threads. A
-// struct rather than locals, so the fields can carry ABSL_GUARDED_BY.
-struct MemberAnswers {
-  explicit MemberAnswers(size_t n) : results(n, absl::InternalError("no answer")), pending(n) {}
-  bool Done() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return pending == 0; }
+// Gathers the answers of one batch's member calls, which arrive on the members' threads;
+// the last to arrive hands them all, in call order, to `then`.
+class Gather {
+ public:
+  using Then = std::function<void(std::vector<absl::StatusOr<InferResponse>>)>;
+  Gather(size_t n, Then then)
+      : then_(std::move(then)), results_(n, absl::InternalError("no answer")), pending_(n) {}
 
-  absl::Mutex mu;
-  std::vector<absl::StatusOr<InferResponse>> results ABSL_GUARDED_BY(mu);
-  size_t pending ABSL_GUARDED_BY(mu);
+  void Set(size_t i, absl::StatusOr<InferResponse> answer) {
+    std::vector<absl::StatusOr<InferResponse>> all;
+    {
+      absl::MutexLock lock(&mu_);
+      results_[i] = std::move(answer);
+      if (--pending_ > 0) return;
+      all = std::move(results_);
+    }
+    then_(std::move(all));
+  }
+
+ private:
+  const Then then_;
+  absl::Mutex mu_;
+  std::vector<absl::StatusOr<InferResponse>> results_ ABSL_GUARDED_BY(mu_);
+  size_t pending_ ABSL_GUARDED_BY(mu_);
 };
 
-// Sends every call at once and waits for all the answers, in call order.
-std::vector<absl::StatusOr<InferResponse>> CallMembers(
-    const MemberInfer& infer, std::vector<std::pair<std::string, InferRequest>> calls) {
-  MemberAnswers answers(calls.size());
+// Sends every call at once, for `context`; `then` gets the answers in call order.
+void CallMembers(const MemberInfer& infer, const std::shared_ptr<RequestContext>& context,
+                 std::vector<std::pair<ModelRef, InferRequest>> calls, Gather::Then then) {
+  auto gather = std::make_shared<Gather>(calls.size(), std::move(then));
   for (size_t i = 0; i < calls.size(); ++i) {
-    infer(calls[i].first, std::move(calls[i].second),
-          [&answers, i](absl::StatusOr<InferResponse> response) {
-            absl::MutexLock lock(&answers.mu);
-            answers.results[i] = std::move(response);
-            --answers.pending;
-          });
+    infer(calls[i].first, context, std::move(calls[i].second),
+          [gather, i](absl::StatusOr<InferResponse> answer) { gather->Set(i, std::move(answer)); });
   }
-  // Await re-checks the condition whenever a callback releases the lock.
-  absl::MutexLock lock(&answers.mu, absl::Condition(&answers, &MemberAnswers::Done));
-  return std::move(answers.results);
 }
 
-// A member's error keeps its code (a full queue stays a 503), except that a member gone
-// from the repository makes the composite unavailable rather than "not found".
-absl::Status MemberError(const std::string& member, const absl::Status& status) {
+// Execute for an asynchronous backend: runs ExecuteAsync for no request and waits.
+absl::StatusOr<std::vector<Tensor>> ExecuteAndWait(Backend& backend, std::vector<Tensor>& inputs) {
+  struct Waiter {
+    bool Done() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return result.has_value(); }
+    absl::Mutex mu;
+    std::optional<absl::StatusOr<std::vector<Tensor>>> result ABSL_GUARDED_BY(mu);
+  };
+  auto waiter = std::make_shared<Waiter>();
+  backend.ExecuteAsync(std::move(inputs), {}, [waiter](absl::StatusOr<std::vector<Tensor>> out) {
+    absl::MutexLock lock(&waiter->mu);
+    waiter->result = std::move(out);
+  });
+  absl::MutexLock lock(&waiter->mu, absl::Condition(waiter.get(), &Waiter::Done));
+  return std::move(*waiter->result);
+}
+
+// A member's error keeps its code (a full queue stays a 503, a passed deadline a 504),
+// except that a member gone from the repository makes the composite unavailable rather
+// than "not found".
+absl::Status MemberError(const ModelRef& member, const absl::Status& status) {
   const absl::StatusCode code = status.code() == absl::StatusCode::kNotFound
                                     ? absl::StatusCode::kUnavailable
                                     : status.code();
-  return absl::Status(code, absl::StrCat("member '", member, "': ", std::string(status.message())));
+  return absl::Status(code, absl::StrCat("member ", member.Describe(), ": ", std::string(status.message())));
 }
 
-absl::StatusOr<Tensor> TakeOutput(InferResponse& response, const std::string& member,
+absl::StatusOr<Tensor> TakeOutput(InferResponse& response, const ModelRef& member,
                                   const std::string& name) {
   for (Tensor& t : response.outputs) {
     if (t.name == name) return std::move(t);
   }
   return absl::InternalError(
-      absl::StrCat("member '", member, "' gave no output '", name, "'"));
+      absl::StrCat("member ", member.Describe(), " gave no output '", name, "'"));
+}
+
+std::string JoinMembers(const std::vector<ModelRef>& members, const char* separator) {
+  return absl::StrJoin(members, separator, [](std::string* out, const ModelRef& m) {
+    absl::StrAppend(out, m.Describe());
+  });
 }
 
 InferRequest MemberRequest(const std::vector<Tensor>& inputs,
@@ -140,15 +173,32 @@ class EnsembleBackend : public Backend {
  public:
   explicit EnsembleBackend(CompositeOptions options) : options_(std::move(options)) {}
 
-  absl::StatusOr<std::vector<Tensor>> Execute(std::vector<Tensor>& inputs) override {
-    std::vector<std::pair<std::string, InferRequest>> calls;
-    for (const std::string& member : options_.members) {
+  bool asynchronous() const override { return true; }
+
+  void ExecuteAsync(std::vector<Tensor> inputs, BatchContexts contexts, BackendDone done) override {
+    std::vector<std::pair<ModelRef, InferRequest>> calls;
+    for (const ModelRef& member : options_.members) {
       calls.emplace_back(member, MemberRequest(inputs, {"probabilities"}));
     }
-    std::vector<absl::StatusOr<InferResponse>> answers = CallMembers(options_.infer, std::move(calls));
+    CallMembers(options_.infer, RequestContext::ForBatch(std::move(contexts)), std::move(calls),
+                [this, done = std::move(done)](std::vector<absl::StatusOr<InferResponse>> answers) {
+                  done(Combine(answers));
+                });
+  }
+
+  absl::StatusOr<std::vector<Tensor>> Execute(std::vector<Tensor>& inputs) override {
+    return ExecuteAndWait(*this, inputs);
+  }
+
+  std::string Describe() const override {
+    return absl::StrCat("ensemble of ", JoinMembers(options_.members, ", "));
+  }
+
+ private:
+  absl::StatusOr<std::vector<Tensor>> Combine(std::vector<absl::StatusOr<InferResponse>>& answers) const {
     std::vector<Tensor> probabilities;
     for (size_t m = 0; m < answers.size(); ++m) {
-      const std::string& member = options_.members[m];
+      const ModelRef& member = options_.members[m];
       if (!answers[m].ok()) return MemberError(member, answers[m].status());
       FERRY_ASSIGN_OR_RETURN(Tensor p, TakeOutput(*answers[m], member, "probabilities"));
       probabilities.push_back(std::move(p));
@@ -156,11 +206,6 @@ class EnsembleBackend : public Backend {
     return Averaged(options_.signature, probabilities);
   }
 
-  std::string Describe() const override {
-    return absl::StrCat("ensemble of ", absl::StrJoin(options_.members, ", "));
-  }
-
- private:
   const CompositeOptions options_;
 };
 
@@ -168,86 +213,124 @@ class CascadeBackend : public Backend {
  public:
   explicit CascadeBackend(CompositeOptions options) : options_(std::move(options)) {}
 
-  absl::StatusOr<std::vector<Tensor>> Execute(std::vector<Tensor>& inputs) override {
+  bool asynchronous() const override { return true; }
+
+  void ExecuteAsync(std::vector<Tensor> inputs, BatchContexts contexts, BackendDone done) override {
+    auto run = std::make_shared<Run>();
+    run->context = RequestContext::ForBatch(std::move(contexts));
+    run->done = std::move(done);
     const int64_t rows = inputs.empty() || inputs[0].shape.empty() ? 0 : inputs[0].shape[0];
-    // `pending[i]` is the batch row that the current stage's row i came from.
-    std::vector<int64_t> pending(static_cast<size_t>(rows));
-    std::iota(pending.begin(), pending.end(), 0);
-    std::vector<Tensor> stage_inputs = std::move(inputs);
-    Tensor probabilities, stage;
-    stage.name = "stage";
-    stage.dtype = DataType::kInt32;
-    stage.shape = {rows};
-    stage.data.assign(static_cast<size_t>(rows) * sizeof(int32_t), 0);
-    for (size_t s = 0; s < options_.members.size() && !pending.empty(); ++s) {
-      const std::string& member = options_.members[s];
-      const bool last = s + 1 == options_.members.size();
-      InferRequest request = last ? MemberRequest(stage_inputs, {"probabilities"})
-                                  : MemberRequest(stage_inputs, {"probabilities", "prediction_set"});
-      if (!last && options_.alpha) request.parameters["alpha"] = *options_.alpha;
-      std::vector<std::pair<std::string, InferRequest>> call;
-      call.emplace_back(member, std::move(request));
-      absl::StatusOr<InferResponse> answer = std::move(CallMembers(options_.infer, std::move(call))[0]);
-      if (!answer.ok()) return MemberError(member, answer.status());
-      FERRY_ASSIGN_OR_RETURN(Tensor p, TakeOutput(*answer, member, "probabilities"));
-      std::optional<Tensor> set;
-      if (!last) {
-        FERRY_ASSIGN_OR_RETURN(set, TakeOutput(*answer, member, "prediction_set"));
-      }
-      if (p.dtype != DataType::kFp32 || p.shape.size() != 2 || p.shape[0] != static_cast<int64_t>(pending.size()) ||
-          (set && set->shape != p.shape)) {
-        return absl::InternalError(absl::StrCat("member '", member, "' answered ",
-                                                pending.size(), " rows with probabilities ",
-                                                ShapeToString(p.shape)));
-      }
-      if (probabilities.shape.empty()) {
-        probabilities.name = "probabilities";
-        probabilities.dtype = DataType::kFp32;
-        probabilities.shape = {rows, p.shape[1]};
-        probabilities.data.assign(static_cast<size_t>(rows * p.shape[1]) * sizeof(float), 0);
-      } else if (p.shape[1] != probabilities.shape[1]) {
-        return absl::InternalError(absl::StrCat("member '", member, "' has ", p.shape[1],
-                                                " classes; the first stage has ",
-                                                probabilities.shape[1]));
-      }
-      const std::vector<bool> answers =
-          last ? std::vector<bool>(pending.size(), true)
-               : StageAnswers(p, set ? &*set : nullptr, options_.min_confidence);
-      const size_t row_bytes = static_cast<size_t>(p.shape[1]) * sizeof(float);
-      std::vector<int64_t> passed_rows, passed_local;
-      for (size_t i = 0; i < pending.size(); ++i) {
-        if (answers[i]) {
-          std::memcpy(probabilities.data.data() + pending[i] * row_bytes,
-                      p.data.data() + i * row_bytes, row_bytes);
-          stage.mutable_data_as<int32_t>()[pending[i]] = static_cast<int32_t>(s);
-        } else {
-          passed_rows.push_back(pending[i]);
-          passed_local.push_back(static_cast<int64_t>(i));
-        }
-      }
-      if (options_.on_stage) {
-        options_.on_stage(s, static_cast<int64_t>(pending.size() - passed_rows.size()),
-                          static_cast<int64_t>(passed_rows.size()));
-      }
-      if (!passed_rows.empty()) {
-        for (Tensor& t : stage_inputs) {
-          FERRY_ASSIGN_OR_RETURN(t, GatherRows(t, passed_local));
-        }
-      }
-      pending = std::move(passed_rows);
-    }
-    std::vector<Tensor> available;
-    available.push_back(LogProbabilities(probabilities));
-    available.push_back(std::move(probabilities));
-    available.push_back(std::move(stage));
-    return InSignatureOrder(options_.signature, std::move(available));
+    run->pending.resize(static_cast<size_t>(rows));
+    std::iota(run->pending.begin(), run->pending.end(), 0);
+    run->stage_inputs = std::move(inputs);
+    run->stage.name = "stage";
+    run->stage.dtype = DataType::kInt32;
+    run->stage.shape = {rows};
+    run->stage.data.assign(static_cast<size_t>(rows) * sizeof(int32_t), 0);
+    if (rows == 0) return Finish(*run);
+    CallStage(std::move(run), 0);
+  }
+
+  absl::StatusOr<std::vector<Tensor>> Execute(std::vector<Tensor>& inputs) override {
+    return ExecuteAndWait(*this, inputs);
   }
 
   std::string Describe() const override {
-    return absl::StrCat("cascade ", absl::StrJoin(options_.members, " -> "));
+    return absl::StrCat("cascade ", JoinMembers(options_.members, " -> "));
   }
 
  private:
+  // One batch on its way down the stages; each stage's answer moves it on.
+  struct Run {
+    std::shared_ptr<RequestContext> context;
+    BackendDone done;
+    // `pending[i]` is the batch row that the current stage's row i came from.
+    std::vector<int64_t> pending;
+    std::vector<Tensor> stage_inputs;  // the pending rows
+    Tensor probabilities, stage;
+  };
+
+  void CallStage(std::shared_ptr<Run> run, size_t s) const {
+    const bool last = s + 1 == options_.members.size();
+    InferRequest request = last ? MemberRequest(run->stage_inputs, {"probabilities"})
+                                : MemberRequest(run->stage_inputs, {"probabilities", "prediction_set"});
+    if (!last && options_.alpha) request.parameters["alpha"] = *options_.alpha;
+    std::shared_ptr<RequestContext> context = run->context;
+    options_.infer(options_.members[s], std::move(context), std::move(request),
+                   [this, run = std::move(run), s](absl::StatusOr<InferResponse> answer) mutable {
+                     absl::Status status = Absorb(*run, s, std::move(answer));
+                     if (!status.ok()) return run->done(std::move(status));
+                     if (run->pending.empty()) return Finish(*run);
+                     CallStage(std::move(run), s + 1);
+                   });
+  }
+
+  // Takes stage `s`'s answer: the rows it is sure of (all, for the last stage) are
+  // answered; the others, and their inputs, stay pending for the next stage.
+  absl::Status Absorb(Run& run, size_t s, absl::StatusOr<InferResponse> answer) const {
+    const ModelRef& member = options_.members[s];
+    const bool last = s + 1 == options_.members.size();
+    if (!answer.ok()) return MemberError(member, answer.status());
+    FERRY_ASSIGN_OR_RETURN(Tensor p, TakeOutput(*answer, member, "probabilities"));
+    std::optional<Tensor> set;
+    if (!last) {
+      FERRY_ASSIGN_OR_RETURN(set, TakeOutput(*answer, member, "prediction_set"));
+    }
+    std::vector<int64_t>& pending = run.pending;
+    if (p.dtype != DataType::kFp32 || p.shape.size() != 2 ||
+        p.shape[0] != static_cast<int64_t>(pending.size()) || (set && set->shape != p.shape)) {
+      return absl::InternalError(absl::StrCat("member ", member.Describe(), " answered ",
+                                              pending.size(), " rows with probabilities ",
+                                              ShapeToString(p.shape)));
+    }
+    Tensor& probabilities = run.probabilities;
+    const int64_t rows = run.stage.shape[0];
+    if (probabilities.shape.empty()) {
+      probabilities.name = "probabilities";
+      probabilities.dtype = DataType::kFp32;
+      probabilities.shape = {rows, p.shape[1]};
+      probabilities.data.assign(static_cast<size_t>(rows * p.shape[1]) * sizeof(float), 0);
+    } else if (p.shape[1] != probabilities.shape[1]) {
+      return absl::InternalError(absl::StrCat("member ", member.Describe(), " has ", p.shape[1],
+                                              " classes; the first stage has ",
+                                              probabilities.shape[1]));
+    }
+    const std::vector<bool> answers =
+        last ? std::vector<bool>(pending.size(), true)
+             : StageAnswers(p, set ? &*set : nullptr, options_.min_confidence);
+    const size_t row_bytes = static_cast<size_t>(p.shape[1]) * sizeof(float);
+    std::vector<int64_t> passed_rows, passed_local;
+    for (size_t i = 0; i < pending.size(); ++i) {
+      if (answers[i]) {
+        std::memcpy(probabilities.data.data() + pending[i] * row_bytes,
+                    p.data.data() + i * row_bytes, row_bytes);
+        run.stage.mutable_data_as<int32_t>()[pending[i]] = static_cast<int32_t>(s);
+      } else {
+        passed_rows.push_back(pending[i]);
+        passed_local.push_back(static_cast<int64_t>(i));
+      }
+    }
+    if (options_.on_stage) {
+      options_.on_stage(s, static_cast<int64_t>(pending.size() - passed_rows.size()),
+                        static_cast<int64_t>(passed_rows.size()));
+    }
+    if (!passed_rows.empty()) {
+      for (Tensor& t : run.stage_inputs) {
+        FERRY_ASSIGN_OR_RETURN(t, GatherRows(t, passed_local));
+      }
+    }
+    pending = std::move(passed_rows);
+    return absl::OkStatus();
+  }
+
+  void Finish(Run& run) const {
+    std::vector<Tensor> available;
+    available.push_back(LogProbabilities(run.probabilities));
+    available.push_back(std::move(run.probabilities));
+    available.push_back(std::move(run.stage));
+    run.done(InSignatureOrder(options_.signature, std::move(available)));
+  }
+
   const CompositeOptions options_;
 };
 

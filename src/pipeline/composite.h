@@ -4,6 +4,12 @@
 // batcher, metrics and post-processing like any other. An ensemble's and a cascade's
 // batches go to the members through the server's own request path (MemberInfer), so each
 // member batches, measures and calibrates its share exactly as it does for clients.
+//
+// Ensembles and cascades are asynchronous backends (Backend::ExecuteAsync): a batch sends
+// its member calls and returns; the last member to answer finishes it, on that member's
+// thread. No thread waits for a member. Member calls carry RequestContext::ForBatch of the
+// batch's requests, so they expire with the last of them and are dropped once all of them
+// are cancelled. Execute (warm-up, tests) runs the same path and waits.
 #ifndef FERRY_PIPELINE_COMPOSITE_H_
 #define FERRY_PIPELINE_COMPOSITE_H_
 
@@ -17,19 +23,21 @@
 #include "absl/status/statusor.h"
 #include "backends/backend.h"
 #include "core/infer.h"
+#include "core/request_context.h"
 #include "core/signature.h"
 
 namespace ferry {
 
 using MemberDone = std::function<void(absl::StatusOr<InferResponse>)>;
-// Runs `request` on the default version of `model`; `done` may run before it returns.
-using MemberInfer =
-    std::function<void(const std::string& model, InferRequest request, MemberDone done)>;
+// Runs `request` on `member` for `context` (the server's own request path); `done` runs
+// exactly once, on any thread, and may run before it returns.
+using MemberInfer = std::function<void(const ModelRef& member, std::shared_ptr<RequestContext> context,
+                                       InferRequest request, MemberDone done)>;
 
 struct CompositeOptions {
   // Ensemble: the members. Cascade: the stages, cheapest first; the last answers
   // whatever reaches it.
-  std::vector<std::string> members;
+  std::vector<ModelRef> members;
   // The composite's own signature; its outputs are checked against what it can produce.
   ModelSignature signature;
   MemberInfer infer;

@@ -1,5 +1,6 @@
 #include <cmath>
 #include <map>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -95,20 +96,25 @@ TEST(CombineTest, StageAnswersOnASingletonSetOrHighConfidence) {
 
 // Fake members. Input "x" is FP32 [N, 1]. Member "sure" answers [v, 1-v] for each row
 // value v; "unsure" answers [0.5, 0.5]; "fast" says its set is a singleton when v >= 0.5;
-// "broken" fails. Every call is recorded.
+// "broken" fails. Every call is recorded. Each answers from a thread of its own, as a
+// member's worker would, or, once Hold() is called, only when the test calls Release().
 struct Call {
   std::string model;
   std::vector<float> rows;
   std::vector<std::string> outputs;
   std::map<std::string, ParameterValue> parameters;
+  int64_t version = 0;
+  std::shared_ptr<RequestContext> context;
 };
 
 class FakeMembers {
  public:
   MemberInfer Infer() {
-    return [this](const std::string& model, InferRequest request, MemberDone done) {
+    return [this](const ModelRef& member, std::shared_ptr<RequestContext> context,
+                  InferRequest request, MemberDone done) {
+      const std::string& model = member.model;
       std::vector<float> rows = Floats(request.inputs[0]);
-      Call call{model, rows, {}, request.parameters};
+      Call call{model, rows, {}, request.parameters, member.version, context};
       for (const auto& o : request.outputs) call.outputs.push_back(o.name);
       {
         absl::MutexLock lock(&mu_);
@@ -135,6 +141,13 @@ class FakeMembers {
           response.outputs.push_back(std::move(s));
         }
       }
+      {
+        absl::MutexLock lock(&mu_);
+        if (hold_) {
+          held_.push_back([done, response]() mutable { done(std::move(response)); });
+          return;
+        }
+      }
       // Answer from another thread, as a member's worker would.
       std::thread([done, response]() mutable { done(std::move(response)); }).detach();
     };
@@ -143,11 +156,54 @@ class FakeMembers {
     absl::MutexLock lock(&mu_);
     return calls_;
   }
+  // From now on, answers wait for Release().
+  void Hold() {
+    absl::MutexLock lock(&mu_);
+    hold_ = true;
+  }
+  // Sends the answers held so far, on this thread; returns how many.
+  size_t Release() {
+    std::vector<std::function<void()>> held;
+    {
+      absl::MutexLock lock(&mu_);
+      held.swap(held_);
+    }
+    for (auto& answer : held) answer();
+    return held.size();
+  }
 
  private:
   absl::Mutex mu_;
   std::vector<Call> calls_ ABSL_GUARDED_BY(mu_);
+  bool hold_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::function<void()>> held_ ABSL_GUARDED_BY(mu_);
 };
+
+// Receives an ExecuteAsync's outputs.
+struct AsyncResult {
+  BackendDone Done() {
+    return [this](absl::StatusOr<std::vector<Tensor>> out) {
+      absl::MutexLock lock(&mu);
+      result = std::move(out);
+    };
+  }
+  bool ready() {
+    absl::MutexLock lock(&mu);
+    return result.has_value();
+  }
+  absl::StatusOr<std::vector<Tensor>> Take() {
+    absl::MutexLock lock(&mu);
+    return std::move(*result);
+  }
+  absl::Mutex mu;
+  std::optional<absl::StatusOr<std::vector<Tensor>>> result ABSL_GUARDED_BY(mu);
+};
+
+std::shared_ptr<RequestContext> ClientContext(int64_t deadline_ns) {
+  auto context = std::make_shared<RequestContext>();
+  context->deadline_ns = deadline_ns;
+  return context;
+}
 
 ModelSignature Signature(std::vector<std::pair<std::string, DataType>> outputs) {
   ModelSignature sig;
@@ -171,7 +227,7 @@ ModelSignature Signature(std::vector<std::pair<std::string, DataType>> outputs) 
 TEST(EnsembleTest, AveragesMembersAndReportsDisagreement) {
   FakeMembers members;
   CompositeOptions o;
-  o.members = {"sure", "unsure"};
+  o.members = {{"sure"}, {"unsure"}};
   o.signature = Signature({{"epistemic", DataType::kFp32}, {"probabilities", DataType::kFp32}});
   o.infer = members.Infer();
   absl::StatusOr<std::unique_ptr<Backend>> ensemble = CreateEnsembleBackend(o);
@@ -193,7 +249,7 @@ TEST(EnsembleTest, AveragesMembersAndReportsDisagreement) {
 TEST(EnsembleTest, AMemberErrorNamesTheMemberAndKeepsItsCode) {
   FakeMembers members;
   CompositeOptions o;
-  o.members = {"sure", "broken"};
+  o.members = {{"sure"}, {"broken"}};
   o.signature = Signature({{"probabilities", DataType::kFp32}});
   o.infer = members.Infer();
   auto ensemble = CreateEnsembleBackend(o);
@@ -208,7 +264,7 @@ TEST(EnsembleTest, AMemberErrorNamesTheMemberAndKeepsItsCode) {
 TEST(CompositeTest, ConfigErrorsAreCaughtAtCreation) {
   FakeMembers members;
   CompositeOptions o;
-  o.members = {"sure"};
+  o.members = {{"sure"}};
   o.infer = members.Infer();
   o.signature = Signature({{"stage", DataType::kInt32}});
   absl::StatusOr<std::unique_ptr<Backend>> bad = CreateEnsembleBackend(o);
@@ -228,7 +284,7 @@ TEST(CascadeTest, OnlyUnsureRowsReachTheNextStage) {
   FakeMembers members;
   std::vector<std::tuple<size_t, int64_t, int64_t>> stages;
   CompositeOptions o;
-  o.members = {"fast", "sure"};
+  o.members = {{"fast"}, {"sure"}};
   o.signature = Signature({{"probabilities", DataType::kFp32}, {"stage", DataType::kInt32}});
   o.infer = members.Infer();
   o.min_confidence = 0.99;
@@ -266,7 +322,7 @@ TEST(CascadeTest, OnlyUnsureRowsReachTheNextStage) {
 TEST(CascadeTest, ConfidentBatchNeverCallsTheNextStage) {
   FakeMembers members;
   CompositeOptions o;
-  o.members = {"fast", "sure"};
+  o.members = {{"fast"}, {"sure"}};
   o.signature = Signature({{"stage", DataType::kInt32}});
   o.infer = members.Infer();
   auto cascade = CreateCascadeBackend(o);
@@ -282,7 +338,7 @@ TEST(CascadeTest, ConfidentBatchNeverCallsTheNextStage) {
 TEST(CascadeTest, AFailingStageFailsTheBatch) {
   FakeMembers members;
   CompositeOptions o;
-  o.members = {"fast", "broken"};
+  o.members = {{"fast"}, {"broken"}};
   o.signature = Signature({{"probabilities", DataType::kFp32}});
   o.infer = members.Infer();
   auto cascade = CreateCascadeBackend(o);
@@ -291,6 +347,93 @@ TEST(CascadeTest, AFailingStageFailsTheBatch) {
   absl::StatusOr<std::vector<Tensor>> out = (*cascade)->Execute(inputs);
   ASSERT_FALSE(out.ok());
   EXPECT_THAT(std::string(out.status().message()), HasSubstr("member 'broken'"));
+}
+
+TEST(EnsembleTest, ABatchWaitsForItsMembersWithoutAThreadAndCarriesItsRequests) {
+  FakeMembers members;
+  members.Hold();
+  CompositeOptions o;
+  o.members = {{"sure"}, {"unsure", 2}};
+  o.signature = Signature({{"probabilities", DataType::kFp32}});
+  o.infer = members.Infer();
+  auto ensemble = CreateEnsembleBackend(o);
+  ASSERT_TRUE(ensemble.ok());
+  EXPECT_TRUE((*ensemble)->asynchronous());
+  EXPECT_EQ((*ensemble)->Describe(), "ensemble of 'sure', 'unsure' version 2");
+  std::shared_ptr<RequestContext> a = ClientContext(1000), b = ClientContext(3000);
+  AsyncResult result;
+  (*ensemble)->ExecuteAsync({Fp32({2, 1}, {1.0f, 0.5f}, "x")}, {a, b}, result.Done());
+  // ExecuteAsync returned with both members asked and neither answered.
+  EXPECT_FALSE(result.ready());
+  std::vector<Call> calls = members.calls();
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[0].version, 0);  // follows "sure"
+  EXPECT_EQ(calls[1].version, 2);  // pinned
+  // One context for the batch: it lasts as long as the later request, and is cancelled
+  // only when both are.
+  EXPECT_EQ(calls[0].context, calls[1].context);
+  EXPECT_EQ(calls[0].context->deadline_ns, 3000);
+  a->Cancel();
+  EXPECT_FALSE(calls[0].context->cancelled());
+  b->Cancel();
+  EXPECT_TRUE(calls[0].context->cancelled());
+  EXPECT_EQ(members.Release(), 2u);
+  ASSERT_TRUE(result.ready());
+  absl::StatusOr<std::vector<Tensor>> out = result.Take();
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_THAT(Floats((*out)[0]), Pointwise(FloatNear(1e-6), std::vector<float>{0.75f, 0.25f, 0.5f, 0.5f}));
+}
+
+TEST(CascadeTest, EachStageIsCalledOnlyWhenThePreviousAnswersAndCarriesTheBatchContext) {
+  FakeMembers members;
+  members.Hold();
+  CompositeOptions o;
+  o.members = {{"fast", 1}, {"sure"}};
+  o.signature = Signature({{"stage", DataType::kInt32}});
+  o.infer = members.Infer();
+  auto cascade = CreateCascadeBackend(o);
+  ASSERT_TRUE(cascade.ok());
+  EXPECT_TRUE((*cascade)->asynchronous());
+  EXPECT_EQ((*cascade)->Describe(), "cascade 'fast' version 1 -> 'sure'");
+  std::shared_ptr<RequestContext> a = ClientContext(5000);
+  a->id = "client-id";
+  AsyncResult result;
+  (*cascade)->ExecuteAsync({Fp32({2, 1}, {0.9f, 0.1f}, "x")}, {a}, result.Done());
+  ASSERT_EQ(members.calls().size(), 1u);  // the second stage waits for the first's answer
+  EXPECT_EQ(members.Release(), 1u);       // row 1 goes on
+  std::vector<Call> calls = members.calls();
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_FALSE(result.ready());
+  EXPECT_EQ(calls[0].context, calls[1].context);
+  EXPECT_EQ(calls[1].context->id, "client-id");  // a lone request lends the batch its id
+  EXPECT_EQ(calls[1].context->deadline_ns, 5000);
+  EXPECT_EQ(calls[0].version, 1);
+  EXPECT_EQ(members.Release(), 1u);
+  ASSERT_TRUE(result.ready());
+  absl::StatusOr<std::vector<Tensor>> out = result.Take();
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(std::vector<int32_t>((*out)[0].data_as<int32_t>(), (*out)[0].data_as<int32_t>() + 2),
+            (std::vector<int32_t>{0, 1}));
+}
+
+TEST(CascadeTest, AMemberDeadlineErrorKeepsItsCodeAndStopsTheCascade) {
+  std::vector<std::string> called;
+  CompositeOptions o;
+  o.members = {{"fast"}, {"sure"}};
+  o.signature = Signature({{"stage", DataType::kInt32}});
+  o.infer = [&called](const ModelRef& member, std::shared_ptr<RequestContext>, InferRequest,
+                      MemberDone done) {
+    called.push_back(member.model);
+    done(absl::DeadlineExceededError("the request's deadline passed while it was queued"));
+  };
+  auto cascade = CreateCascadeBackend(o);
+  ASSERT_TRUE(cascade.ok());
+  std::vector<Tensor> inputs = {Fp32({1, 1}, {0.1f}, "x")};
+  absl::StatusOr<std::vector<Tensor>> out = (*cascade)->Execute(inputs);
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(std::string(out.status().message()), HasSubstr("member 'fast'"));
+  EXPECT_THAT(called, ElementsAre("fast"));
 }
 
 // A stochastic model for MC dropout: input "x" FP32 [R, 1] holds values v in (0, 1).

@@ -195,6 +195,26 @@ absl::Status ParseUncertainty(const toml::table& root, ModelConfig& config, cons
   return absl::OkStatus();
 }
 
+// One member of a composite: "name", or { model = "name", version = N } with N >= 1.
+absl::StatusOr<ModelRef> ParseMember(const toml::node& item, const std::string& path,
+                                     const ConfigErrors& err) {
+  constexpr char kForm[] = "must be a model name or { model = \"name\", version = N }";
+  ModelRef member;
+  if (const toml::table* t = item.as_table()) {
+    FERRY_RETURN_IF_ERROR(CheckKnownKeys(*t, {"model", "version"}, path + ".", err));
+    const toml::node* model = t->get("model");
+    if (model == nullptr || !model->is_string()) return err(path + ".model", "must be a model name");
+    member.model = *model->value<std::string>();
+    FERRY_ASSIGN_OR_RETURN(member.version, GetInt(*t, "version", path + ".version", 0, 1, err));
+  } else if (item.is_string()) {
+    member.model = *item.value<std::string>();
+  } else {
+    return err(path, kForm);
+  }
+  if (member.model.empty()) return err(path, kForm);
+  return member;
+}
+
 // [ensemble] members = [...] or [cascade] stages = [...], min_confidence, alpha: required
 // for those platforms and refused for the others.
 absl::Status ParseComposite(const toml::table& root, ModelConfig& config, const ConfigErrors& err) {
@@ -224,11 +244,11 @@ absl::Status ParseComposite(const toml::table& root, ModelConfig& config, const 
   if (list == nullptr || list->size() < least) {
     return err(list_path, absl::StrCat("must list at least ", least, " model names"));
   }
-  for (const toml::node& item : *list) {
-    const auto name = item.value<std::string>();
-    if (!item.is_string() || !name || name->empty()) return err(list_path, "must hold model names");
-    if (*name == config.name) return err(list_path, "must not name the model itself");
-    config.composite.members.push_back(*name);
+  for (size_t i = 0; i < list->size(); ++i) {
+    FERRY_ASSIGN_OR_RETURN(ModelRef member,
+                           ParseMember(*list->get(i), absl::StrCat(list_path, "[", i, "]"), err));
+    if (member.model == config.name) return err(list_path, "must not name the model itself");
+    config.composite.members.push_back(std::move(member));
   }
   if (cascade && config.composite.members.size() > kMaxCascadeStages) {
     return err(list_path, absl::StrCat("may list at most ", kMaxCascadeStages, " stages"));

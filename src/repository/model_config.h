@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "core/infer.h"
 #include "core/signature.h"
 #include "uncertainty/uncertainty_config.h"
 
@@ -29,9 +30,11 @@ struct ExecutionConfig {
 };
 
 // Composite models: platform "ensemble" ([ensemble] members) or "cascade" ([cascade]
-// stages, cheapest first). Members are other models of the same repository.
+// stages, cheapest first). Members are other models of the same repository, each written
+// as "name" (follow the model's default version) or { model = "name", version = N }
+// (pinned to version N).
 struct CompositeConfig {
-  std::vector<std::string> members;
+  std::vector<ModelRef> members;
   double min_confidence = 1.0;  // cascade: a stage also answers when its top probability is this high
   std::optional<double> alpha;  // cascade: "alpha" sent to the stages that may pass rows on
 };

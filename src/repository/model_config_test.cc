@@ -225,12 +225,12 @@ TEST(ModelConfigCompositeTest, ParsesEnsembleAndCascade) {
       ParseModelConfig(Composite("ensemble", "[ensemble]\nmembers = [\"a\", \"b\"]\n"), "m/config.toml", "m");
   ASSERT_TRUE(e.ok()) << e.status();
   EXPECT_TRUE(e->is_composite());
-  EXPECT_EQ(e->composite.members, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(e->composite.members, (std::vector<ModelRef>{{"a", 0}, {"b", 0}}));
   absl::StatusOr<ModelConfig> c = ParseModelConfig(
       Composite("cascade", "[cascade]\nstages = [\"fast\", \"slow\"]\nmin_confidence = 0.9\nalpha = 0.05\n"),
       "m/config.toml", "m");
   ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ(c->composite.members, (std::vector<std::string>{"fast", "slow"}));
+  EXPECT_EQ(c->composite.members, (std::vector<ModelRef>{{"fast", 0}, {"slow", 0}}));
   EXPECT_DOUBLE_EQ(c->composite.min_confidence, 0.9);
   ASSERT_TRUE(c->composite.alpha.has_value());
   EXPECT_DOUBLE_EQ(*c->composite.alpha, 0.05);
@@ -239,6 +239,11 @@ TEST(ModelConfigCompositeTest, ParsesEnsembleAndCascade) {
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_DOUBLE_EQ(d->composite.min_confidence, 1.0);
   EXPECT_FALSE(d->composite.alpha.has_value());
+  absl::StatusOr<ModelConfig> pinned = ParseModelConfig(
+      Composite("ensemble", "[ensemble]\nmembers = [\"a\", { model = \"b\", version = 3 }, { model = \"c\" }]\n"),
+      "m/config.toml", "m");
+  ASSERT_TRUE(pinned.ok()) << pinned.status();
+  EXPECT_EQ(pinned->composite.members, (std::vector<ModelRef>{{"a", 0}, {"b", 3}, {"c", 0}}));
   absl::StatusOr<ModelConfig> plain = ParseModelConfig(kMinimal, "m/config.toml", "m");
   ASSERT_TRUE(plain.ok());
   EXPECT_FALSE(plain->is_composite());
@@ -251,7 +256,21 @@ TEST(ModelConfigCompositeTest, ErrorsNameTheKey) {
   EXPECT_THAT(ErrorFor(Composite("cascade", "[cascade]\nstages = [\"only\"]\n")),
               HasSubstr("cascade.stages: must list at least 2"));
   EXPECT_THAT(ErrorFor(Composite("cascade", "[cascade]\nstages = [\"a\", 3]\n")),
-              HasSubstr("cascade.stages: must hold model names"));
+              HasSubstr("cascade.stages[1]: must be a model name or { model = \"name\", version = N }"));
+  EXPECT_THAT(ErrorFor(Composite("cascade", "[cascade]\nstages = [\"\", \"b\"]\n")),
+              HasSubstr("cascade.stages[0]: must be a model name"));
+  EXPECT_THAT(ErrorFor(Composite("ensemble", "[ensemble]\nmembers = [{ version = 2 }]\n")),
+              HasSubstr("ensemble.members[0].model: must be a model name"));
+  EXPECT_THAT(ErrorFor(Composite("ensemble", "[ensemble]\nmembers = [{ model = 7 }]\n")),
+              HasSubstr("ensemble.members[0].model: must be a model name"));
+  EXPECT_THAT(ErrorFor(Composite("ensemble", "[ensemble]\nmembers = [{ model = \"a\", version = 0 }]\n")),
+              HasSubstr("ensemble.members[0].version: must be at least 1; was 0"));
+  EXPECT_THAT(ErrorFor(Composite("ensemble", "[ensemble]\nmembers = [{ model = \"a\", version = \"2\" }]\n")),
+              HasSubstr("ensemble.members[0].version: must be an integer"));
+  EXPECT_THAT(ErrorFor(Composite("ensemble", "[ensemble]\nmembers = [{ model = \"a\", alias = \"x\" }]\n")),
+              HasSubstr("ensemble.members[0].alias: unknown key"));
+  EXPECT_THAT(ErrorFor(Composite("ensemble", "[ensemble]\nmembers = [{ model = \"m\", version = 1 }]\n")),
+              HasSubstr("must not name the model itself"));
   EXPECT_THAT(ErrorFor(Composite("ensemble", "[ensemble]\nmembers = [\"m\"]\n")),
               HasSubstr("must not name the model itself"));
   EXPECT_THAT(ErrorFor(Composite("cascade", "[cascade]\nstages = [\"a\", \"b\"]\nmin_confidence = 0\n")),
@@ -268,6 +287,11 @@ TEST(ModelConfigCompositeTest, ErrorsNameTheKey) {
 }
 
 TEST(ModelConfigMcDropoutTest, OffByDefaultAndParsesPasses) {
+  absl::StatusOr<ModelConfig> pinned = ParseModelConfig(
+      Composite("ensemble", "[ensemble]\nmembers = [\"a\", { model = \"b\", version = 3 }, { model = \"c\" }]\n"),
+      "m/config.toml", "m");
+  ASSERT_TRUE(pinned.ok()) << pinned.status();
+  EXPECT_EQ(pinned->composite.members, (std::vector<ModelRef>{{"a", 0}, {"b", 3}, {"c", 0}}));
   absl::StatusOr<ModelConfig> plain = ParseModelConfig(kMinimal, "m/config.toml", "m");
   ASSERT_TRUE(plain.ok());
   EXPECT_EQ(plain->mc_dropout.passes, 0);

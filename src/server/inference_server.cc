@@ -61,8 +61,11 @@ absl::StatusOr<std::unique_ptr<InferenceServer>> InferenceServer::Create(ServerO
   manager.metrics = &server->metrics_;
   // Members answer composites even while draining, so queued composite work can finish.
   InferenceServer* self = server.get();
-  manager.member_infer = [self](const std::string& model, InferRequest request, MemberDone done) {
-    self->Run(std::make_shared<RequestContext>(), model, "", std::move(request), std::move(done));
+  manager.member_infer = [self](const ModelRef& member, std::shared_ptr<RequestContext> context,
+                                 InferRequest request, MemberDone done) {
+    self->Run(std::move(context), member.model,
+              member.version == 0 ? "" : std::to_string(member.version), std::move(request),
+              std::move(done));
   };
   server->observers_.push_back(std::make_shared<MetricsObserver>());
   for (auto& observer : server->options_.observers) {

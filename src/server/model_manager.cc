@@ -80,7 +80,7 @@ absl::Status ModelManager::LoadAll() {
     if (!config.ok() || !config->is_composite()) continue;
     composite[i] = true;
     if (std::find(wanted.begin(), wanted.end(), dirs[i].name) != wanted.end()) {
-      wanted.insert(wanted.end(), config->composite.members.begin(), config->composite.members.end());
+      for (const ModelRef& member : config->composite.members) wanted.push_back(member.model);
     }
   }
   std::vector<size_t> order(dirs.size());
@@ -312,17 +312,29 @@ absl::Status ModelManager::StartVersion(const std::string& path, ServedVersion& 
   batcher.clock = options_.clock;
   batcher.on_worker_start = [backend] { backend->PrepareWorkerThread(); };
   batcher.worker_thread_name = absl::StrCat("w:", version.model, ":", version.version_name);
-  // A composite's batch waits for its members; that must not hold an I/O thread.
+  // A composite's batches only dispatch to its members, whose batchers decide where they
+  // run; it keeps off I/O threads.
   batcher.run_inline_when_idle = !config.is_composite();
   batcher.on_batch = [metrics](int64_t rows, int64_t compute_ns, bool ran_inline) {
     metrics->RecordBatch(rows, compute_ns, ran_inline);
     metrics->last_inference_ms.store(WallClockMillis(), std::memory_order_relaxed);
   };
-  FERRY_ASSIGN_OR_RETURN(
-      version.batcher,
-      DynamicBatcher::Create(std::move(batcher), [backend](std::vector<Tensor>& inputs) {
-        return backend->Execute(inputs);
-      }));
+  if (backend->asynchronous()) {
+    FERRY_ASSIGN_OR_RETURN(
+        version.batcher,
+        DynamicBatcher::CreateAsync(std::move(batcher),
+                                    [backend](std::vector<Tensor> inputs, BatchContexts contexts,
+                                              BackendDone done) {
+                                      backend->ExecuteAsync(std::move(inputs), std::move(contexts),
+                                                            std::move(done));
+                                    }));
+  } else {
+    FERRY_ASSIGN_OR_RETURN(
+        version.batcher,
+        DynamicBatcher::Create(std::move(batcher), [backend](std::vector<Tensor>& inputs) {
+          return backend->Execute(inputs);
+        }));
+  }
   version.batcher->Start();
   return absl::OkStatus();
 }
@@ -333,11 +345,12 @@ absl::StatusOr<std::unique_ptr<Backend>> ModelManager::CreateComposite(const Mod
     return absl::FailedPreconditionError("composite models cannot be served here");
   }
   // Each member must already serve, take the same inputs, and take batches as large.
-  for (const std::string& member : config.composite.members) {
-    absl::StatusOr<std::shared_ptr<ServedVersion>> served = Resolve(member, "");
+  for (const ModelRef& member : config.composite.members) {
+    absl::StatusOr<std::shared_ptr<ServedVersion>> served =
+        Resolve(member.model, member.version == 0 ? "" : std::to_string(member.version));
     if (!served.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("member '", member, "' is not available: ", std::string(served.status().message())));
+      return absl::InvalidArgumentError(absl::StrCat("member ", member.Describe(), " is not available: ",
+                                                     std::string(served.status().message())));
     }
     const ModelSignature& theirs = (*served)->config->signature;
     const ModelSignature& ours = config.signature;
@@ -349,11 +362,11 @@ absl::StatusOr<std::unique_ptr<Backend>> ModelManager::CreateComposite(const Mod
     }
     if (!same) {
       return absl::InvalidArgumentError(
-          absl::StrCat("member '", member, "' takes different inputs than '", config.name, "'"));
+          absl::StrCat("member ", member.Describe(), " takes different inputs than '", config.name, "'"));
     }
     if (theirs.max_batch_size < ours.max_batch_size) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "member '", member, "' has max_batch_size ", theirs.max_batch_size, ", below '",
+          "member ", member.Describe(), " has max_batch_size ", theirs.max_batch_size, ", below '",
           config.name, "''s ", ours.max_batch_size));
     }
   }
