@@ -39,20 +39,22 @@ absl::Status DynamicBatcher::CheckOptions(const BatcherOptions& options) {
 
 absl::StatusOr<std::unique_ptr<DynamicBatcher>> DynamicBatcher::Create(BatcherOptions options,
                                                                        BatchFn execute) {
-  if (absl::Status status = CheckOptions(options); !status.ok()) return status;
-  if (!execute) return absl::InvalidArgumentError("no execute function");
-  if (options.clock == nullptr) options.clock = Clock::Real();
-  return std::unique_ptr<DynamicBatcher>(
-      new DynamicBatcher(std::move(options), std::move(execute), nullptr));
+  return Make(std::move(options), std::move(execute), nullptr);
 }
 
 absl::StatusOr<std::unique_ptr<DynamicBatcher>> DynamicBatcher::CreateAsync(BatcherOptions options,
                                                                             AsyncBatchFn execute) {
+  return Make(std::move(options), nullptr, std::move(execute));
+}
+
+absl::StatusOr<std::unique_ptr<DynamicBatcher>> DynamicBatcher::Make(BatcherOptions options,
+                                                                     BatchFn execute,
+                                                                     AsyncBatchFn execute_async) {
   if (absl::Status status = CheckOptions(options); !status.ok()) return status;
-  if (!execute) return absl::InvalidArgumentError("no execute function");
+  if (!execute && !execute_async) return absl::InvalidArgumentError("no execute function");
   if (options.clock == nullptr) options.clock = Clock::Real();
   return std::unique_ptr<DynamicBatcher>(
-      new DynamicBatcher(std::move(options), nullptr, std::move(execute)));
+      new DynamicBatcher(std::move(options), std::move(execute), std::move(execute_async)));
 }
 
 DynamicBatcher::DynamicBatcher(BatcherOptions options, BatchFn execute,

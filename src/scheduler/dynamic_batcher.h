@@ -142,6 +142,10 @@ class DynamicBatcher {
  private:
   DynamicBatcher(BatcherOptions options, BatchFn execute, AsyncBatchFn execute_async);
   static absl::Status CheckOptions(const BatcherOptions& options);
+  // Create and CreateAsync: exactly one of the functions is set.
+  static absl::StatusOr<std::unique_ptr<DynamicBatcher>> Make(BatcherOptions options,
+                                                              BatchFn execute,
+                                                              AsyncBatchFn execute_async);
 
   // Pops the next due batch into `batch` and the cancelled and expired tasks into `dropped`.
   // Returns the decision, so a waiting worker knows until when to sleep.
