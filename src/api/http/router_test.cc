@@ -1,10 +1,7 @@
 // The REST routes without sockets: health, metadata, errors and status codes over an empty
 // repository, then inference (JSON and binary), statistics and model load / unload over a
-// repository holding a copy of models/simple.
+// repository holding a copy of models/simple's config, served by a FakeBackend.
 #include "api/http/router.h"
-
-#include <stdlib.h>
-#include <unistd.h>
 
 #include <boost/json.hpp>
 #include <chrono>
@@ -23,6 +20,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/gate.h"
+#include "testing/route.h"
+#include "testing/temp_repository.h"
 
 namespace ferry {
 namespace {
@@ -51,11 +50,7 @@ std::string OneInput(const std::string& dtype, const std::string& shape, const s
 class RouterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char dir[] = "/tmp/ferry_router_test_XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    dir_ = dir;
-    absl::StatusOr<std::unique_ptr<InferenceServer>> server =
-        InferenceServer::Create({.model_repository = dir_});
+    absl::StatusOr<std::unique_ptr<InferenceServer>> server = repo_.StartServer();
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     admin_ = *AdminService::Create({}, server_.get());
@@ -65,16 +60,12 @@ class RouterTest : public ::testing::Test {
     router_.reset();
     admin_.reset();
     server_.reset();
-    rmdir(dir_.c_str());
   }
 
   // Routes a request and waits for its response (infer may answer from another thread).
   HttpResponse Call(std::string_view method, std::string_view target, std::string_view body = "",
                     std::optional<std::string_view> header_length = std::nullopt) {
-    std::promise<std::optional<HttpResponse>> promise;
-    router_->Handle({method, target, body, header_length}, std::make_shared<RequestContext>(),
-                    [&promise](std::optional<HttpResponse> r) { promise.set_value(std::move(r)); });
-    std::optional<HttpResponse> r = promise.get_future().get();
+    std::optional<HttpResponse> r = RouteAndWait(*router_, {method, target, body, header_length});
     EXPECT_TRUE(r.has_value());
     if (!r) return {};
     if (r->status >= 400 && target.find("ready") == std::string_view::npos) {
@@ -84,7 +75,7 @@ class RouterTest : public ::testing::Test {
     return *r;
   }
 
-  std::string dir_;
+  TempRepository repo_{"ferry_router_test"};
   std::unique_ptr<InferenceServer> server_;
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<Router> router_;
@@ -235,18 +226,14 @@ TEST_F(RouterTest, ModelControlErrors) {
   }
 }
 
-// Over a repository with a copy of models/simple (INT32 INPUT0, INPUT1 [-1, 16];
-// OUTPUT0 = sum, OUTPUT1 = difference).
+// Over a repository with a copy of models/simple's config (INT32 INPUT0, INPUT1 [-1, 16];
+// OUTPUT0 = sum, OUTPUT1 = difference), which the fake backend answers.
 class SimpleRouterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char dir[] = "/tmp/ferry_router_simple_XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    dir_ = dir;
-    std::filesystem::copy("models/simple", dir_ / "simple",
-                          std::filesystem::copy_options::recursive);
-    absl::StatusOr<std::unique_ptr<InferenceServer>> server =
-        InferenceServer::Create({.model_repository = dir_.string()});
+    repo_.AddSimple("simple");
+    dir_ = repo_.path();
+    absl::StatusOr<std::unique_ptr<InferenceServer>> server = repo_.StartServer();
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     StartAdmin({});
@@ -266,15 +253,11 @@ class SimpleRouterTest : public ::testing::Test {
     router_.reset();
     admin_.reset();
     server_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   HttpResponse Call(std::string_view method, std::string_view target, std::string_view body = "",
                     std::optional<std::string_view> header_length = std::nullopt) {
-    std::promise<std::optional<HttpResponse>> promise;
-    router_->Handle({method, target, body, header_length}, std::make_shared<RequestContext>(),
-                    [&promise](std::optional<HttpResponse> r) { promise.set_value(std::move(r)); });
-    std::optional<HttpResponse> r = promise.get_future().get();
+    std::optional<HttpResponse> r = RouteAndWait(*router_, {method, target, body, header_length});
     EXPECT_TRUE(r.has_value());
     return r ? *r : HttpResponse{};
   }
@@ -293,6 +276,7 @@ class SimpleRouterTest : public ::testing::Test {
     return body;
   }
 
+  TempRepository repo_{"ferry_router_simple"};
   std::filesystem::path dir_;
   RouterOptions options_;
   Gate gate_;

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "backends/create_backend.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "repository/model_config.h"
