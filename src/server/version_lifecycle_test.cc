@@ -17,6 +17,7 @@
 #include "testing/gate.h"
 #include "testing/requests.h"
 #include "testing/temp_repository.h"
+#include "testing/wait.h"
 
 namespace ferry {
 namespace {
@@ -172,10 +173,7 @@ TEST(VersionSwapTest, NoRequestFailsWhileVersionsLoadUnloadAndSwap) {
     EXPECT_EQ(s.LoadModel("m").code(), want);
     // Let traffic run on the new snapshot before the next change (bounded, in case
     // requests fail instead: the expectations below then say so).
-    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (total() < before + 200 && std::chrono::steady_clock::now() < give_up) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    WaitUntil([&] { return total() >= before + 200; }, std::chrono::seconds(60));
   };
   repo.AddVersion("m", 2);
   reload(absl::StatusCode::kOk);

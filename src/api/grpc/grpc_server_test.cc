@@ -21,6 +21,7 @@
 #include "inference.grpc.pb.h"
 #include "testing/gate.h"
 #include "testing/temp_repository.h"
+#include "testing/wait.h"
 
 namespace ferry {
 namespace {
@@ -107,16 +108,6 @@ class GrpcServerTest : public testing::Test {
       if (line.rfind(prefix, 0) == 0) return std::stoi(line.substr(line.rfind(' ') + 1));
     }
     return -1;
-  }
-
-  template <typename Pred>
-  static bool WaitFor(Pred pred) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!pred()) {
-      if (std::chrono::steady_clock::now() > deadline) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return true;
   }
 
   TempRepository repo_{"ferry_grpc_test"};
@@ -366,7 +357,7 @@ TEST_F(GrpcServerTest, ShutdownLetsInFlightCallsFinish) {
   grpc::Status status(grpc::StatusCode::UNKNOWN, "not run");
   std::thread client([&] { status = Infer(SimpleRequest("slow"), &resp); });
   // Shutdown starts while the request sits in the slow model's batching window.
-  ASSERT_TRUE(WaitFor([&] { return QueueDepth("slow") == 1; }));
+  ASSERT_TRUE(WaitUntil([&] { return QueueDepth("slow") == 1; }));
   grpc_->Shutdown();
   client.join();
   EXPECT_TRUE(status.ok()) << status.error_message();
@@ -381,13 +372,13 @@ TEST_F(GrpcServerTest, ClientCancellationReachesTheBatcher) {
   inference::ModelInferResponse resp;
   std::promise<grpc::Status> done;
   stub_->async()->ModelInfer(&ctx, &req, &resp, [&done](grpc::Status s) { done.set_value(s); });
-  ASSERT_TRUE(WaitFor([&] { return QueueDepth("slow") == 1; }));
+  ASSERT_TRUE(WaitUntil([&] { return QueueDepth("slow") == 1; }));
   ctx.TryCancel();
   EXPECT_EQ(done.get_future().get().error_code(), grpc::StatusCode::CANCELLED);
   // The batcher drops the request when the window closes: answered Cancelled (a failure
   // in the statistics) and never computed.
   auto stats = [&] { return server_->Statistics("slow", "").value().at(0); };
-  ASSERT_TRUE(WaitFor([&] { return stats().fail.count == 1; })) << stats().fail.count;
+  ASSERT_TRUE(WaitUntil([&] { return stats().fail.count == 1; })) << stats().fail.count;
   EXPECT_EQ(stats().execution_count, 0u);
   EXPECT_TRUE(Infer(SimpleRequest("slow"), &resp).ok());
   // Shutdown must not hang on the abandoned call's reactor.

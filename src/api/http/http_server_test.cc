@@ -27,6 +27,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/temp_repository.h"
+#include "testing/wait.h"
 
 namespace ferry {
 namespace {
@@ -380,15 +381,10 @@ void AddSlowSimple(const TempRepository& repo, int delay_us) {
 
 // Polls the metrics until "slow" holds one queued request; false after 10 s.
 bool WaitForOneQueued(InferenceServer& server) {
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (std::chrono::steady_clock::now() < give_up) {
-    if (server.RenderMetrics().find(
-            "ferry_queue_depth{model=\"slow\",version=\"1\"} 1") != std::string::npos) {
-      return true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return false;
+  return WaitUntil([&server] {
+    return server.RenderMetrics().find("ferry_queue_depth{model=\"slow\",version=\"1\"} 1") !=
+           std::string::npos;
+  });
 }
 
 TEST_F(HttpServerTest, StopLetsAResponseStillBeingComputedReachItsClient) {

@@ -45,24 +45,36 @@ std::string OneInput(const std::string& dtype, const std::string& shape, const s
 }
 
 // ---- router ----------------------------------------------------------------------------
-// Over a server with an empty repository: every route but a successful infer.
 
-class RouterTest : public ::testing::Test {
+// A server over a TempRepository (its models on FakeBackends), an admin service and a
+// router over both.
+class RouterFixture : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void StartServer() {
     absl::StatusOr<std::unique_ptr<InferenceServer>> server = repo_.StartServer();
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
-    admin_ = *AdminService::Create({}, server_.get());
-    router_ = std::make_unique<Router>(server_.get(), admin_.get());
+    StartAdmin({});
+  }
+  // Replaces the admin service (and the router over it).
+  void StartAdmin(AdminOptions options) {
+    router_.reset();
+    admin_.reset();
+    absl::StatusOr<std::unique_ptr<AdminService>> admin =
+        AdminService::Create(std::move(options), server_.get());
+    ASSERT_TRUE(admin.ok()) << admin.status();
+    admin_ = *std::move(admin);
+    router_ = std::make_unique<Router>(server_.get(), admin_.get(), options_);
   }
   void TearDown() override {
+    gate_.Release(1000);  // whatever a failed test left held
     router_.reset();
     admin_.reset();
     server_.reset();
   }
 
   // Routes a request and waits for its response (infer may answer from another thread).
+  // Every error but a "not ready" is a JSON object with an "error".
   HttpResponse Call(std::string_view method, std::string_view target, std::string_view body = "",
                     std::optional<std::string_view> header_length = std::nullopt) {
     std::optional<HttpResponse> r = RouteAndWait(*router_, {method, target, body, header_length});
@@ -76,9 +88,17 @@ class RouterTest : public ::testing::Test {
   }
 
   TempRepository repo_{"ferry_router_test"};
+  RouterOptions options_;
+  Gate gate_;
   std::unique_ptr<InferenceServer> server_;
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<Router> router_;
+};
+
+// Over a server with an empty repository: every route but a successful infer.
+class RouterTest : public RouterFixture {
+ protected:
+  void SetUp() override { StartServer(); }
 };
 
 std::string Header(const HttpResponse& r, const std::string& name) {
@@ -228,38 +248,12 @@ TEST_F(RouterTest, ModelControlErrors) {
 
 // Over a repository with a copy of models/simple's config (INT32 INPUT0, INPUT1 [-1, 16];
 // OUTPUT0 = sum, OUTPUT1 = difference), which the fake backend answers.
-class SimpleRouterTest : public ::testing::Test {
+class SimpleRouterTest : public RouterFixture {
  protected:
   void SetUp() override {
     repo_.AddSimple("simple");
     dir_ = repo_.path();
-    absl::StatusOr<std::unique_ptr<InferenceServer>> server = repo_.StartServer();
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-    StartAdmin({});
-  }
-  // Replaces the admin service (and the router over it).
-  void StartAdmin(AdminOptions options) {
-    router_.reset();
-    admin_.reset();
-    absl::StatusOr<std::unique_ptr<AdminService>> admin =
-        AdminService::Create(std::move(options), server_.get());
-    ASSERT_TRUE(admin.ok()) << admin.status();
-    admin_ = *std::move(admin);
-    router_ = std::make_unique<Router>(server_.get(), admin_.get(), options_);
-  }
-  void TearDown() override {
-    gate_.Release(1000);  // whatever a failed test left held
-    router_.reset();
-    admin_.reset();
-    server_.reset();
-  }
-
-  HttpResponse Call(std::string_view method, std::string_view target, std::string_view body = "",
-                    std::optional<std::string_view> header_length = std::nullopt) {
-    std::optional<HttpResponse> r = RouteAndWait(*router_, {method, target, body, header_length});
-    EXPECT_TRUE(r.has_value());
-    return r ? *r : HttpResponse{};
+    StartServer();
   }
 
   // {"inputs": [INPUT0 = 0..15, INPUT1 = 1...]} with both inputs in binary.
@@ -276,13 +270,7 @@ class SimpleRouterTest : public ::testing::Test {
     return body;
   }
 
-  TempRepository repo_{"ferry_router_simple"};
   std::filesystem::path dir_;
-  RouterOptions options_;
-  Gate gate_;
-  std::unique_ptr<InferenceServer> server_;
-  std::unique_ptr<AdminService> admin_;
-  std::unique_ptr<Router> router_;
 };
 
 std::vector<int32_t> Int32s(std::string_view bytes) {
