@@ -15,14 +15,6 @@ namespace {
 using testing::ElementsAre;
 using testing::HasSubstr;
 
-std::vector<int32_t> Int32s(const Tensor& t) {
-  return std::vector<int32_t>(t.data_as<int32_t>(), t.data_as<int32_t>() + t.element_count());
-}
-
-std::vector<float> Floats(const Tensor& t) {
-  return std::vector<float>(t.data_as<float>(), t.data_as<float>() + t.element_count());
-}
-
 ModelSignature SimpleSignature() {
   ModelSignature sig;
   for (const char* name : {"INPUT0", "INPUT1"}) sig.inputs.push_back({name, DataType::kInt32, {-1, 2}});
@@ -40,9 +32,9 @@ TEST(FakeBackendTest, SimpleAddsAndSubtracts) {
   ASSERT_EQ(out->size(), 2u);
   EXPECT_EQ((*out)[0].name, "OUTPUT0");
   EXPECT_EQ((*out)[0].shape, (std::vector<int64_t>{2, 2}));
-  EXPECT_THAT(Int32s((*out)[0]), ElementsAre(11, 22, 33, 44));
+  EXPECT_THAT(ValuesOf<int32_t>((*out)[0]), ElementsAre(11, 22, 33, 44));
   EXPECT_EQ((*out)[1].name, "OUTPUT1");
-  EXPECT_THAT(Int32s((*out)[1]), ElementsAre(-9, -18, -27, -36));
+  EXPECT_THAT(ValuesOf<int32_t>((*out)[1]), ElementsAre(-9, -18, -27, -36));
   EXPECT_EQ(fake.calls(), 1);
   EXPECT_EQ(fake.rows(), 2);
   EXPECT_EQ(fake.Describe(), "fake backend");
@@ -55,7 +47,7 @@ TEST(FakeBackendTest, LogitsFollowTheRowSums) {
   Tensor logits = FakeLogits(inputs, 5);
   EXPECT_EQ(logits.name, "logits");
   EXPECT_EQ(logits.shape, (std::vector<int64_t>{3, 5}));
-  EXPECT_THAT(Floats(logits), ElementsAre(0, 0, 0, 0, 0,  //
+  EXPECT_THAT(ValuesOf<float>(logits), ElementsAre(0, 0, 0, 0, 0,  //
                                           0, 0, 0, 2, 0,  //
                                           0, 0, 3, 0, 0));
   // The default for a classifier's signature answers the same.

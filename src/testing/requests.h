@@ -20,6 +20,12 @@ namespace ferry {
 Tensor Int32Tensor(std::string name, std::vector<int64_t> shape, const std::vector<int32_t>& values);
 Tensor Fp32Tensor(std::string name, std::vector<int64_t> shape, const std::vector<float>& values);
 
+// The elements of `t` as T (the caller knows its datatype).
+template <typename T>
+std::vector<T> ValuesOf(const Tensor& t) {
+  return std::vector<T>(t.data_as<T>(), t.data_as<T>() + t.element_count());
+}
+
 // A request for the `simple` model (INT32 INPUT0 and INPUT1 [-1, 16]): one row of each.
 InferRequest SimpleRequest(const std::vector<int32_t>& input0, const std::vector<int32_t>& input1);
 // The same with both inputs all zeros.
