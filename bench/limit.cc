@@ -28,6 +28,7 @@
 
 #include "CLI/CLI.hpp"
 #include "backends/backend.h"
+#include "backends/create_backend.h"
 #include "backends/torch/torch_backend.h"
 #include "repository/model_config.h"
 #include "spdlog/sinks/stdout_color_sinks.h"

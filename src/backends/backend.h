@@ -1,6 +1,8 @@
 // A loaded model version that can run a batch. Implementations: torch/ (TorchScript),
-// xgboost/ (XGBoost boosters).
-// Framework headers stay inside each implementation's folder.
+// xgboost/ (XGBoost boosters); backends/create_backend.h picks one by platform, and
+// testing/fake_backend.h has a fake for tests. This header and backend.cc link no
+// framework (library ferry_backend); framework headers stay inside each implementation's
+// folder.
 #ifndef FERRY_BACKENDS_BACKEND_H_
 #define FERRY_BACKENDS_BACKEND_H_
 
@@ -70,10 +72,12 @@ class Backend {
   virtual std::string Describe() const = 0;
 };
 
-// Loads the model for `options.platform`. Errors name the file and the problem:
-// NotFound for a missing file, InvalidArgument for a model that does not match its
-// signature or cannot be read.
-absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(const BackendOptions& options);
+// Makes the backend for one model version. The server is handed one
+// (ServerOptions::backend_factory): the programs pass CreateBackend
+// (backends/create_backend.h), tests a fake (testing/fake_backend.h). Errors as
+// CreateBackend's.
+using BackendFactory =
+    std::function<absl::StatusOr<std::unique_ptr<Backend>>(const BackendOptions& options)>;
 
 // Runs `backend` on zero-filled inputs `repeats` times at each batch size, so that
 // one-off costs (graph specialization, allocator growth) are paid before traffic.

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "backends/create_backend.h"
 #include "backends/torch/torch_backend.h"
 #include "common/status_macros.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
@@ -32,6 +33,7 @@ absl::StatusOr<std::unique_ptr<LocalModel>> LocalModel::Open(const LocalModelOpt
   server.model_repository = options.repository;
   server.load_calibration = options.load_calibration;
   server.only_models = {options.model};
+  server.backend_factory = CreateBackend;
   FERRY_ASSIGN_OR_RETURN(local->server_, InferenceServer::Create(server));
 
   absl::StatusOr<bool> ready = local->server_->IsModelReady(options.model, options.version);

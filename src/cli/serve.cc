@@ -9,6 +9,7 @@
 
 #include "api/grpc/grpc_server.h"
 #include "api/http/http_server.h"
+#include "backends/create_backend.h"
 #include "backends/torch/torch_backend.h"
 #include "cli/commands.h"
 #include "server/admin_service.h"
@@ -54,6 +55,7 @@ int Serve(const ServeFlags& flags) {
   ServerOptions options;
   options.model_repository = flags.model_repository;
   options.optimize = !flags.no_optimize;
+  options.backend_factory = CreateBackend;
   spdlog::info("loading model repository '{}'", flags.model_repository);
   absl::StatusOr<std::unique_ptr<InferenceServer>> server = InferenceServer::Create(options);
   if (!server.ok()) {

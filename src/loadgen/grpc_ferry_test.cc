@@ -1,8 +1,7 @@
 // `ferry bench --protocol grpc` against Ferry's own GrpcServer in process, serving the
-// bundled `simple` model (OUTPUT0 = INPUT0 + INPUT1, OUTPUT1 = INPUT0 - INPUT1, INT32
-// [-1,16]): the accounting of the client agrees with the server's statistics, and the
+// bundled `simple` model's config on a FakeBackend (OUTPUT0 = INPUT0 + INPUT1, OUTPUT1 =
+// INPUT0 - INPUT1, INT32 [-1,16]): the accounting of the client agrees with the server's statistics, and the
 // server's error statuses come back counted by code.
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -16,6 +15,7 @@
 #include "loadgen/runner.h"
 #include "loadgen/transport.h"
 #include "server/inference_server.h"
+#include "testing/temp_repository.h"
 
 namespace ferry::loadgen {
 namespace {
@@ -25,14 +25,9 @@ namespace fs = std::filesystem;
 class GrpcFerryTest : public testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::temp_directory_path() / ("ferry_loadgen_grpc_" + std::to_string(::getpid()));
-    fs::remove_all(root_);
-    fs::create_directories(root_ / "simple" / "1");
-    fs::copy_file("models/simple/config.toml", root_ / "simple" / "config.toml");
-    fs::copy_file("models/simple/1/model.pt", root_ / "simple" / "1" / "model.pt");
-    ServerOptions options;
-    options.model_repository = root_.string();
-    auto server = InferenceServer::Create(options);
+    repo_.AddSimple("simple");
+    root_ = repo_.path();
+    auto server = repo_.StartServer();
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
     GrpcOptions grpc;
@@ -50,7 +45,6 @@ class GrpcFerryTest : public testing::Test {
     grpc_.reset();
     admin_.reset();
     server_.reset();
-    fs::remove_all(root_);
   }
 
   TransportOptions Options(const std::string& model) const {
@@ -92,6 +86,7 @@ class GrpcFerryTest : public testing::Test {
     return *signature;
   }
 
+  TempRepository repo_{"ferry_loadgen_grpc"};
   fs::path root_;
   std::unique_ptr<InferenceServer> server_;
   std::unique_ptr<AdminService> admin_;

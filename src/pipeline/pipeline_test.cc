@@ -9,6 +9,7 @@
 #include "gtest/gtest.h"
 #include "pipeline/combine.h"
 #include "pipeline/composite.h"
+#include "testing/fake_backend.h"
 
 namespace ferry {
 namespace {
@@ -436,36 +437,30 @@ TEST(CascadeTest, AMemberDeadlineErrorKeepsItsCodeAndStopsTheCascade) {
   EXPECT_THAT(called, ElementsAre("fast"));
 }
 
-// A stochastic model for MC dropout: input "x" FP32 [R, 1] holds values v in (0, 1).
-// Row i belongs to pass i / rows_per_pass; even passes answer logits [ln v, ln(1 - v)],
-// odd passes the mirror image. It records the rows of every call.
-class FlipFlopModel : public Backend {
- public:
-  explicit FlipFlopModel(int64_t rows_per_pass, std::vector<std::vector<float>>* calls,
-                         int extra_rows = 0)
-      : rows_per_pass_(rows_per_pass), calls_(calls), extra_rows_(extra_rows) {}
-
-  absl::StatusOr<std::vector<Tensor>> Execute(std::vector<Tensor>& inputs) override {
+// A stochastic model for MC dropout (a FakeBackend whose outputs vary per pass): input
+// "x" FP32 [R, 1] holds values v in (0, 1). Row i belongs to pass i / rows_per_pass; even
+// passes answer logits [ln v, ln(1 - v)], odd passes the mirror image. It records the rows
+// of every call, and answers `extra_rows` rows more than it was given.
+std::unique_ptr<Backend> FlipFlopModel(int64_t rows_per_pass, std::vector<std::vector<float>>* calls,
+                                       int extra_rows = 0) {
+  FakeBackendOptions options;
+  options.outputs = [=](const std::vector<Tensor>& inputs) -> absl::StatusOr<std::vector<Tensor>> {
     std::vector<float> rows = Floats(inputs[0]);
-    calls_->push_back(rows);
+    calls->push_back(rows);
     std::vector<float> logits;
-    for (size_t i = 0; i < rows.size() + extra_rows_; ++i) {
+    for (size_t i = 0; i < rows.size() + extra_rows; ++i) {
       const float v = rows[i % rows.size()];
-      const bool odd = (static_cast<int64_t>(i) / rows_per_pass_) % 2 == 1;
+      const bool odd = (static_cast<int64_t>(i) / rows_per_pass) % 2 == 1;
       logits.push_back(std::log(odd ? 1 - v : v));
       logits.push_back(std::log(odd ? v : 1 - v));
     }
     std::vector<Tensor> out;
-    out.push_back(Fp32({static_cast<int64_t>(rows.size()) + extra_rows_, 2}, logits, "logits"));
+    out.push_back(Fp32({static_cast<int64_t>(rows.size()) + extra_rows, 2}, logits, "logits"));
     return out;
-  }
-  std::string Describe() const override { return "flip-flop"; }
-
- private:
-  const int64_t rows_per_pass_;
-  std::vector<std::vector<float>>* const calls_;
-  const int extra_rows_;
-};
+  };
+  options.description = "flip-flop";
+  return std::make_unique<FakeBackend>(std::move(options));
+}
 
 TEST(McDropoutTest, RepeatsTheBatchOncePerPassAndAveragesTheSoftmaxes) {
   std::vector<std::vector<float>> calls;
@@ -475,7 +470,7 @@ TEST(McDropoutTest, RepeatsTheBatchOncePerPassAndAveragesTheSoftmaxes) {
                            {"epistemic", DataType::kFp32},
                            {"logits", DataType::kFp32}});
   absl::StatusOr<std::unique_ptr<Backend>> mc =
-      CreateMcDropoutBackend(std::make_unique<FlipFlopModel>(2, &calls), o);
+      CreateMcDropoutBackend(FlipFlopModel(2, &calls), o);
   ASSERT_TRUE(mc.ok()) << mc.status();
   std::vector<Tensor> inputs = {Fp32({2, 1}, {0.9f, 0.5f}, "x")};
   absl::StatusOr<std::vector<Tensor>> out = (*mc)->Execute(inputs);
@@ -503,12 +498,12 @@ TEST(McDropoutTest, ChecksItsOptionsAndTheModelsAnswer) {
   o.signature = Signature({{"probabilities", DataType::kFp32}});
   o.passes = 1;
   absl::StatusOr<std::unique_ptr<Backend>> bad =
-      CreateMcDropoutBackend(std::make_unique<FlipFlopModel>(1, &calls), o);
+      CreateMcDropoutBackend(FlipFlopModel(1, &calls), o);
   ASSERT_FALSE(bad.ok());
   EXPECT_THAT(std::string(bad.status().message()), HasSubstr("passes must be at least 2; was 1"));
   o.passes = 2;
   o.signature = Signature({{"stage", DataType::kInt32}});
-  bad = CreateMcDropoutBackend(std::make_unique<FlipFlopModel>(1, &calls), o);
+  bad = CreateMcDropoutBackend(FlipFlopModel(1, &calls), o);
   ASSERT_FALSE(bad.ok());
   EXPECT_THAT(std::string(bad.status().message()), HasSubstr("MC dropout has no output 'stage'"));
   EXPECT_FALSE(CreateMcDropoutBackend(nullptr, o).ok());
@@ -516,7 +511,7 @@ TEST(McDropoutTest, ChecksItsOptionsAndTheModelsAnswer) {
   // A model that answers more rows than it was given fails the batch, not the process.
   o.signature = Signature({{"probabilities", DataType::kFp32}});
   absl::StatusOr<std::unique_ptr<Backend>> mc =
-      CreateMcDropoutBackend(std::make_unique<FlipFlopModel>(1, &calls, /*extra_rows=*/1), o);
+      CreateMcDropoutBackend(FlipFlopModel(1, &calls, /*extra_rows=*/1), o);
   ASSERT_TRUE(mc.ok()) << mc.status();
   std::vector<Tensor> inputs = {Fp32({1, 1}, {0.7f}, "x")};
   absl::StatusOr<std::vector<Tensor>> out = (*mc)->Execute(inputs);

@@ -13,6 +13,7 @@
 #include "common/thread_name.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/fake_clock.h"
 
 namespace ferry {
 namespace {

@@ -1,5 +1,5 @@
-// AdminService over a real InferenceServer (copies of the bundled `simple` model and a
-// broken one). Slow admin work is simulated by holding operations in the before_work
+// AdminService over a real InferenceServer (copies of the bundled `simple` model's config
+// on FakeBackends, and a broken one). Slow admin work is simulated by holding operations in the before_work
 // hook, so the bound and shutdown are tested without sleeps or slow models.
 #include "server/admin_service.h"
 

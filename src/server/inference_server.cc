@@ -51,6 +51,10 @@ InferenceServer::InferenceServer(ServerOptions options) : options_(std::move(opt
 
 absl::StatusOr<std::unique_ptr<InferenceServer>> InferenceServer::Create(ServerOptions options) {
   if (options.clock == nullptr) options.clock = Clock::Real();
+  if (!options.backend_factory) {
+    return absl::InvalidArgumentError(
+        "backend_factory: none given (the programs pass CreateBackend, tests a fake)");
+  }
   std::unique_ptr<InferenceServer> server(new InferenceServer(std::move(options)));
   ManagerOptions manager;
   manager.repository = server->options_.model_repository;
@@ -59,6 +63,7 @@ absl::StatusOr<std::unique_ptr<InferenceServer>> InferenceServer::Create(ServerO
   manager.only_models = server->options_.only_models;
   manager.clock = server->options_.clock;
   manager.metrics = &server->metrics_;
+  manager.backend_factory = server->options_.backend_factory;
   // Members answer composites even while draining, so queued composite work can finish.
   InferenceServer* self = server.get();
   manager.member_infer = [self](const ModelRef& member, std::shared_ptr<RequestContext> context,

@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "common/clock.h"
 #include "absl/types/span.h"
+#include "backends/backend.h"
 #include "core/infer.h"
 #include "core/request_context.h"
 #include "core/signature.h"
@@ -50,6 +51,12 @@ struct ServerOptions {
   // For tests: called with the version number after a request has routed and before it
   // queues, so that a test can swap versions in exactly that window. Empty in production.
   std::function<void(int64_t version)> after_route;
+  // Makes the backend of each model version (not of ensembles and cascades, which the
+  // server builds over their members). Required: Create fails with InvalidArgument
+  // naming this option when it is empty. The programs pass CreateBackend
+  // (backends/create_backend.h, the real TorchScript and XGBoost backends); tests pass a
+  // FakeBackendFactory's (testing/fake_backend.h), so they need no libtorch.
+  BackendFactory backend_factory;
 };
 
 // The request parameter that sets a deadline: a positive whole number of microseconds
@@ -113,7 +120,8 @@ class InferenceServer {
  public:
   // Scans the repository and loads every model version it finds. A model that fails
   // (bad config, missing file, load error) is logged with the reason and left
-  // unavailable; the others still serve. Fails only if the repository is unreadable.
+  // unavailable; the others still serve. Fails only if the repository is unreadable, or
+  // with InvalidArgument for bad options (no backend_factory, a null observer).
   static absl::StatusOr<std::unique_ptr<InferenceServer>> Create(ServerOptions options);
   ~InferenceServer();
 

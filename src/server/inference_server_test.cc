@@ -1,9 +1,7 @@
-// The request path below decoding, in process, on the bundled `simple` model.
+// The request path below decoding, in process, on copies of the bundled `simple` model's
+// config served by FakeBackends (the same sums and differences).
 #include "server/inference_server.h"
 
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <future>
 #include <limits>
 #include <mutex>
@@ -11,19 +9,13 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/requests.h"
+#include "testing/temp_repository.h"
 
 namespace ferry {
 namespace {
 
-namespace fs = std::filesystem;
 using testing::HasSubstr;
-
-Tensor Int32(const std::string& name, const std::vector<int32_t>& v) {
-  Tensor t{name, DataType::kInt32, {1, static_cast<int64_t>(v.size())}, {}};
-  t.data.resize(v.size() * 4);
-  std::memcpy(t.data.data(), v.data(), t.data.size());
-  return t;
-}
 
 // Keeps a copy of what it is told, for the tests to read.
 class RecordingObserver : public RequestObserver {
@@ -57,51 +49,35 @@ class RecordingObserver : public RequestObserver {
 class InferenceServerTest : public testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::temp_directory_path() / ("ferry_server_test_" + std::to_string(::getpid()));
-    fs::remove_all(root_);
-    CopySimple("simple");
-    CopySimple("other");
-    fs::create_directories(root_ / "broken" / "1");
-    std::ofstream(root_ / "broken" / "config.toml") << "platform = \"torchscript\"\nmax_batch_size = 0\n";
+    repo_.AddSimple("simple");
+    repo_.AddSimple("other");
+    repo_.AddConfig("broken", "platform = \"torchscript\"\nmax_batch_size = 0\n");
     Start({observer_});
   }
   void Start(std::vector<std::shared_ptr<RequestObserver>> observers) {
     server_.reset();
     ServerOptions options;
-    options.model_repository = root_.string();
     options.observers = std::move(observers);
-    auto server = InferenceServer::Create(options);
+    auto server = repo_.StartServer(options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
   }
-  void TearDown() override {
-    server_.reset();
-    fs::remove_all(root_);
-  }
-  void CopySimple(const std::string& name) {
-    fs::create_directories(root_ / name / "1");
-    fs::copy_file("models/simple/config.toml", root_ / name / "config.toml");
-    fs::copy_file("models/simple/1/model.pt", root_ / name / "1" / "model.pt");
-  }
+  void TearDown() override { server_.reset(); }
   InferRequest SimpleRequest() {
     std::vector<int32_t> a(16), b(16, 1);
     for (int i = 0; i < 16; ++i) a[i] = i;
-    InferRequest r;
+    InferRequest r = ferry::SimpleRequest(a, b);
     r.id = "req-7";
-    r.inputs = {Int32("INPUT1", b), Int32("INPUT0", a)};  // order must not matter
+    std::swap(r.inputs[0], r.inputs[1]);  // order must not matter
     return r;
   }
   absl::StatusOr<InferResponse> Infer(const std::string& model, InferRequest request,
                                       const std::string& version = "",
                                       std::shared_ptr<RequestContext> context = nullptr) {
-    if (context == nullptr) context = std::make_shared<RequestContext>();
-    std::promise<absl::StatusOr<InferResponse>> done;
-    server_->Infer(std::move(context), model, version, std::move(request),
-                   [&done](absl::StatusOr<InferResponse> r) { done.set_value(std::move(r)); });
-    return done.get_future().get();
+    return InferAndWait(*server_, model, std::move(request), version, std::move(context));
   }
 
-  fs::path root_;
+  TempRepository repo_{"ferry_server_test"};
   std::shared_ptr<RecordingObserver> observer_ = std::make_shared<RecordingObserver>();
   std::unique_ptr<InferenceServer> server_;
 };
@@ -218,6 +194,38 @@ TEST_F(InferenceServerTest, UnloadAndReloadLeaveOtherModelsServing) {
   absl::Status broken = server_->LoadModel("broken");
   EXPECT_EQ(broken.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(broken.message()), HasSubstr("max_batch_size"));
+}
+
+TEST_F(InferenceServerTest, CreateNeedsABackendFactory) {
+  ServerOptions options;
+  options.model_repository = repo_.path().string();
+  absl::StatusOr<std::unique_ptr<InferenceServer>> server = InferenceServer::Create(options);
+  EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(server.status().message()), HasSubstr("backend_factory"));
+}
+
+// The fake answers the warm-up (two batch sizes, three calls each) and then fails: the
+// request gets the model's error, and the other models keep serving.
+TEST_F(InferenceServerTest, AModelErrorFailsTheRequestAndNothingElse) {
+  FakeBackendOptions failing;
+  failing.error = absl::InternalError("model on fire");
+  failing.fail_from_call = 7;
+  repo_.fakes().Set("other", failing);
+  ASSERT_TRUE(server_->UnloadModel("other").ok());  // a reload of an unchanged model keeps it
+  ASSERT_TRUE(server_->LoadModel("other").ok());
+  absl::StatusOr<InferResponse> r = Infer("other", SimpleRequest());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("model on fire"));
+  EXPECT_TRUE(Infer("simple", SimpleRequest()).ok());
+  EXPECT_EQ(repo_.fakes().Builds("other", 1), 2);
+  EXPECT_EQ(repo_.fakes().Counters("other", 1)->calls.load(), 7);
+  // An error from the first call fails the warm-up, so the load.
+  failing.fail_from_call = 1;
+  repo_.fakes().Set("other", failing);
+  ASSERT_TRUE(server_->UnloadModel("other").ok());
+  const absl::Status load = server_->LoadModel("other");
+  EXPECT_EQ(load.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(load.message()), HasSubstr("warm-up at batch size 1: model on fire"));
 }
 
 TEST_F(InferenceServerTest, DrainRefusesNewWork) {

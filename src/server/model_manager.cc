@@ -258,7 +258,8 @@ absl::Status LoadCalibration(const std::string& path, ServedVersion& version) {
 
 // A [mc_dropout] version: its model with dropout kept active, under MC dropout.
 absl::StatusOr<std::unique_ptr<Backend>> CreateMcDropout(const ModelConfig& config,
-                                                         BackendOptions options) {
+                                                         BackendOptions options,
+                                                         const BackendFactory& create) {
   // The graph itself returns one tensor of logits; the served outputs are made from them.
   TensorSpec logits;
   logits.name = "logits";
@@ -266,7 +267,7 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateMcDropout(const ModelConfig& conf
   logits.shape = {-1, -1};
   options.signature.outputs = {logits};
   options.keep_dropout_active = true;
-  FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Backend> stochastic, CreateBackend(options));
+  FERRY_ASSIGN_OR_RETURN(std::unique_ptr<Backend> stochastic, create(options));
   McDropoutOptions mc;
   mc.passes = config.mc_dropout.passes;
   mc.signature = config.signature;
@@ -294,9 +295,10 @@ absl::Status ModelManager::StartVersion(const std::string& path, ServedVersion& 
     backend_options.intra_op_threads = config.execution.intra_op_threads;
     backend_options.optimize = options_.optimize;
     if (config.mc_dropout.passes > 0) {
-      FERRY_ASSIGN_OR_RETURN(version.backend, CreateMcDropout(config, std::move(backend_options)));
+      FERRY_ASSIGN_OR_RETURN(version.backend, CreateMcDropout(config, std::move(backend_options),
+                                                              options_.backend_factory));
     } else {
-      FERRY_ASSIGN_OR_RETURN(version.backend, CreateBackend(backend_options));
+      FERRY_ASSIGN_OR_RETURN(version.backend, options_.backend_factory(backend_options));
     }
   }
   FERRY_RETURN_IF_ERROR(WarmUp(*version.backend, config.signature,

@@ -105,6 +105,8 @@ struct ManagerOptions {
   // How ensembles and cascades reach their members (the server's own Infer). Without it,
   // composite models fail to load.
   MemberInfer member_infer;
+  // Makes each version's backend (and MC dropout's stochastic one); required.
+  BackendFactory backend_factory;
 };
 
 class ModelManager {

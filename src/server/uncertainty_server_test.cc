@@ -1,16 +1,20 @@
-// Calibrated versions on the request path, in process, on the bundled fashion_mlp model
-// with hand-written calibration files: the uncertainty outputs, the "alpha" parameter,
-// uncalibrated and broken versions, metadata.
+// Calibrated versions on the request path, in process, on copies of the bundled
+// fashion_mlp model's config (image FP32 [-1, 1, 28, 28] -> logits FP32 [-1, 10]) served
+// by FakeBackends (testing/fake_backend.h: FakeLogits), with hand-written calibration
+// files: the uncertainty outputs, the "alpha" parameter, uncalibrated and broken
+// versions, metadata.
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <future>
 
 #include "core/classification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/inference_server.h"
+#include "testing/fake_backend.h"
+#include "testing/requests.h"
+#include "testing/temp_repository.h"
 #include "uncertainty/calibration_file.h"
 #include "uncertainty/conformal.h"
 #include "uncertainty/temperature.h"
@@ -40,8 +44,7 @@ Calibration TestCalibration() {
 class UncertaintyServerTest : public testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::temp_directory_path() / ("ferry_unc_server_test_" + std::to_string(::getpid()));
-    fs::remove_all(root_);
+    root_ = repo_.path();
     CopyMlp("mlp", {1, 2});
     ASSERT_TRUE(WriteCalibrationFile((root_ / "mlp" / "1" / kCalibrationFileName).string(),
                                      TestCalibration()).ok());
@@ -57,29 +60,16 @@ class UncertaintyServerTest : public testing::Test {
                                      three).ok());
     Start(ServerOptions());
   }
-  void TearDown() override {
-    server_.reset();
-    fs::remove_all(root_);
-  }
+  void TearDown() override { server_.reset(); }
   void Start(ServerOptions options) {
     server_.reset();
-    options.model_repository = root_.string();
-    auto server = InferenceServer::Create(options);
+    auto server = repo_.StartServer(options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
   }
-  void CopyMlp(const std::string& name, const std::vector<int>& versions,
+  void CopyMlp(const std::string& name, const std::vector<int64_t>& versions,
                const std::string& extra_config = "") {
-    fs::create_directories(root_ / name);
-    std::ifstream in("models/fashion_mlp/config.toml");
-    std::stringstream config;
-    config << in.rdbuf() << extra_config;
-    std::ofstream(root_ / name / "config.toml") << config.str();
-    fs::copy_file("models/fashion_mlp/labels.txt", root_ / name / "labels.txt");
-    for (int v : versions) {
-      fs::create_directories(root_ / name / std::to_string(v));
-      fs::copy_file("models/fashion_mlp/1/model.pt", root_ / name / std::to_string(v) / "model.pt");
-    }
+    repo_.AddCopyOf("fashion_mlp", name, extra_config, versions);
   }
   // Rows of pseudo-random pixels: varied enough to give confident and unsure rows.
   static Tensor Images(int rows) {
@@ -104,12 +94,10 @@ class UncertaintyServerTest : public testing::Test {
   }
   absl::StatusOr<InferResponse> Infer(const std::string& model, InferRequest request,
                                       const std::string& version = "") {
-    std::promise<absl::StatusOr<InferResponse>> done;
-    server_->Infer(std::make_shared<RequestContext>(), model, version, std::move(request),
-                   [&done](absl::StatusOr<InferResponse> r) { done.set_value(std::move(r)); });
-    return done.get_future().get();
+    return InferAndWait(*server_, model, std::move(request), version);
   }
 
+  TempRepository repo_{"ferry_unc_server_test"};
   fs::path root_;
   std::unique_ptr<InferenceServer> server_;
 };
@@ -124,6 +112,10 @@ TEST_F(UncertaintyServerTest, CalibratedOutputsFollowFromTheLogits) {
   const Tensor& probs = r->outputs[1];
   const Tensor& set = r->outputs[2];
   const Tensor& uncertain = r->outputs[3];
+  // The model's own numbers: the fake's logits of these images.
+  const Tensor expected = FakeLogits({Images(rows)}, 10);
+  EXPECT_EQ(logits.shape, expected.shape);
+  EXPECT_EQ(logits.data, expected.data);
   EXPECT_EQ(probs.name, "probabilities");
   EXPECT_EQ(probs.dtype, DataType::kFp32);
   EXPECT_EQ(probs.shape, (std::vector<int64_t>{rows, 10}));

@@ -1,6 +1,6 @@
 // Versions with their own life: a reload builds only what changed, a version that fails
-// never takes traffic, and swaps under load drop no request. Real models (the bundled
-// `simple`), a real repository on disk.
+// never takes traffic, and swaps under load drop no request. A real repository on disk
+// (copies of the bundled `simple` model's config), served by FakeBackends.
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -15,7 +15,9 @@
 #include "server/inference_server.h"
 #include "server/model_manager.h"
 #include "testing/gate.h"
+#include "testing/requests.h"
 #include "testing/temp_repository.h"
+#include "testing/wait.h"
 
 namespace ferry {
 namespace {
@@ -23,34 +25,21 @@ namespace {
 namespace fs = std::filesystem;
 using testing::HasSubstr;
 
-void AddVersion(const TempRepository& repo, const std::string& model, int64_t version) {
-  fs::create_directories(repo.path() / model / std::to_string(version));
-  fs::copy_file("models/simple/1/model.pt", repo.path() / model / std::to_string(version) / "model.pt");
-}
-
-void AddBrokenVersion(const TempRepository& repo, const std::string& model, int64_t version) {
-  fs::create_directories(repo.path() / model / std::to_string(version));
-  std::ofstream(repo.path() / model / std::to_string(version) / "model.pt") << "not a model";
-}
-
-InferRequest SimpleRequest() {
-  InferRequest r;
-  for (const char* name : {"INPUT0", "INPUT1"}) {
-    Tensor t{name, DataType::kInt32, {1, 16}, {}};
-    t.data.assign(16 * 4, 0);
-    r.inputs.push_back(std::move(t));
-  }
-  return r;
+// A version whose backend fails to load, as a model file that is not a model would.
+void AddBrokenVersion(TempRepository& repo, const std::string& model, int64_t version) {
+  repo.fakes().FailLoad(model, version, absl::InvalidArgumentError("model.pt: not a model"));
+  repo.AddVersion(model, version);
 }
 
 class ModelManagerTest : public testing::Test {
  protected:
   void SetUp() override {
     repo_.AddSimple("m");
-    AddVersion(repo_, "m", 2);
+    repo_.AddVersion("m", 2);
     ManagerOptions options;
     options.repository = repo_.path().string();
     options.metrics = &metrics_;
+    options.backend_factory = repo_.fakes().factory();
     manager_ = std::make_unique<ModelManager>(options);
     ASSERT_TRUE(manager_->LoadAll().ok());
   }
@@ -82,10 +71,12 @@ TEST_F(ModelManagerTest, LoadingANewVersionDoesNotRebuildTheOthers) {
   ASSERT_NE(v1, nullptr);
   ASSERT_NE(v2, nullptr);
   EXPECT_EQ(DefaultVersion(), 2);
-  AddVersion(repo_, "m", 3);
+  repo_.AddVersion("m", 3);
   ASSERT_TRUE(manager_->Load("m").ok());
   EXPECT_EQ(Served(1), v1);  // the same build, batcher and warm state
   EXPECT_EQ(Served(2), v2);
+  EXPECT_EQ(repo_.fakes().Builds("m", 1), 1);  // no backend made again
+  EXPECT_EQ(repo_.fakes().Builds("m", 2), 1);
   ASSERT_NE(Served(3), nullptr);
   EXPECT_EQ(Entry(3)->state, VersionState::kReady);
   EXPECT_EQ(DefaultVersion(), 3);
@@ -161,10 +152,7 @@ TEST(VersionSwapTest, NoRequestFailsWhileVersionsLoadUnloadAndSwap) {
   for (int c = 0; c < 4; ++c) {
     clients.emplace_back([&] {
       while (!stop.load()) {
-        std::promise<absl::StatusOr<InferResponse>> done;
-        s.Infer(std::make_shared<RequestContext>(), "m", "", SimpleRequest(),
-                [&done](absl::StatusOr<InferResponse> r) { done.set_value(std::move(r)); });
-        absl::StatusOr<InferResponse> r = done.get_future().get();
+        absl::StatusOr<InferResponse> r = InferAndWait(s, "m", SimpleRequest());
         std::lock_guard<std::mutex> lock(mu);
         if (r.ok()) {
           ++answered_by[r->model_version];
@@ -185,14 +173,11 @@ TEST(VersionSwapTest, NoRequestFailsWhileVersionsLoadUnloadAndSwap) {
     EXPECT_EQ(s.LoadModel("m").code(), want);
     // Let traffic run on the new snapshot before the next change (bounded, in case
     // requests fail instead: the expectations below then say so).
-    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (total() < before + 200 && std::chrono::steady_clock::now() < give_up) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    WaitUntil([&] { return total() >= before + 200; }, std::chrono::seconds(60));
   };
-  AddVersion(repo, "m", 2);
+  repo.AddVersion("m", 2);
   reload(absl::StatusCode::kOk);
-  AddVersion(repo, "m", 3);
+  repo.AddVersion("m", 3);
   reload(absl::StatusCode::kOk);
   fs::remove_all(repo.path() / "m" / "1");
   reload(absl::StatusCode::kOk);
@@ -225,11 +210,10 @@ TEST(VersionSwapTest, ARequestRoutedToASwappedOutVersionRoutesAgain) {
   Gate gate;
   std::atomic<bool> hold{true};
   ServerOptions options;
-  options.model_repository = repo.path().string();
   options.after_route = [&](int64_t) {
     if (hold.exchange(false)) gate.Enter();  // only the first request waits
   };
-  auto server = InferenceServer::Create(options);
+  auto server = repo.StartServer(options);
   ASSERT_TRUE(server.ok()) << server.status();
 
   std::promise<absl::StatusOr<InferResponse>> done;

@@ -1,11 +1,12 @@
 // Gate: holds threads at a point until the test lets them through, one permit each, and
-// tells the test how many have arrived. Tests use it (e.g. in AdminOptions::before_work)
-// to keep work "running" for exactly as long as they need, with no sleeps.
+// tells the test how many have arrived. Tests use it (e.g. in AdminOptions::before_work,
+// or as a FakeBackend's gate) to keep work "running" for exactly as long as they need,
+// with no sleeps.
 #ifndef FERRY_TESTING_GATE_H_
 #define FERRY_TESTING_GATE_H_
 
-#include <condition_variable>
-#include <mutex>
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace ferry {
 
@@ -13,17 +14,16 @@ class Gate {
  public:
   // Blocks until a permit is available and takes it.
   void Enter() {
-    std::unique_lock<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     ++entered_;
-    cv_.notify_all();
-    cv_.wait(lock, [this] { return permits_ > 0; });
+    const auto open = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return permits_ > 0; };
+    mu_.Await(absl::Condition(&open));
     --permits_;
   }
   // Lets `n` more threads through, now or whenever they arrive.
   void Release(int n) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     permits_ += n;
-    cv_.notify_all();
   }
   // A callback that enters the gate, whatever it is called with (e.g. as
   // AdminOptions::before_work). The gate must outlive it.
@@ -32,15 +32,15 @@ class Gate {
   }
   // Returns once `n` threads in total have called Enter.
   void WaitEntered(int n) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [this, n] { return entered_ >= n; });
+    absl::MutexLock lock(&mu_);
+    const auto arrived = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return entered_ >= n; };
+    mu_.Await(absl::Condition(&arrived));
   }
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  int entered_ = 0;
-  int permits_ = 0;
+  absl::Mutex mu_;
+  int entered_ ABSL_GUARDED_BY(mu_) = 0;
+  int permits_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace ferry

@@ -1,15 +1,13 @@
-// GrpcServer in process: a real InferenceServer over the bundled `simple` model, a real
-// gRPC client on a loopback port. Covers what the codec tests cannot: status codes on the
-// wire, the asynchronous completion path, health, limits and shutdown with calls in flight.
+// GrpcServer in process: a real InferenceServer over the bundled `simple` model's config
+// (answered by a FakeBackend), a real gRPC client on a loopback port. Covers what the
+// codec tests cannot: status codes on the wire, the asynchronous completion path, health,
+// limits and shutdown with calls in flight.
 #include "api/grpc/grpc_server.h"
 
 #include <grpcpp/grpcpp.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <future>
 #include <sstream>
 #include <thread>
@@ -22,11 +20,12 @@
 #include "health.grpc.pb.h"
 #include "inference.grpc.pb.h"
 #include "testing/gate.h"
+#include "testing/temp_repository.h"
+#include "testing/wait.h"
 
 namespace ferry {
 namespace {
 
-namespace fs = std::filesystem;
 using inference::GRPCInferenceService;
 using testing::HasSubstr;
 
@@ -43,14 +42,10 @@ std::vector<int32_t> Ints(const std::string& raw) {
 class GrpcServerTest : public testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::temp_directory_path() / ("ferry_grpc_test_" + std::to_string(::getpid()));
-    fs::remove_all(root_);
-    AddSimple("simple", "");
+    repo_.AddSimple("simple");
     // Holds each request in the queue for 300 ms, so a test can act while it is in flight.
-    AddSimple("slow", "max_queue_delay_us = 300000\npreferred_batch_sizes = [8]\n");
-    ServerOptions options;
-    options.model_repository = root_.string();
-    auto server = InferenceServer::Create(options);
+    repo_.AddSimple("slow", "max_queue_delay_us = 300000\npreferred_batch_sizes = [8]\n");
+    auto server = repo_.StartServer();
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
     StartAdmin({});
@@ -60,27 +55,6 @@ class GrpcServerTest : public testing::Test {
     grpc_.reset();
     admin_.reset();
     server_.reset();
-    fs::remove_all(root_);
-  }
-
-  // models/simple under another name, with extra [batching] keys replacing the defaults.
-  void AddSimple(const std::string& name, const std::string& batching) {
-    fs::create_directories(root_ / name / "1");
-    std::ifstream in("models/simple/config.toml");
-    std::ofstream out(root_ / name / "config.toml");
-    std::string line;
-    bool in_batching = false;
-    while (std::getline(in, line)) {
-      if (line.rfind("[", 0) == 0) in_batching = line == "[batching]";
-      if (in_batching && !batching.empty() &&
-          (line.rfind("max_queue_delay_us", 0) == 0 ||
-           line.rfind("preferred_batch_sizes", 0) == 0)) {
-        continue;
-      }
-      out << line << "\n";
-      if (line == "[batching]") out << batching;
-    }
-    fs::copy_file("models/simple/1/model.pt", root_ / name / "1" / "model.pt");
   }
 
   // Before StartGrpc: the service the gRPC server will hand repository calls to.
@@ -136,17 +110,7 @@ class GrpcServerTest : public testing::Test {
     return -1;
   }
 
-  template <typename Pred>
-  static bool WaitFor(Pred pred) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!pred()) {
-      if (std::chrono::steady_clock::now() > deadline) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return true;
-  }
-
-  fs::path root_;
+  TempRepository repo_{"ferry_grpc_test"};
   Gate gate_;
   std::unique_ptr<InferenceServer> server_;
   std::unique_ptr<AdminService> admin_;
@@ -393,7 +357,7 @@ TEST_F(GrpcServerTest, ShutdownLetsInFlightCallsFinish) {
   grpc::Status status(grpc::StatusCode::UNKNOWN, "not run");
   std::thread client([&] { status = Infer(SimpleRequest("slow"), &resp); });
   // Shutdown starts while the request sits in the slow model's batching window.
-  ASSERT_TRUE(WaitFor([&] { return QueueDepth("slow") == 1; }));
+  ASSERT_TRUE(WaitUntil([&] { return QueueDepth("slow") == 1; }));
   grpc_->Shutdown();
   client.join();
   EXPECT_TRUE(status.ok()) << status.error_message();
@@ -408,13 +372,13 @@ TEST_F(GrpcServerTest, ClientCancellationReachesTheBatcher) {
   inference::ModelInferResponse resp;
   std::promise<grpc::Status> done;
   stub_->async()->ModelInfer(&ctx, &req, &resp, [&done](grpc::Status s) { done.set_value(s); });
-  ASSERT_TRUE(WaitFor([&] { return QueueDepth("slow") == 1; }));
+  ASSERT_TRUE(WaitUntil([&] { return QueueDepth("slow") == 1; }));
   ctx.TryCancel();
   EXPECT_EQ(done.get_future().get().error_code(), grpc::StatusCode::CANCELLED);
   // The batcher drops the request when the window closes: answered Cancelled (a failure
   // in the statistics) and never computed.
   auto stats = [&] { return server_->Statistics("slow", "").value().at(0); };
-  ASSERT_TRUE(WaitFor([&] { return stats().fail.count == 1; })) << stats().fail.count;
+  ASSERT_TRUE(WaitUntil([&] { return stats().fail.count == 1; })) << stats().fail.count;
   EXPECT_EQ(stats().execution_count, 0u);
   EXPECT_TRUE(Infer(SimpleRequest("slow"), &resp).ok());
   // Shutdown must not hang on the abandoned call's reactor.

@@ -1,5 +1,6 @@
 // The HTTP transport over real sockets: keep-alive, concurrency, limits and bad input.
-// Serves a copy of models/simple (INT32 sum and difference) so inference is exercised too.
+// Serves a copy of models/simple's config (INT32 sum and difference, answered by a
+// FakeBackend) so inference is exercised too.
 #include "api/http/http_server.h"
 
 #include <sys/resource.h>
@@ -18,9 +19,6 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,6 +26,8 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/temp_repository.h"
+#include "testing/wait.h"
 
 namespace ferry {
 namespace {
@@ -96,13 +96,8 @@ class Client {
 class HttpServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           absl::StrCat("ferry_http_test_", getpid(), "_", counter_++);
-    std::filesystem::create_directories(dir_);
-    std::filesystem::copy("models/simple", dir_ / "simple",
-                          std::filesystem::copy_options::recursive);
-    absl::StatusOr<std::unique_ptr<InferenceServer>> server =
-        InferenceServer::Create({.model_repository = dir_.string()});
+    repo_.AddSimple("simple");
+    absl::StatusOr<std::unique_ptr<InferenceServer>> server = repo_.StartServer();
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     admin_ = *AdminService::Create({}, server_.get());
@@ -123,11 +118,9 @@ class HttpServerTest : public ::testing::Test {
     http_.reset();
     admin_.reset();
     server_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
-  static inline int counter_ = 0;
-  std::filesystem::path dir_;
+  TempRepository repo_{"ferry_http_test"};
   std::unique_ptr<InferenceServer> server_;
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<HttpServer> http_;
@@ -382,31 +375,20 @@ TEST_F(HttpServerTest, StopAcceptingKeepsOpenConnectionsServing) {
 }
 
 // A copy of simple whose one-row requests wait `delay_us` in the queue for a batch.
-void AddSlowSimple(const std::filesystem::path& repo, int delay_us) {
-  std::filesystem::copy("models/simple", repo / "slow", std::filesystem::copy_options::recursive);
-  std::ifstream in(repo / "slow" / "config.toml");
-  std::string config((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const std::string knob = "max_queue_delay_us = 0";
-  ASSERT_NE(config.find(knob), std::string::npos);
-  config.replace(config.find(knob), knob.size(), absl::StrCat("max_queue_delay_us = ", delay_us));
-  std::ofstream(repo / "slow" / "config.toml") << config;
+void AddSlowSimple(const TempRepository& repo, int delay_us) {
+  repo.AddSimple("slow", absl::StrCat("max_queue_delay_us = ", delay_us, "\n"));
 }
 
 // Polls the metrics until "slow" holds one queued request; false after 10 s.
 bool WaitForOneQueued(InferenceServer& server) {
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (std::chrono::steady_clock::now() < give_up) {
-    if (server.RenderMetrics().find(
-            "ferry_queue_depth{model=\"slow\",version=\"1\"} 1") != std::string::npos) {
-      return true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return false;
+  return WaitUntil([&server] {
+    return server.RenderMetrics().find("ferry_queue_depth{model=\"slow\",version=\"1\"} 1") !=
+           std::string::npos;
+  });
 }
 
 TEST_F(HttpServerTest, StopLetsAResponseStillBeingComputedReachItsClient) {
-  AddSlowSimple(dir_, 300'000);
+  AddSlowSimple(repo_, 300'000);
   ASSERT_TRUE(server_->LoadModel("slow").ok());
   StartHttp();
   Client client(http_->port());
@@ -425,7 +407,7 @@ TEST_F(HttpServerTest, StopLetsAResponseStillBeingComputedReachItsClient) {
 }
 
 TEST_F(HttpServerTest, StopGivesUpOnResponsesAfterTheDrainTimeout) {
-  AddSlowSimple(dir_, 1'000'000);
+  AddSlowSimple(repo_, 1'000'000);
   ASSERT_TRUE(server_->LoadModel("slow").ok());
   HttpOptions options;
   options.drain_timeout_seconds = 0;

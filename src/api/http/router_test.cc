@@ -1,10 +1,7 @@
 // The REST routes without sockets: health, metadata, errors and status codes over an empty
 // repository, then inference (JSON and binary), statistics and model load / unload over a
-// repository holding a copy of models/simple.
+// repository holding a copy of models/simple's config, served by a FakeBackend.
 #include "api/http/router.h"
-
-#include <stdlib.h>
-#include <unistd.h>
 
 #include <boost/json.hpp>
 #include <chrono>
@@ -23,6 +20,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/gate.h"
+#include "testing/route.h"
+#include "testing/temp_repository.h"
 
 namespace ferry {
 namespace {
@@ -46,35 +45,39 @@ std::string OneInput(const std::string& dtype, const std::string& shape, const s
 }
 
 // ---- router ----------------------------------------------------------------------------
-// Over a server with an empty repository: every route but a successful infer.
 
-class RouterTest : public ::testing::Test {
+// A server over a TempRepository (its models on FakeBackends), an admin service and a
+// router over both.
+class RouterFixture : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char dir[] = "/tmp/ferry_router_test_XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    dir_ = dir;
-    absl::StatusOr<std::unique_ptr<InferenceServer>> server =
-        InferenceServer::Create({.model_repository = dir_});
+  void StartServer() {
+    absl::StatusOr<std::unique_ptr<InferenceServer>> server = repo_.StartServer();
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
-    admin_ = *AdminService::Create({}, server_.get());
-    router_ = std::make_unique<Router>(server_.get(), admin_.get());
+    StartAdmin({});
+  }
+  // Replaces the admin service (and the router over it).
+  void StartAdmin(AdminOptions options) {
+    router_.reset();
+    admin_.reset();
+    absl::StatusOr<std::unique_ptr<AdminService>> admin =
+        AdminService::Create(std::move(options), server_.get());
+    ASSERT_TRUE(admin.ok()) << admin.status();
+    admin_ = *std::move(admin);
+    router_ = std::make_unique<Router>(server_.get(), admin_.get(), options_);
   }
   void TearDown() override {
+    gate_.Release(1000);  // whatever a failed test left held
     router_.reset();
     admin_.reset();
     server_.reset();
-    rmdir(dir_.c_str());
   }
 
   // Routes a request and waits for its response (infer may answer from another thread).
+  // Every error but a "not ready" is a JSON object with an "error".
   HttpResponse Call(std::string_view method, std::string_view target, std::string_view body = "",
                     std::optional<std::string_view> header_length = std::nullopt) {
-    std::promise<std::optional<HttpResponse>> promise;
-    router_->Handle({method, target, body, header_length}, std::make_shared<RequestContext>(),
-                    [&promise](std::optional<HttpResponse> r) { promise.set_value(std::move(r)); });
-    std::optional<HttpResponse> r = promise.get_future().get();
+    std::optional<HttpResponse> r = RouteAndWait(*router_, {method, target, body, header_length});
     EXPECT_TRUE(r.has_value());
     if (!r) return {};
     if (r->status >= 400 && target.find("ready") == std::string_view::npos) {
@@ -84,10 +87,18 @@ class RouterTest : public ::testing::Test {
     return *r;
   }
 
-  std::string dir_;
+  TempRepository repo_{"ferry_router_test"};
+  RouterOptions options_;
+  Gate gate_;
   std::unique_ptr<InferenceServer> server_;
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<Router> router_;
+};
+
+// Over a server with an empty repository: every route but a successful infer.
+class RouterTest : public RouterFixture {
+ protected:
+  void SetUp() override { StartServer(); }
 };
 
 std::string Header(const HttpResponse& r, const std::string& name) {
@@ -235,48 +246,14 @@ TEST_F(RouterTest, ModelControlErrors) {
   }
 }
 
-// Over a repository with a copy of models/simple (INT32 INPUT0, INPUT1 [-1, 16];
-// OUTPUT0 = sum, OUTPUT1 = difference).
-class SimpleRouterTest : public ::testing::Test {
+// Over a repository with a copy of models/simple's config (INT32 INPUT0, INPUT1 [-1, 16];
+// OUTPUT0 = sum, OUTPUT1 = difference), which the fake backend answers.
+class SimpleRouterTest : public RouterFixture {
  protected:
   void SetUp() override {
-    char dir[] = "/tmp/ferry_router_simple_XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    dir_ = dir;
-    std::filesystem::copy("models/simple", dir_ / "simple",
-                          std::filesystem::copy_options::recursive);
-    absl::StatusOr<std::unique_ptr<InferenceServer>> server =
-        InferenceServer::Create({.model_repository = dir_.string()});
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-    StartAdmin({});
-  }
-  // Replaces the admin service (and the router over it).
-  void StartAdmin(AdminOptions options) {
-    router_.reset();
-    admin_.reset();
-    absl::StatusOr<std::unique_ptr<AdminService>> admin =
-        AdminService::Create(std::move(options), server_.get());
-    ASSERT_TRUE(admin.ok()) << admin.status();
-    admin_ = *std::move(admin);
-    router_ = std::make_unique<Router>(server_.get(), admin_.get(), options_);
-  }
-  void TearDown() override {
-    gate_.Release(1000);  // whatever a failed test left held
-    router_.reset();
-    admin_.reset();
-    server_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
-  HttpResponse Call(std::string_view method, std::string_view target, std::string_view body = "",
-                    std::optional<std::string_view> header_length = std::nullopt) {
-    std::promise<std::optional<HttpResponse>> promise;
-    router_->Handle({method, target, body, header_length}, std::make_shared<RequestContext>(),
-                    [&promise](std::optional<HttpResponse> r) { promise.set_value(std::move(r)); });
-    std::optional<HttpResponse> r = promise.get_future().get();
-    EXPECT_TRUE(r.has_value());
-    return r ? *r : HttpResponse{};
+    repo_.AddSimple("simple");
+    dir_ = repo_.path();
+    StartServer();
   }
 
   // {"inputs": [INPUT0 = 0..15, INPUT1 = 1...]} with both inputs in binary.
@@ -294,11 +271,6 @@ class SimpleRouterTest : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
-  RouterOptions options_;
-  Gate gate_;
-  std::unique_ptr<InferenceServer> server_;
-  std::unique_ptr<AdminService> admin_;
-  std::unique_ptr<Router> router_;
 };
 
 std::vector<int32_t> Int32s(std::string_view bytes) {

@@ -5,9 +5,11 @@
 #include <filesystem>
 #include <fstream>
 
+#include "backends/create_backend.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "repository/model_config.h"
+#include "testing/requests.h"
 
 namespace ferry {
 namespace {
@@ -26,13 +28,6 @@ BackendOptions OptionsFor(const std::string& model, bool optimize = true) {
   return o;
 }
 
-Tensor Int32(const std::string& name, std::vector<int64_t> shape, const std::vector<int32_t>& v) {
-  Tensor t{name, DataType::kInt32, std::move(shape), {}};
-  t.data.resize(v.size() * 4);
-  std::memcpy(t.data.data(), v.data(), t.data.size());
-  return t;
-}
-
 TEST(TorchBackendTest, SimpleAddsAndSubtracts) {
   absl::StatusOr<std::unique_ptr<Backend>> backend = CreateBackend(OptionsFor("simple"));
   ASSERT_TRUE(backend.ok()) << backend.status();
@@ -41,7 +36,7 @@ TEST(TorchBackendTest, SimpleAddsAndSubtracts) {
     a[i] = i;
     b[i] = 100 - 3 * i;
   }
-  std::vector<Tensor> inputs = {Int32("INPUT0", {2, 16}, a), Int32("INPUT1", {2, 16}, b)};
+  std::vector<Tensor> inputs = {Int32Tensor("INPUT0", {2, 16}, a), Int32Tensor("INPUT1", {2, 16}, b)};
   absl::StatusOr<std::vector<Tensor>> out = (*backend)->Execute(inputs);
   ASSERT_TRUE(out.ok()) << out.status();
   ASSERT_EQ(out->size(), 2u);

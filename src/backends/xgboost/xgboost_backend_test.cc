@@ -100,7 +100,7 @@ BackendOptions FashionOptions(int threads = 1) {
 }
 
 std::unique_ptr<Backend> MustCreate(const BackendOptions& options) {
-  absl::StatusOr<std::unique_ptr<Backend>> backend = CreateBackend(options);
+  absl::StatusOr<std::unique_ptr<Backend>> backend = CreateXGBoostBackend(options);
   EXPECT_TRUE(backend.ok()) << backend.status();
   return backend.ok() ? std::move(*backend) : nullptr;
 }
@@ -219,7 +219,7 @@ TEST(XGBoostBackendTest, MissingModelFileIsNotFound) {
   TempDir dir;
   BackendOptions options = FashionOptions();
   options.version_path = dir.path();
-  absl::StatusOr<std::unique_ptr<Backend>> backend = CreateBackend(options);
+  absl::StatusOr<std::unique_ptr<Backend>> backend = CreateXGBoostBackend(options);
   ASSERT_FALSE(backend.ok());
   EXPECT_EQ(backend.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(backend.status().message(),
@@ -232,7 +232,7 @@ TEST(XGBoostBackendTest, BothModelFilesAreAnError) {
   WriteFile(dir.file("model.json"), "{}");
   BackendOptions options = FashionOptions();
   options.version_path = dir.path();
-  absl::StatusOr<std::unique_ptr<Backend>> backend = CreateBackend(options);
+  absl::StatusOr<std::unique_ptr<Backend>> backend = CreateXGBoostBackend(options);
   ASSERT_FALSE(backend.ok());
   EXPECT_EQ(backend.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(backend.status().message(),
@@ -257,7 +257,7 @@ TEST(XGBoostBackendTest, GarbageModelFilesAreClearErrors) {
     WriteFile(dir.file(name), bytes);
     BackendOptions options = FashionOptions();
     options.version_path = dir.path();
-    absl::StatusOr<std::unique_ptr<Backend>> backend = CreateBackend(options);
+    absl::StatusOr<std::unique_ptr<Backend>> backend = CreateXGBoostBackend(options);
     ASSERT_FALSE(backend.ok());
     EXPECT_EQ(backend.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_THAT(backend.status().message(),
@@ -276,7 +276,7 @@ TEST(XGBoostBackendTest, GarbageModelFilesAreClearErrors) {
 TEST(XGBoostBackendTest, FeatureCountMismatchNamesBoth) {
   BackendOptions options = FashionOptions();
   options.signature.inputs[0].shape = {-1, 1, 28, 27};
-  absl::StatusOr<std::unique_ptr<Backend>> backend = CreateBackend(options);
+  absl::StatusOr<std::unique_ptr<Backend>> backend = CreateXGBoostBackend(options);
   ASSERT_FALSE(backend.ok());
   EXPECT_EQ(backend.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(backend.status().message(),
@@ -285,13 +285,13 @@ TEST(XGBoostBackendTest, FeatureCountMismatchNamesBoth) {
 
   options = FashionOptions();
   options.signature.inputs[0].shape = {-1, -1};
-  backend = CreateBackend(options);
+  backend = CreateXGBoostBackend(options);
   ASSERT_FALSE(backend.ok());
   EXPECT_THAT(backend.status().message(), HasSubstr("only the batch dimension may be -1"));
 
   options = FashionOptions();
   options.signature.inputs[0].dtype = DataType::kFp64;
-  backend = CreateBackend(options);
+  backend = CreateXGBoostBackend(options);
   ASSERT_FALSE(backend.ok());
   EXPECT_THAT(backend.status().message(), HasSubstr("an XGBoost model takes FP32"));
 }
@@ -299,7 +299,7 @@ TEST(XGBoostBackendTest, FeatureCountMismatchNamesBoth) {
 TEST(XGBoostBackendTest, ConfiguredOutputsAreChecked) {
   BackendOptions options = FashionOptions();
   options.signature.outputs[1].name = "scores";
-  absl::StatusOr<std::unique_ptr<Backend>> backend = CreateBackend(options);
+  absl::StatusOr<std::unique_ptr<Backend>> backend = CreateXGBoostBackend(options);
   ASSERT_FALSE(backend.ok());
   EXPECT_EQ(backend.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(backend.status().message(),
@@ -307,14 +307,14 @@ TEST(XGBoostBackendTest, ConfiguredOutputsAreChecked) {
 
   options = FashionOptions();
   options.signature.outputs[0].shape = {-1, 9};
-  backend = CreateBackend(options);
+  backend = CreateXGBoostBackend(options);
   ASSERT_FALSE(backend.ok());
   EXPECT_THAT(backend.status().message(),
               AllOf(HasSubstr("output 'logits' is FP32 [-1, 9]"), HasSubstr("gives FP32 [-1, 10]")));
 
   options = FashionOptions();
   options.signature.outputs[1].dtype = DataType::kFp64;
-  backend = CreateBackend(options);
+  backend = CreateXGBoostBackend(options);
   ASSERT_FALSE(backend.ok());
   EXPECT_THAT(backend.status().message(), HasSubstr("output 'probabilities' is FP64"));
 }
@@ -434,7 +434,7 @@ TEST(XGBoostBackendTest, BinaryLogisticGivesTwoClasses) {
 
   // A binary classifier has two classes, not one.
   absl::StatusOr<std::unique_ptr<Backend>> wrong =
-      CreateBackend(TinyOptions(dir.path(), {{"probabilities", DataType::kFp32, {-1, 1}}}));
+      CreateXGBoostBackend(TinyOptions(dir.path(), {{"probabilities", DataType::kFp32, {-1, 1}}}));
   ASSERT_FALSE(wrong.ok());
   EXPECT_THAT(wrong.status().message(), HasSubstr("gives FP32 [-1, 2]"));
 }
@@ -456,12 +456,12 @@ TEST(XGBoostBackendTest, RegressorServesOneNamedOutput) {
   const std::vector<float> expected = ReferencePredict(dir.file("model.ubj"), false);
   for (int r = 0; r < kTinyRows; ++r) EXPECT_EQ(out[0].data_as<float>()[r], expected[r]) << r;
 
-  absl::StatusOr<std::unique_ptr<Backend>> two = CreateBackend(TinyOptions(
+  absl::StatusOr<std::unique_ptr<Backend>> two = CreateXGBoostBackend(TinyOptions(
       dir.path(), {{"a", DataType::kFp32, {-1, 1}}, {"b", DataType::kFp32, {-1, 1}}}));
   ASSERT_FALSE(two.ok());
   EXPECT_THAT(two.status().message(), HasSubstr("gives one output, FP32 [-1, 1]; the config lists 2"));
   absl::StatusOr<std::unique_ptr<Backend>> wide =
-      CreateBackend(TinyOptions(dir.path(), {{"price", DataType::kFp32, {-1, 3}}}));
+      CreateXGBoostBackend(TinyOptions(dir.path(), {{"price", DataType::kFp32, {-1, 3}}}));
   ASSERT_FALSE(wide.ok());
   EXPECT_THAT(wide.status().message(), HasSubstr("output 'price' is FP32 [-1, 3]"));
 }
