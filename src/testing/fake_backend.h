@@ -8,10 +8,10 @@
 // FakeBackend for each model version the server loads, configured per model (and
 // version) by the test, by default with outputs that fit the version's signature.
 //
-// Warm-up runs through Execute too (the config's execution.warmup_batch_sizes, three calls
-// at each size): the counters include those calls, a gate holds them and an error from
-// the first call on fails the load. A config with `warmup_batch_sizes = []` leaves only
-// the requests.
+// Warm-up runs through Execute too (the config's execution.warmup_batch_sizes, by default
+// 1 and max_batch_size, three calls at each size; a composite's warm-up calls its members
+// too): the counters include those calls, a gate holds them and an error from the first
+// call on fails the load.
 //
 // Thread-safe: the server's workers may call one FakeBackend at once, and a test may
 // configure a factory while a server uses it.
