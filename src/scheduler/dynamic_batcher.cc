@@ -78,6 +78,9 @@ absl::Status DynamicBatcher::Enqueue(std::unique_ptr<BatchTask>& task) {
     if (task->context != nullptr && task->context->Expired(now_ns)) {
       return absl::DeadlineExceededError("the request's deadline passed before it was queued");
     }
+    if (task->context != nullptr && task->context->cancelled()) {
+      return absl::CancelledError("the client went away before the request was queued");
+    }
     if (static_cast<int64_t>(queue_.size()) >= options_.max_queue_size) {
       return absl::ResourceExhaustedError(absl::StrCat(
           "the model's queue is full (", options_.max_queue_size, " requests); retry later"));

@@ -4,8 +4,8 @@
 //
 // Concurrency: one mutex guards the queue. Enqueue never blocks on the model: it appends,
 // signals, and returns, or refuses at once with RESOURCE_EXHAUSTED when the queue is full (the
-// caller sheds load with a 503 rather than queueing unbounded latency), or DEADLINE_EXCEEDED
-// when the task's deadline has already passed. Workers hold the
+// caller sheds load with a 503 rather than queueing unbounded latency), DEADLINE_EXCEEDED
+// when the task's deadline has already passed, or CANCELLED when its request was. Workers hold the
 // lock only to decide and to pop; assembling, executing and answering happen outside it.
 // Callbacks run on a worker thread (or the caller of RunOnce or, with run_inline_when_idle,
 // of Enqueue; with an AsyncBatchFn, the thread that finished the batch) and must not block
@@ -122,8 +122,9 @@ class DynamicBatcher {
 
   // Takes ownership of `task` on success. On failure the task stays with the caller:
   // RESOURCE_EXHAUSTED when the queue is full, UNAVAILABLE when the batcher is
-  // shutting down, DEADLINE_EXCEEDED when the task's deadline has passed already. With run_inline_when_idle the task may run, and its callback be
-  // called, before Enqueue returns.
+  // shutting down, DEADLINE_EXCEEDED when the task's deadline has passed already,
+  // CANCELLED when its request was cancelled already. With run_inline_when_idle the task
+  // may run, and its callback be called, before Enqueue returns.
   absl::Status Enqueue(std::unique_ptr<BatchTask>& task) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Starts the worker threads. Without it, the owner drives the batcher with RunOnce().

@@ -270,6 +270,20 @@ TEST_F(DynamicBatcherTest, ARequestPastItsDeadlineIsRefusedAtEnqueue) {
   EXPECT_EQ(b->QueueDepth(), 0u);
 }
 
+TEST_F(DynamicBatcherTest, ACancelledRequestIsRefusedAtEnqueueEvenByAnIdleModel) {
+  BatcherOptions o;
+  o.max_batch_size = 8;
+  o.run_inline_when_idle = true;  // idle: it would otherwise run inline at once
+  auto b = Make(o);
+  auto gone = std::make_shared<RequestContext>();
+  gone->Cancel();
+  Result r;
+  EXPECT_EQ(Submit(*b, 1, 1, &r, gone).code(), absl::StatusCode::kCancelled);
+  EXPECT_FALSE(r.called);
+  EXPECT_TRUE(backend_.batch_rows().empty());
+  EXPECT_EQ(b->QueueDepth(), 0u);
+}
+
 TEST_F(DynamicBatcherTest, ShutdownDrainsQueuedWorkAndRefusesNew) {
   BatcherOptions o;
   o.max_batch_size = 2;
