@@ -80,6 +80,29 @@ std::vector<ModelIndexEntry> AdminService::RepositoryIndex(const RequestContext&
   return entries;
 }
 
+absl::StatusOr<LogSettings> AdminService::Logging(const RequestContext& ctx,
+                                                 const SettingUpdates& updates) {
+  (void)ctx;  // authorization will read ctx.principal here
+  if (updates.empty()) return CurrentLogSettings();
+  absl::StatusOr<LogSettings> now = UpdateLogSettings(updates);
+  if (now.ok()) {
+    spdlog::warn("log settings changed by a client: level {}, format {}",
+                 spdlog::level::to_string_view(spdlog::get_level()), now->log_format);
+  }
+  return now;
+}
+
+absl::StatusOr<TraceSettings> AdminService::Tracing(const RequestContext& ctx,
+                                                   const std::string& model,
+                                                   const TraceSettings& updates) const {
+  (void)ctx;  // authorization will read ctx.principal here
+  if (!model.empty()) {
+    absl::StatusOr<bool> known = server_->IsModelReady(model, "");
+    if (!known.ok() && absl::IsNotFound(known.status())) return known.status();
+  }
+  return UpdateTraceSettings(updates);
+}
+
 void AdminService::Submit(std::string what, std::function<absl::Status()> work,
                           AdminCallback done) {
   absl::Status refused;

@@ -33,6 +33,7 @@
 #include "absl/synchronization/mutex.h"
 #include "core/request_context.h"
 #include "server/inference_server.h"
+#include "server/log_settings.h"
 
 namespace ferry {
 
@@ -82,6 +83,15 @@ class AdminService {
   // the READY ones. Cheap (no disk access), so it answers on the calling thread and does
   // not count against the bound.
   std::vector<ModelIndexEntry> RepositoryIndex(const RequestContext& ctx, bool ready_only) const;
+
+  // Logging extension: applies `updates` (empty: none) and returns the log settings now
+  // (server/log_settings.h has the mapping and the errors, all InvalidArgument). Answers on
+  // the calling thread and does not count against the bound.
+  absl::StatusOr<LogSettings> Logging(const RequestContext& ctx, const SettingUpdates& updates);
+  // Trace extension, for the whole server (`model` empty) or one model (NotFound when it is
+  // unknown): tracing is off and stays off (UpdateTraceSettings). On the calling thread.
+  absl::StatusOr<TraceSettings> Tracing(const RequestContext& ctx, const std::string& model,
+                                        const TraceSettings& updates) const;
 
   int max_pending() const { return options_.max_pending; }
 

@@ -89,7 +89,8 @@ ServerMetadata InferenceServer::Metadata() const {
   // Only what is implemented: the binary tensor data extension is HTTP-only (gRPC has raw
   // contents), the others are on both transports.
   return {kServerName, kServerVersion,
-          {"classification", "binary_tensor_data", "model_repository", "statistics"}};
+          {"classification", "binary_tensor_data", "model_repository", "statistics",
+           "model_configuration", "logging"}};
 }
 
 bool InferenceServer::IsReady() const { return !draining_.load(std::memory_order_acquire); }
@@ -123,6 +124,15 @@ absl::StatusOr<ModelMetadata> InferenceServer::GetModelMetadata(const std::strin
   absl::StatusOr<std::shared_ptr<const CalibratedClassifier>> calibration = GetCalibration(model, version);
   if (calibration.ok() && *calibration != nullptr) meta.outputs = (*calibration)->signature.outputs;
   return meta;
+}
+
+absl::StatusOr<TritonModelConfig> InferenceServer::GetModelConfig(const std::string& model,
+                                                                  const std::string& version) const {
+  if (model.empty()) return absl::InvalidArgumentError("a model name is required");
+  // The version's own config (a version folder's config.toml overrides the model's), and
+  // its calibrated outputs, which requests may name as any other.
+  FERRY_ASSIGN_OR_RETURN(std::shared_ptr<ServedVersion> v, models_->Resolve(model, version));
+  return ToTritonModelConfig(*v->config, ResponseSignature(*v));
 }
 
 absl::StatusOr<std::shared_ptr<const CalibratedClassifier>> InferenceServer::GetCalibration(

@@ -27,6 +27,7 @@
 #include "core/signature.h"
 #include "monitor/metrics.h"
 #include "monitor/observer.h"
+#include "server/model_configuration.h"
 #include "uncertainty/uncertainty_outputs.h"
 
 namespace ferry {
@@ -135,6 +136,13 @@ class InferenceServer {
   // or version.
   absl::StatusOr<ModelMetadata> GetModelMetadata(const std::string& model,
                                                  const std::string& version) const;
+  // Model configuration extension: the configuration of `version` (empty = the version
+  // that answers by default), its own config.toml overrides applied, in Triton's shape
+  // (server/model_configuration.h). InvalidArgument for an empty model name or a version
+  // that is not a positive integer, NotFound for an unknown model or version, Unavailable
+  // for a version that is not ready (the message says why).
+  absl::StatusOr<TritonModelConfig> GetModelConfig(const std::string& model,
+                                                   const std::string& version) const;
   // The calibration a version serves with (`version` empty = the default version), or
   // null when it has none. Errors as for Infer's version lookup.
   absl::StatusOr<std::shared_ptr<const CalibratedClassifier>> GetCalibration(

@@ -37,6 +37,9 @@ FASHION_LABELS = [
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 ]
 START_TIMEOUT_S = 120.0
+# What GET /v2 and gRPC ServerMetadata list: exactly the extensions Ferry implements.
+EXTENSIONS = ["classification", "binary_tensor_data", "model_repository", "statistics",
+              "model_configuration", "logging"]
 LISTENING_RE = re.compile(r"listening on http://([^\s:/]+):(\d+)")
 
 

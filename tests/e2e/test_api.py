@@ -8,8 +8,9 @@ import unittest
 
 import numpy as np
 
-from server import (EXAMPLES, FASHION_LABELS, ServerTestCase, fashion_test_set, image_request,
-                    model_config, output, output_array, raw_exchange, simple_request, status_of)
+from server import (EXAMPLES, EXTENSIONS, FASHION_LABELS, ServerTestCase, fashion_test_set,
+                    image_request, model_config, output, output_array, raw_exchange,
+                    simple_request, status_of)
 
 BUNDLED = ("fashion_cnn", "fashion_mlp", "simple")
 
@@ -33,8 +34,7 @@ class ApiTest(ServerTestCase):
             self.assertTrue(body["version"], "version must be non-empty")
             self.assertIsInstance(body["extensions"], list)
             self.assertTrue(all(isinstance(e, str) for e in body["extensions"]))
-            self.assertEqual(body["extensions"], ["classification", "binary_tensor_data",
-                                                  "model_repository", "statistics"])
+            self.assertEqual(body["extensions"], EXTENSIONS)
 
     def test_model_metadata_matches_config(self):
         for name in BUNDLED:

@@ -11,9 +11,9 @@ import unittest
 import numpy as np
 import requests
 
-from server import ServerTestCase, copy_model, output, simple_config, simple_request
+from server import (EXTENSIONS, ServerTestCase, copy_model, output, simple_config,
+                    simple_request)
 
-EXTENSIONS = ["classification", "binary_tensor_data", "model_repository", "statistics"]
 DURATION_KEYS = ("success", "fail", "queue", "compute_input", "compute_infer", "compute_output")
 
 

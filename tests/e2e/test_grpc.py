@@ -23,7 +23,7 @@ except ImportError:  # stubs() skips the tests with the package to install
     grpc = None
 
 from grpc_stubs import stubs
-from server import (EXAMPLES, FASHION_LABELS, FerryServer, ServerTestCase, copy_model,
+from server import (EXAMPLES, EXTENSIONS, FASHION_LABELS, FerryServer, ServerTestCase, copy_model,
                     ferry_bin, metric, parse_metrics, require_models, simple_config)
 
 GRPC_LISTENING_RE = re.compile(r"gRPC listening on (\S+):(\d+)")
@@ -190,8 +190,7 @@ class GrpcApiTest(GrpcTestCase):
         meta = self.stub.ServerMetadata(self.pb.ServerMetadataRequest(), timeout=10)
         self.assertEqual(meta.name, "ferry")
         self.assertTrue(meta.version)
-        self.assertEqual(list(meta.extensions), ["classification", "binary_tensor_data",
-                                                 "model_repository", "statistics"])
+        self.assertEqual(list(meta.extensions), EXTENSIONS)
         http = self.assertOk(self.get("/v2"))
         self.assertEqual((meta.name, meta.version, list(meta.extensions)),
                          (http["name"], http["version"], http["extensions"]))

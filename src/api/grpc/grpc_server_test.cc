@@ -4,9 +4,12 @@
 // limits and shutdown with calls in flight.
 #include "api/grpc/grpc_server.h"
 
+#include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 
+#include <boost/json.hpp>
 #include <chrono>
+#include <functional>
 #include <cstring>
 #include <future>
 #include <sstream>
@@ -14,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "api/grpc/grpc_service.h"
+#include "api/http/extension_json.h"
 #include "api/http/router.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -21,6 +25,7 @@
 #include "inference.grpc.pb.h"
 #include "testing/gate.h"
 #include "testing/temp_repository.h"
+#include "spdlog/spdlog.h"
 #include "testing/wait.h"
 
 namespace ferry {
@@ -383,6 +388,239 @@ TEST_F(GrpcServerTest, ClientCancellationReachesTheBatcher) {
   EXPECT_TRUE(Infer(SimpleRequest("slow"), &resp).ok());
   // Shutdown must not hang on the abandoned call's reactor.
   grpc_->Shutdown();
+}
+
+// ---- model configuration, logging, trace and the RPCs Ferry refuses ---------------------
+
+// 64-bit integers are strings in proto3's JSON and numbers in Triton's (and Ferry's).
+void NumbersFromStrings(boost::json::value& v) {
+  if (boost::json::object* o = v.if_object()) {
+    for (auto& kv : *o) {
+      const std::string key(kv.key().data(), kv.key().size());
+      if (key == "dims" || key == "model_version" || key == "max_queue_delay_microseconds") {
+        if (kv.value().is_string()) {
+          const boost::json::string& text = kv.value().get_string();
+          kv.value() = std::stoll(std::string(text.data(), text.size()));
+        } else if (kv.value().is_array()) {
+          for (auto& item : kv.value().get_array()) {
+            const boost::json::string& text = item.get_string();
+            item = std::stoll(std::string(text.data(), text.size()));
+          }
+        }
+      } else {
+        NumbersFromStrings(kv.value());
+      }
+    }
+  } else if (boost::json::array* a = v.if_array()) {
+    for (auto& item : *a) NumbersFromStrings(item);
+  }
+}
+
+TEST_F(GrpcServerTest, ModelConfigIsTheSameConfigAsOverHttp) {
+  StartGrpc();
+  for (const std::string version : {"", "1"}) {
+    grpc::ClientContext ctx;
+    inference::ModelConfigRequest req;
+    req.set_name("simple");
+    req.set_version(version);
+    inference::ModelConfigResponse resp;
+    grpc::Status s = stub_->ModelConfig(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    const inference::ModelConfig& c = resp.config();
+    EXPECT_EQ(c.name(), "simple");
+    EXPECT_EQ(c.platform(), "pytorch_libtorch");
+    EXPECT_EQ(c.backend(), "pytorch");
+    EXPECT_EQ(c.max_batch_size(), 8);
+    ASSERT_EQ(c.input_size(), 2);
+    EXPECT_EQ(c.input(0).name(), "INPUT0");
+    EXPECT_EQ(c.input(0).data_type(), inference::TYPE_INT32);
+    EXPECT_THAT(c.input(0).dims(), testing::ElementsAre(16));
+    ASSERT_EQ(c.output_size(), 2);
+    EXPECT_EQ(c.output(1).name(), "OUTPUT1");
+    EXPECT_TRUE(c.has_dynamic_batching());
+    EXPECT_EQ(c.dynamic_batching().default_queue_policy().max_queue_size(), 1024u);
+    EXPECT_TRUE(c.version_policy().has_all());
+    ASSERT_EQ(c.instance_group_size(), 1);
+    EXPECT_EQ(c.instance_group(0).kind(), inference::ModelInstanceGroup::KIND_CPU);
+    EXPECT_EQ(c.instance_group(0).count(), 1);
+    EXPECT_EQ(c.parameters().at("ferry_platform").string_value(), "torchscript");
+
+    // The HTTP route's JSON is what protobuf's own JSON printer makes of this message.
+    google::protobuf::util::JsonPrintOptions options;
+    options.preserve_proto_field_names = true;
+    options.always_print_primitive_fields = true;
+    std::string proto_json;
+    ASSERT_TRUE(google::protobuf::util::MessageToJsonString(c, &proto_json, options).ok());
+    boost::json::value from_proto = boost::json::parse(proto_json);
+    NumbersFromStrings(from_proto);
+    absl::StatusOr<TritonModelConfig> config = server_->GetModelConfig("simple", version);
+    ASSERT_TRUE(config.ok()) << config.status();
+    EXPECT_EQ(boost::json::parse(EncodeModelConfig(*config)), from_proto) << proto_json;
+  }
+}
+
+TEST_F(GrpcServerTest, ModelConfigErrors) {
+  StartGrpc();
+  struct Case {
+    std::string name, version;
+    grpc::StatusCode code;
+    std::string says;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"nope", "", grpc::StatusCode::NOT_FOUND, "unknown model 'nope'"},
+           {"simple", "3", grpc::StatusCode::NOT_FOUND, "has no version 3"},
+           {"simple", "abc", grpc::StatusCode::INVALID_ARGUMENT, "'abc' is not a positive integer"},
+           {"simple", "1.0", grpc::StatusCode::INVALID_ARGUMENT, "not a positive integer"},
+           {"", "", grpc::StatusCode::INVALID_ARGUMENT, "a model name is required"},
+       }) {
+    grpc::ClientContext ctx;
+    inference::ModelConfigRequest req;
+    req.set_name(c.name);
+    req.set_version(c.version);
+    inference::ModelConfigResponse resp;
+    grpc::Status s = stub_->ModelConfig(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), c.code) << c.name << "/" << c.version << ": " << s.error_message();
+    EXPECT_THAT(s.error_message(), HasSubstr(c.says));
+  }
+}
+
+TEST_F(GrpcServerTest, LogSettingsRoundTrip) {
+  StartGrpc();
+  const spdlog::level::level_enum saved = spdlog::get_level();
+  spdlog::set_level(spdlog::level::info);
+  const auto call = [&](const inference::LogSettingsRequest& req,
+                        inference::LogSettingsResponse* resp) {
+    grpc::ClientContext ctx;
+    return stub_->LogSettings(&ctx, req, resp);
+  };
+  inference::LogSettingsResponse now;
+  ASSERT_TRUE(call({}, &now).ok());
+  EXPECT_TRUE(now.settings().at("log_info").bool_param());
+  EXPECT_TRUE(now.settings().at("log_warnings").bool_param());
+  EXPECT_TRUE(now.settings().at("log_errors").bool_param());
+  EXPECT_EQ(now.settings().at("log_verbose_level").uint32_param(), 0u);
+  EXPECT_EQ(now.settings().at("log_format").string_param(), "default");
+  EXPECT_EQ(now.settings().at("log_file").string_param(), "");
+
+  inference::LogSettingsRequest set;
+  (*set.mutable_settings())["log_info"].set_bool_param(false);
+  ASSERT_TRUE(call(set, &now).ok());
+  EXPECT_FALSE(now.settings().at("log_info").bool_param());
+  EXPECT_EQ(spdlog::get_level(), spdlog::level::warn);
+  set.Clear();
+  (*set.mutable_settings())["log_info"].set_bool_param(true);
+  (*set.mutable_settings())["log_verbose_level"].set_uint32_param(2);
+  ASSERT_TRUE(call(set, &now).ok());
+  EXPECT_EQ(now.settings().at("log_verbose_level").uint32_param(), 2u);
+  EXPECT_EQ(spdlog::get_level(), spdlog::level::trace);
+  spdlog::set_level(spdlog::level::info);
+
+  struct Case {
+    std::string name;
+    std::function<void(inference::LogSettingsRequest::SettingValue&)> set;
+    std::string says;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"log_info", [](auto& v) { v.set_uint32_param(1); }, "must be a boolean, not an integer"},
+           {"log_verbose_level", [](auto& v) { v.set_string_param("1"); },
+            "must be a non-negative integer, not a string"},
+           {"log_errors", [](auto&) {}, "log setting 'log_errors' has no value"},
+           {"log_file", [](auto& v) { v.set_string_param("/tmp/x"); }, "'log_file' can only be"},
+           {"log_level", [](auto& v) { v.set_string_param("debug"); },
+            "unknown log setting 'log_level'"},
+       }) {
+    inference::LogSettingsRequest bad;
+    c.set((*bad.mutable_settings())[c.name]);
+    grpc::Status s = call(bad, &now);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.name;
+    EXPECT_THAT(s.error_message(), HasSubstr(c.says));
+  }
+  EXPECT_EQ(spdlog::get_level(), spdlog::level::info);
+  spdlog::set_level(saved);
+}
+
+TEST_F(GrpcServerTest, TraceSettingReportsTracingOff) {
+  StartGrpc();
+  const auto call = [&](const inference::TraceSettingRequest& req) {
+    grpc::ClientContext ctx;
+    inference::TraceSettingResponse resp;
+    grpc::Status s = stub_->TraceSetting(&ctx, req, &resp);
+    return std::make_pair(s, resp);
+  };
+  inference::TraceSettingRequest req;
+  auto [s, resp] = call(req);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(resp.settings_size(), 1);
+  EXPECT_THAT(resp.settings().at("trace_level").value(), testing::ElementsAre("OFF"));
+  req.set_model_name("simple");
+  (*req.mutable_settings())["trace_level"].add_value("OFF");
+  EXPECT_TRUE(call(req).first.ok());
+  (*req.mutable_settings())["trace_level"].add_value("TENSORS");
+  s = call(req).first;
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("Ferry does not trace requests"));
+  req.clear_settings();
+  (*req.mutable_settings())["log_frequency"].add_value("10");
+  s = call(req).first;
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("'log_frequency' cannot be set"));
+  req.clear_settings();
+  req.set_model_name("nope");
+  EXPECT_EQ(call(req).first.error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(GrpcServerTest, UnservedRpcsSayWhy) {
+  StartGrpc();
+  {
+    grpc::ClientContext ctx;
+    inference::CudaSharedMemoryRegisterResponse resp;
+    grpc::Status s = stub_->CudaSharedMemoryRegister(&ctx, {}, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_THAT(s.error_message(), HasSubstr("CUDA shared memory is not supported"));
+  }
+  {
+    grpc::ClientContext ctx;
+    inference::CudaSharedMemoryStatusResponse resp;
+    EXPECT_EQ(stub_->CudaSharedMemoryStatus(&ctx, {}, &resp).error_code(),
+              grpc::StatusCode::FAILED_PRECONDITION);
+  }
+  {
+    grpc::ClientContext ctx;
+    inference::CudaSharedMemoryUnregisterResponse resp;
+    EXPECT_EQ(stub_->CudaSharedMemoryUnregister(&ctx, {}, &resp).error_code(),
+              grpc::StatusCode::FAILED_PRECONDITION);
+  }
+  {
+    grpc::ClientContext ctx;
+    inference::SystemSharedMemoryRegisterResponse resp;
+    grpc::Status s = stub_->SystemSharedMemoryRegister(&ctx, {}, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+    EXPECT_THAT(s.error_message(), HasSubstr("system_shared_memory"));
+  }
+  {
+    grpc::ClientContext ctx;
+    inference::SystemSharedMemoryStatusResponse resp;
+    EXPECT_EQ(stub_->SystemSharedMemoryStatus(&ctx, {}, &resp).error_code(),
+              grpc::StatusCode::UNIMPLEMENTED);
+  }
+  {
+    grpc::ClientContext ctx;
+    inference::SystemSharedMemoryUnregisterResponse resp;
+    EXPECT_EQ(stub_->SystemSharedMemoryUnregister(&ctx, {}, &resp).error_code(),
+              grpc::StatusCode::UNIMPLEMENTED);
+  }
+  {
+    grpc::ClientContext ctx;
+    auto stream = stub_->ModelStreamInfer(&ctx);
+    inference::ModelStreamInferResponse resp;
+    EXPECT_FALSE(stream->Read(&resp));
+    grpc::Status s = stream->Finish();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+    EXPECT_THAT(s.error_message(), HasSubstr("streaming inference"));
+  }
+  // The server still serves after all of them.
+  inference::ModelInferResponse resp;
+  EXPECT_TRUE(Infer(SimpleRequest(), &resp).ok());
 }
 
 }  // namespace

@@ -19,17 +19,6 @@ namespace ferry {
 namespace grpc_api {
 namespace {
 
-// Finishes an RPC whose answer is already known, on the calling thread.
-grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, grpc::Status status) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(std::move(status));
-  return reactor;
-}
-
-grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, const absl::Status& status) {
-  return FinishNow(ctx, ToGrpcStatus(status));
-}
-
 using AdminModelCall = void (AdminService::*)(const RequestContext&, const std::string&,
                                               AdminCallback);
 
@@ -95,6 +84,16 @@ void SetDuration(const DurationStat& from, inference::StatisticDuration* to) {
 constexpr char kInferenceServiceName[] = "inference.GRPCInferenceService";
 
 }  // namespace
+
+grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, grpc::Status status) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(std::move(status));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, const absl::Status& status) {
+  return FinishNow(ctx, ToGrpcStatus(status));
+}
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   grpc::StatusCode code = grpc::StatusCode::UNKNOWN;

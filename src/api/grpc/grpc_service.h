@@ -33,6 +33,10 @@ inline constexpr char kRequestIdKey[] = "x-request-id";
 // UNAVAILABLE by convention. Anything else is UNKNOWN. The message passes unchanged.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
+// Finishes an RPC whose answer is already known, on the calling thread.
+grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, grpc::Status status);
+grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, const absl::Status& status);
+
 // inference.GRPCInferenceService over an InferenceServer, with the repository RPCs handed
 // to an AdminService (neither owned; both must outlive it).
 class InferenceService final : public inference::GRPCInferenceService::CallbackService {
@@ -71,6 +75,41 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   grpc::ServerUnaryReactor* RepositoryModelUnload(
       grpc::CallbackServerContext* ctx, const inference::RepositoryModelUnloadRequest* req,
       inference::RepositoryModelUnloadResponse* resp) override;
+
+  // Triton's extensions, in grpc_extensions.cc: the model configuration (the same
+  // TritonModelConfig the HTTP route writes as JSON), log and trace settings (through the
+  // AdminService), and the RPCs Ferry does not serve, each refused with a message naming
+  // what is missing: streaming and system shared memory UNIMPLEMENTED (not yet), CUDA
+  // shared memory FAILED_PRECONDITION (this server has no GPU, so it never will).
+  grpc::ServerUnaryReactor* ModelConfig(grpc::CallbackServerContext* ctx,
+                                        const inference::ModelConfigRequest* req,
+                                        inference::ModelConfigResponse* resp) override;
+  grpc::ServerUnaryReactor* LogSettings(grpc::CallbackServerContext* ctx,
+                                        const inference::LogSettingsRequest* req,
+                                        inference::LogSettingsResponse* resp) override;
+  grpc::ServerUnaryReactor* TraceSetting(grpc::CallbackServerContext* ctx,
+                                         const inference::TraceSettingRequest* req,
+                                         inference::TraceSettingResponse* resp) override;
+  grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>*
+  ModelStreamInfer(grpc::CallbackServerContext* ctx) override;
+  grpc::ServerUnaryReactor* SystemSharedMemoryStatus(
+      grpc::CallbackServerContext* ctx, const inference::SystemSharedMemoryStatusRequest* req,
+      inference::SystemSharedMemoryStatusResponse* resp) override;
+  grpc::ServerUnaryReactor* SystemSharedMemoryRegister(
+      grpc::CallbackServerContext* ctx, const inference::SystemSharedMemoryRegisterRequest* req,
+      inference::SystemSharedMemoryRegisterResponse* resp) override;
+  grpc::ServerUnaryReactor* SystemSharedMemoryUnregister(
+      grpc::CallbackServerContext* ctx, const inference::SystemSharedMemoryUnregisterRequest* req,
+      inference::SystemSharedMemoryUnregisterResponse* resp) override;
+  grpc::ServerUnaryReactor* CudaSharedMemoryStatus(
+      grpc::CallbackServerContext* ctx, const inference::CudaSharedMemoryStatusRequest* req,
+      inference::CudaSharedMemoryStatusResponse* resp) override;
+  grpc::ServerUnaryReactor* CudaSharedMemoryRegister(
+      grpc::CallbackServerContext* ctx, const inference::CudaSharedMemoryRegisterRequest* req,
+      inference::CudaSharedMemoryRegisterResponse* resp) override;
+  grpc::ServerUnaryReactor* CudaSharedMemoryUnregister(
+      grpc::CallbackServerContext* ctx, const inference::CudaSharedMemoryUnregisterRequest* req,
+      inference::CudaSharedMemoryUnregisterResponse* resp) override;
 
  private:
   InferenceServer* server_;

@@ -1,13 +1,13 @@
 #include "api/http/router.h"
 
-#include <boost/json/monotonic_resource.hpp>
-#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
 #include <exception>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "api/http/binary_framing.h"
+#include "api/http/extension_json.h"
 
 namespace ferry {
 namespace {
@@ -79,13 +79,17 @@ enum class RouteKind {
   kStats,
   kModelLoad,
   kModelUnload,
+  kModelConfig,
+  kLogging,       // GET or POST
+  kTraceSetting,  // GET or POST; `model` empty for the whole server
   kNotFound,    // `error` says what was not found
   kBadRequest,  // the path is recognizable but malformed; `error` says how
 };
 
 struct Route {
   RouteKind kind = RouteKind::kNotFound;
-  const char* method = "GET";  // the one method the route accepts
+  const char* method = "GET";  // the one method the route accepts, unless get_or_post
+  bool get_or_post = false;    // a settings route: GET reads, POST changes
   std::string path;            // without the query, for messages
   std::string model;           // empty for kStats: every model
   std::string version;         // empty: the server picks
@@ -106,8 +110,8 @@ Route NotFound(std::string_view path) {
   return r;
 }
 
-// /v2/models/{model}[/versions/{version}][/ready|/infer|/stats], given the segments after
-// "models".
+// /v2/models/{model}[/versions/{version}][/ready|/infer|/stats|/config], or
+// /v2/models/{model}/trace/setting, given the segments after "models".
 Route ParseModelRoute(std::string_view path, const std::vector<std::string_view>& seg) {
   Route r;
   if (seg.empty() || seg[0].empty()) return NotFound(path);
@@ -139,6 +143,11 @@ Route ParseModelRoute(std::string_view path, const std::vector<std::string_view>
     r.method = "POST";
   } else if (seg.size() == next + 1 && seg[next] == "stats") {
     r.kind = RouteKind::kStats;
+  } else if (seg.size() == next + 1 && seg[next] == "config") {
+    r.kind = RouteKind::kModelConfig;
+  } else if (next == 1 && seg.size() == 3 && seg[1] == "trace" && seg[2] == "setting") {
+    r.kind = RouteKind::kTraceSetting;
+    r.get_or_post = true;
   } else {
     return NotFound(path);
   }
@@ -176,6 +185,12 @@ Route ParseTarget(std::string_view target) {
   } else if (path == "/v2/repository/index") {
     r.kind = RouteKind::kRepositoryIndex;
     r.method = "POST";
+  } else if (path == "/v2/logging") {
+    r.kind = RouteKind::kLogging;
+    r.get_or_post = true;
+  } else if (path == "/v2/trace/setting") {
+    r.kind = RouteKind::kTraceSetting;
+    r.get_or_post = true;
   } else if (path == "/v2/models/stats") {
     // As in Triton: statistics of every model (a model named "stats" cannot be asked
     // for on its own).
@@ -197,33 +212,13 @@ Route ParseTarget(std::string_view target) {
 // The body of POST /v2/repository/index: empty, or {"ready": bool}. Returns the "ready"
 // filter (false = list every model).
 absl::StatusOr<bool> DecodeIndexRequest(std::string_view body) {
-  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return false;
-  json::parse_options parse_options;
-  parse_options.max_depth = 16;
-  json::error_code ec;
-  unsigned char buffer[1024];
-  json::monotonic_resource resource(buffer, sizeof(buffer));
-  // parse() with an error_code does not throw for bad input; only allocation can.
-  try {
-    const json::value v =
-        json::parse(json::string_view(body.data(), body.size()), ec, &resource, parse_options);
-    if (ec) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("request body is not valid JSON: ", ec.message()));
-    }
-    const json::object* obj = v.if_object();
-    if (obj == nullptr) {
-      return absl::InvalidArgumentError("request body must be a JSON object");
-    }
-    const json::value* ready = obj->if_contains("ready");
-    if (ready == nullptr || ready->is_null()) return false;
-    if (!ready->is_bool()) {
-      return absl::InvalidArgumentError("request: 'ready' must be true or false");
-    }
-    return ready->get_bool();
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat("decoding the request failed: ", e.what()));
-  }
+  absl::StatusOr<json::value> v = ParseJsonObjectBody(body);
+  if (!v.ok()) return v.status();
+  if (v->is_null()) return false;
+  const json::value* ready = v->get_object().if_contains("ready");
+  if (ready == nullptr || ready->is_null()) return false;
+  if (!ready->is_bool()) return absl::InvalidArgumentError("request: 'ready' must be true or false");
+  return ready->get_bool();
 }
 
 // The body of POST /v2/repository/models/{m}/load or /unload: empty, or a JSON object
@@ -233,36 +228,19 @@ absl::StatusOr<bool> DecodeIndexRequest(std::string_view body) {
 // a member leaves its ensembles and cascades loaded, and they answer 503 naming the
 // missing member until it is back.
 absl::Status DecodeModelControlRequest(std::string_view body, bool load) {
-  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return absl::OkStatus();
-  json::parse_options parse_options;
-  parse_options.max_depth = 16;
-  json::error_code ec;
-  unsigned char buffer[1024];
-  json::monotonic_resource resource(buffer, sizeof(buffer));
-  try {
-    const json::value v =
-        json::parse(json::string_view(body.data(), body.size()), ec, &resource, parse_options);
-    if (ec) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("request body is not valid JSON: ", ec.message()));
-    }
-    const json::object* obj = v.if_object();
-    if (obj == nullptr) return absl::InvalidArgumentError("request body must be a JSON object");
-    const json::value* params = obj->if_contains("parameters");
-    if (params == nullptr || params->is_null()) return absl::OkStatus();
-    const json::object* p = params->if_object();
-    if (p == nullptr) {
-      return absl::InvalidArgumentError("request: 'parameters' must be an object");
-    }
-    if (load && !p->empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("load parameters are not supported ('", std::string(p->begin()->key()),
-                       "'); Ferry loads the model from the repository as it is on disk"));
-    }
-    return absl::OkStatus();
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat("decoding the request failed: ", e.what()));
+  absl::StatusOr<json::value> v = ParseJsonObjectBody(body);
+  if (!v.ok()) return v.status();
+  if (v->is_null()) return absl::OkStatus();
+  const json::value* params = v->get_object().if_contains("parameters");
+  if (params == nullptr || params->is_null()) return absl::OkStatus();
+  const json::object* p = params->if_object();
+  if (p == nullptr) return absl::InvalidArgumentError("request: 'parameters' must be an object");
+  if (load && !p->empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("load parameters are not supported ('", std::string(p->begin()->key()),
+                     "'); Ferry loads the model from the repository as it is on disk"));
   }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -316,11 +294,15 @@ void Router::Handle(const HttpRequest& request, std::shared_ptr<RequestContext> 
     const Route route = ParseTarget(request.target);
     if (route.kind == RouteKind::kNotFound) return send(ErrorResponse(404, route.error));
     if (route.kind == RouteKind::kBadRequest) return send(ErrorResponse(400, route.error));
-    if (request.method != route.method) {
+    const bool allowed = route.get_or_post
+                             ? request.method == "GET" || request.method == "POST"
+                             : request.method == route.method;
+    if (!allowed) {
+      const char* allow = route.get_or_post ? "GET, POST" : route.method;
       response = ErrorResponse(
           405, absl::StrCat("method ", AbslView(request.method), " is not allowed on '", route.path,
-                            "'; use ", route.method));
-      response.headers.emplace_back("Allow", route.method);
+                            "'; use ", allow));
+      response.headers.emplace_back("Allow", allow);
       return send(std::move(response));
     }
     if (route.kind == RouteKind::kInfer) {
@@ -329,7 +311,10 @@ void Router::Handle(const HttpRequest& request, std::shared_ptr<RequestContext> 
     if (route.kind == RouteKind::kModelLoad || route.kind == RouteKind::kModelUnload) {
       return StartModelControl(route, request.body, *context, std::move(respond));
     }
-    response = HandleSync(route, request.body, *context);
+    // A GET reads the settings whatever its body; a POST changes them.
+    response = route.get_or_post
+                   ? HandleSettings(route, request.method == "GET" ? "" : request.body, *context)
+                   : HandleSync(route, request.body, *context);
   } catch (const std::exception& e) {
     // Only the synchronous routes get here: StartInfer answers its own failures.
     response = ErrorResponse(500, absl::StrCat("internal error: ", e.what()));
@@ -378,6 +363,12 @@ HttpResponse Router::HandleSync(const Route& route, std::string_view body,
       r.body = EncodeRepositoryIndex(admin_->RepositoryIndex(context, *ready_only));
       return r;
     }
+    case RouteKind::kModelConfig: {
+      absl::StatusOr<TritonModelConfig> config = server_->GetModelConfig(route.model, route.version);
+      if (!config.ok()) return ErrorResponse(config.status());
+      r.body = EncodeModelConfig(*config);
+      return r;
+    }
     case RouteKind::kStats: {
       absl::StatusOr<std::vector<ModelStatistics>> stats =
           server_->Statistics(route.model, route.version);
@@ -388,6 +379,25 @@ HttpResponse Router::HandleSync(const Route& route, std::string_view body,
     default:
       return ErrorResponse(500, "internal error: unhandled route");
   }
+}
+
+HttpResponse Router::HandleSettings(const Route& route, std::string_view body,
+                                    const RequestContext& context) {
+  HttpResponse r;
+  if (route.kind == RouteKind::kLogging) {
+    absl::StatusOr<SettingUpdates> updates = DecodeLogSettingsRequest(body);
+    if (!updates.ok()) return ErrorResponse(updates.status());
+    absl::StatusOr<LogSettings> now = admin_->Logging(context, *updates);
+    if (!now.ok()) return ErrorResponse(now.status());
+    r.body = EncodeLogSettings(*now);
+    return r;
+  }
+  absl::StatusOr<TraceSettings> updates = DecodeTraceSettingsRequest(body);
+  if (!updates.ok()) return ErrorResponse(updates.status());
+  absl::StatusOr<TraceSettings> now = admin_->Tracing(context, route.model, *updates);
+  if (!now.ok()) return ErrorResponse(now.status());
+  r.body = EncodeTraceSettings(*now);
+  return r;
 }
 
 absl::StatusOr<RestInferRequest> Router::DecodeInfer(const Route& route,

@@ -87,6 +87,9 @@ class Router {
  private:
   using Route = http_internal::Route;
   HttpResponse HandleSync(const Route& route, std::string_view body, const RequestContext& context);
+  // The logging and trace settings routes: `body` empty reads them (GET), else changes them.
+  HttpResponse HandleSettings(const Route& route, std::string_view body,
+                              const RequestContext& context);
   void StartInfer(const Route& route, const HttpRequest& request,
                   std::shared_ptr<RequestContext> context, Responder respond);
   // The infer body, whichever of JSON, JSON + binary or raw binary it is.

@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "api/http/binary_framing.h"
+#include "spdlog/spdlog.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/gate.h"
@@ -206,7 +207,8 @@ TEST(RouterStatusTest, StatusMapping) {
 TEST_F(RouterTest, ServerMetadataListsTheImplementedExtensions) {
   json::value v = Parse(Call("GET", "/v2").body);
   EXPECT_EQ(json::serialize(v.at("extensions")),
-            R"(["classification","binary_tensor_data","model_repository","statistics"])");
+            R"(["classification","binary_tensor_data","model_repository","statistics",)"
+            R"("model_configuration","logging"])");
 }
 
 TEST_F(RouterTest, StatisticsOfAnEmptyRepositoryAndUnknownModels) {
@@ -456,6 +458,132 @@ TEST_F(SimpleRouterTest, AdminWorkFromAnyTransportFillsTheBoundAndLoadsGet503) {
   EXPECT_TRUE(other_transport.get_future().get().ok());
   r = Call("POST", "/v2/repository/models/simple/load");
   EXPECT_EQ(r.status, 200) << r.body;
+}
+
+// ---- model configuration, logging and trace extensions ----------------------------------
+
+TEST_F(SimpleRouterTest, ModelConfigIsTritonsJson) {
+  HttpResponse r = Call("GET", "/v2/models/simple/config");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.content_type, "application/json");
+  // models/simple/config.toml, field by field.
+  EXPECT_EQ(
+      r.body,
+      R"({"name":"simple","platform":"pytorch_libtorch","backend":"pytorch",)"
+      R"("version_policy":{"all":{}},"max_batch_size":8,"input":[)"
+      R"({"name":"INPUT0","data_type":"TYPE_INT32","format":"FORMAT_NONE","dims":[16],)"
+      R"("is_shape_tensor":false,"allow_ragged_batch":false,"optional":false},)"
+      R"({"name":"INPUT1","data_type":"TYPE_INT32","format":"FORMAT_NONE","dims":[16],)"
+      R"("is_shape_tensor":false,"allow_ragged_batch":false,"optional":false}],"output":[)"
+      R"({"name":"OUTPUT0","data_type":"TYPE_INT32","dims":[16],"label_filename":"",)"
+      R"("is_shape_tensor":false},)"
+      R"({"name":"OUTPUT1","data_type":"TYPE_INT32","dims":[16],"label_filename":"",)"
+      R"("is_shape_tensor":false}],)"
+      R"("dynamic_batching":{"preferred_batch_size":[],"max_queue_delay_microseconds":0,)"
+      R"("default_queue_policy":{"max_queue_size":1024}},)"
+      R"("instance_group":[{"name":"simple","count":1,"kind":"KIND_CPU"}],)"
+      R"("parameters":{"ferry_platform":{"string_value":"torchscript"}}})");
+  EXPECT_EQ(Call("GET", "/v2/models/simple/versions/1/config").body, r.body);
+}
+
+TEST_F(SimpleRouterTest, ModelConfigErrors) {
+  HttpResponse r = Call("GET", "/v2/models/nope/config");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_THAT(r.body, HasSubstr("unknown model 'nope'"));
+  r = Call("GET", "/v2/models/simple/versions/7/config");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_THAT(r.body, HasSubstr("has no version 7"));
+  r = Call("GET", "/v2/models/simple/versions/abc/config");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("version 'abc' in the path is not a number"));
+  r = Call("GET", "/v2/models/simple/versions/0/config");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("'0' is not a positive integer"));
+  EXPECT_EQ(Call("GET", "/v2/models/bad%zz/config").status, 400);
+  EXPECT_EQ(Call("GET", "/v2/models/simple/config/more").status, 404);
+  r = Call("POST", "/v2/models/simple/config");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(Header(r, "Allow"), "GET");
+}
+
+TEST_F(RouterTest, LoggingReadsAndChangesTheLogSettings) {
+  const spdlog::level::level_enum saved = spdlog::get_level();
+  spdlog::set_level(spdlog::level::info);
+  constexpr char kInfo[] =
+      R"({"log_file":"","log_info":true,"log_warnings":true,"log_errors":true,)"
+      R"("log_verbose_level":0,"log_format":"default"})";
+  HttpResponse r = Call("GET", "/v2/logging");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, kInfo);
+  EXPECT_EQ(Call("POST", "/v2/logging", "").body, kInfo);  // nothing to change
+  r = Call("POST", "/v2/logging", R"({"log_verbose_level": 1})");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Parse(r.body).at("log_verbose_level").as_int64(), 1);
+  EXPECT_EQ(spdlog::get_level(), spdlog::level::debug);
+  EXPECT_EQ(Call("GET", "/v2/logging", R"({"log_info": false})").body, r.body)
+      << "a GET changes nothing, whatever its body";
+  r = Call("POST", "/v2/logging", R"({"log_verbose_level": 0, "log_info": false})");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(spdlog::get_level(), spdlog::level::warn);
+  spdlog::set_level(saved);
+}
+
+TEST_F(RouterTest, LoggingRefusesWhatItCannotDo) {
+  const spdlog::level::level_enum saved = spdlog::get_level();
+  spdlog::set_level(spdlog::level::info);
+  struct Case {
+    const char* body;
+    const char* says;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"{", "request body is not valid JSON"},
+           {"[]", "request body must be a JSON object"},
+           {R"({"log_info": "yes"})", "'log_info' must be a boolean, not a string"},
+           {R"({"log_verbose_level": 1.5})", "'log_verbose_level' must be a boolean, an integer or "
+                                             "a string, not a fractional number"},
+           {R"({"log_verbose_level": -2})", "not -2"},
+           {R"({"log_verbose_level": 18446744073709551615})", "an integer beyond int64"},
+           {R"({"log_errors": null})", "not null"},
+           {R"({"log_info": [true]})", "not an array"},
+           {R"({"log_file": "/etc/passwd"})", "'log_file' can only be"},
+           {R"({"log_format": "xml"})", "'log_format' must be"},
+           {R"({"log_warnings": false})", "cannot be false while log_info is true"},
+           {R"({"verbose": 1})", "unknown log setting 'verbose'"},
+       }) {
+    HttpResponse r = Call("POST", "/v2/logging", c.body);
+    EXPECT_EQ(r.status, 400) << c.body;
+    EXPECT_THAT(r.body, HasSubstr(c.says)) << c.body;
+  }
+  EXPECT_EQ(spdlog::get_level(), spdlog::level::info) << "refused settings change nothing";
+  HttpResponse r = Call("PUT", "/v2/logging");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(Header(r, "Allow"), "GET, POST");
+  spdlog::set_level(saved);
+}
+
+TEST_F(SimpleRouterTest, TraceSettingsAreOff) {
+  constexpr char kOff[] = R"({"trace_level":["OFF"]})";
+  for (const char* target : {"/v2/trace/setting", "/v2/models/simple/trace/setting"}) {
+    EXPECT_EQ(Call("GET", target).body, kOff) << target;
+    EXPECT_EQ(Call("POST", target, R"({"trace_level": ["OFF"]})").body, kOff) << target;
+    EXPECT_EQ(Call("POST", target, R"({"trace_level": "OFF"})").body, kOff) << target;
+    EXPECT_EQ(Call("POST", target, R"({"trace_level": null})").body, kOff) << target;
+    HttpResponse r = Call("POST", target, R"({"trace_level": ["TIMESTAMPS"]})");
+    EXPECT_EQ(r.status, 400) << target;
+    EXPECT_THAT(r.body, HasSubstr("Ferry does not trace requests"));
+    r = Call("POST", target, R"({"trace_rate": "10"})");
+    EXPECT_EQ(r.status, 400) << target;
+    EXPECT_THAT(r.body, HasSubstr("'trace_rate' cannot be set"));
+    r = Call("POST", target, R"({"trace_level": [1]})");
+    EXPECT_EQ(r.status, 400) << target;
+    EXPECT_THAT(r.body, HasSubstr("'trace_level' must hold strings, not an integer"));
+    r = Call("POST", target, R"({"trace_level": {}})");
+    EXPECT_EQ(r.status, 400) << target;
+  }
+  HttpResponse r = Call("GET", "/v2/models/nope/trace/setting");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_THAT(r.body, HasSubstr("unknown model 'nope'"));
+  EXPECT_EQ(Call("DELETE", "/v2/trace/setting").status, 405);
 }
 
 }  // namespace
