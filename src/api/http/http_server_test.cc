@@ -321,11 +321,16 @@ TEST_F(HttpServerTest, AThreadPollsOnlyWithinTheWindowAfterAResponse) {
   StartHttp(options);
   Client client(http_->port());
   ASSERT_EQ(client.Request(http::verb::get, "/v2/health/live").result_int(), 200);
-  // Inside the window one thread polls: it takes CPU although no request comes. (It
-  // yields on every turn, so a busy machine may give it less than the whole 300 ms.)
-  EXPECT_GT(CpuMsOver(milliseconds(300)), 60);
+  // Inside the window one thread polls: it takes CPU although no request comes. It yields
+  // on every turn, so a machine busy with other tests may give it far less than the whole
+  // 300 ms (under ctest -j2 it has had under 60); what it must show is that it polls at
+  // all, and far more than once the window has ended.
+  const double inside_ms = CpuMsOver(milliseconds(300));
   std::this_thread::sleep_for(milliseconds(200));  // the window ends
-  EXPECT_LT(CpuMsOver(milliseconds(300)), 30);
+  const double after_ms = CpuMsOver(milliseconds(300));
+  EXPECT_GT(inside_ms, 15);
+  EXPECT_GT(inside_ms, 3 * after_ms) << "after the window: " << after_ms << " ms";
+  EXPECT_LT(after_ms, 30);
 }
 
 TEST_F(HttpServerTest, WithIdlePollOffAnIdleServerTakesNoCpu) {
