@@ -44,6 +44,8 @@ struct ModelRef {
   // version, pinned: while it is not ready, calls to it fail rather than go elsewhere.
   int64_t version = 0;
 
+  // The version as a request names it: "" (the default) when following the model.
+  std::string RequestedVersion() const { return version == 0 ? "" : std::to_string(version); }
   // 'model', or 'model' version N when pinned (quotes included); for logs and errors.
   std::string Describe() const {
     std::string name = "'" + model + "'";

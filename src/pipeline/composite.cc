@@ -53,22 +53,6 @@ void CallMembers(const MemberInfer& infer, const std::shared_ptr<RequestContext>
   }
 }
 
-// Execute for an asynchronous backend: runs ExecuteAsync for no request and waits.
-absl::StatusOr<std::vector<Tensor>> ExecuteAndWait(Backend& backend, std::vector<Tensor>& inputs) {
-  struct Waiter {
-    bool Done() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return result.has_value(); }
-    absl::Mutex mu;
-    std::optional<absl::StatusOr<std::vector<Tensor>>> result ABSL_GUARDED_BY(mu);
-  };
-  auto waiter = std::make_shared<Waiter>();
-  backend.ExecuteAsync(std::move(inputs), {}, [waiter](absl::StatusOr<std::vector<Tensor>> out) {
-    absl::MutexLock lock(&waiter->mu);
-    waiter->result = std::move(out);
-  });
-  absl::MutexLock lock(&waiter->mu, absl::Condition(waiter.get(), &Waiter::Done));
-  return std::move(*waiter->result);
-}
-
 // A member's error keeps its code (a full queue stays a 503, a passed deadline a 504),
 // except that a member gone from the repository makes the composite unavailable rather
 // than "not found".
@@ -169,11 +153,31 @@ absl::StatusOr<std::vector<Tensor>> Averaged(const ModelSignature& signature,
   return InSignatureOrder(signature, std::move(available));
 }
 
-class EnsembleBackend : public Backend {
+// An ensemble or a cascade: it answers through ExecuteAsync, and Execute (warm-up, tests)
+// runs the same path for no request and waits.
+class AsynchronousComposite : public Backend {
+ public:
+  bool asynchronous() const final { return true; }
+
+  absl::StatusOr<std::vector<Tensor>> Execute(std::vector<Tensor>& inputs) final {
+    struct Waiter {
+      bool Done() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return result.has_value(); }
+      absl::Mutex mu;
+      std::optional<absl::StatusOr<std::vector<Tensor>>> result ABSL_GUARDED_BY(mu);
+    };
+    auto waiter = std::make_shared<Waiter>();
+    ExecuteAsync(std::move(inputs), {}, [waiter](absl::StatusOr<std::vector<Tensor>> out) {
+      absl::MutexLock lock(&waiter->mu);
+      waiter->result = std::move(out);
+    });
+    absl::MutexLock lock(&waiter->mu, absl::Condition(waiter.get(), &Waiter::Done));
+    return std::move(*waiter->result);
+  }
+};
+
+class EnsembleBackend : public AsynchronousComposite {
  public:
   explicit EnsembleBackend(CompositeOptions options) : options_(std::move(options)) {}
-
-  bool asynchronous() const override { return true; }
 
   void ExecuteAsync(std::vector<Tensor> inputs, BatchContexts contexts, BackendDone done) override {
     std::vector<std::pair<ModelRef, InferRequest>> calls;
@@ -184,10 +188,6 @@ class EnsembleBackend : public Backend {
                 [this, done = std::move(done)](std::vector<absl::StatusOr<InferResponse>> answers) {
                   done(Combine(answers));
                 });
-  }
-
-  absl::StatusOr<std::vector<Tensor>> Execute(std::vector<Tensor>& inputs) override {
-    return ExecuteAndWait(*this, inputs);
   }
 
   std::string Describe() const override {
@@ -209,11 +209,9 @@ class EnsembleBackend : public Backend {
   const CompositeOptions options_;
 };
 
-class CascadeBackend : public Backend {
+class CascadeBackend : public AsynchronousComposite {
  public:
   explicit CascadeBackend(CompositeOptions options) : options_(std::move(options)) {}
-
-  bool asynchronous() const override { return true; }
 
   void ExecuteAsync(std::vector<Tensor> inputs, BatchContexts contexts, BackendDone done) override {
     auto run = std::make_shared<Run>();
@@ -229,10 +227,6 @@ class CascadeBackend : public Backend {
     run->stage.data.assign(static_cast<size_t>(rows) * sizeof(int32_t), 0);
     if (rows == 0) return Finish(*run);
     CallStage(std::move(run), 0);
-  }
-
-  absl::StatusOr<std::vector<Tensor>> Execute(std::vector<Tensor>& inputs) override {
-    return ExecuteAndWait(*this, inputs);
   }
 
   std::string Describe() const override {

@@ -68,8 +68,7 @@ absl::StatusOr<std::unique_ptr<InferenceServer>> InferenceServer::Create(ServerO
   InferenceServer* self = server.get();
   manager.member_infer = [self](const ModelRef& member, std::shared_ptr<RequestContext> context,
                                  InferRequest request, MemberDone done) {
-    self->Run(std::move(context), member.model,
-              member.version == 0 ? "" : std::to_string(member.version), std::move(request),
+    self->Run(std::move(context), member.model, member.RequestedVersion(), std::move(request),
               std::move(done));
   };
   server->observers_.push_back(std::make_shared<MetricsObserver>());

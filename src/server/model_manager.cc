@@ -349,7 +349,7 @@ absl::StatusOr<std::unique_ptr<Backend>> ModelManager::CreateComposite(const Mod
   // Each member must already serve, take the same inputs, and take batches as large.
   for (const ModelRef& member : config.composite.members) {
     absl::StatusOr<std::shared_ptr<ServedVersion>> served =
-        Resolve(member.model, member.version == 0 ? "" : std::to_string(member.version));
+        Resolve(member.model, member.RequestedVersion());
     if (!served.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("member ", member.Describe(), " is not available: ",
                                                      std::string(served.status().message())));
