@@ -2,11 +2,17 @@
 
 #include <algorithm>
 #include <exception>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <system_error>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "common/thread_name.h"
+#include "repository/model_folder_update.h"
+#include "server/config_override.h"
 #include "spdlog/spdlog.h"
 
 namespace ferry {
@@ -49,6 +55,67 @@ AdminService::~AdminService() { Shutdown(); }
 void AdminService::LoadModel(const RequestContext& ctx, const std::string& model,
                              AdminCallback done) {
   SubmitForModel(ctx, "load", model, &InferenceServer::LoadModel, std::move(done));
+}
+
+void AdminService::LoadModel(const RequestContext& ctx, const std::string& model,
+                             LoadParameters parameters, AdminCallback done) {
+  if (parameters.empty()) return LoadModel(ctx, model, std::move(done));
+  (void)ctx;  // authorization will read ctx.principal here
+  absl::Status refused;
+  if (model.empty()) {
+    refused = absl::InvalidArgumentError("the model name must not be empty");
+  } else if (!parameters.files.empty() && !parameters.config) {
+    refused = absl::InvalidArgumentError(
+        "file: parameters need a 'config' parameter too: the model's configuration to load "
+        "them with");
+  }
+  for (size_t i = 0; refused.ok() && i < parameters.files.size(); ++i) {
+    refused = CheckArtifactPath(parameters.files[i].first);
+  }
+  if (!refused.ok()) return Notify(done, std::move(refused), "load");
+  Submit(
+      absl::StrCat("load model '", model, "' with parameters"),
+      [this, model, parameters = std::move(parameters)] {
+        return LoadWithParameters(model, parameters);
+      },
+      std::move(done));
+}
+
+absl::Status AdminService::LoadWithParameters(const std::string& model,
+                                              const LoadParameters& parameters) {
+  namespace fs = std::filesystem;
+  absl::MutexLock lock(&override_mu_);
+  const fs::path folder = fs::path(server_->model_repository()) / model;
+  std::error_code ec;
+  if (parameters.files.empty() && !fs::is_directory(folder, ec)) {
+    return absl::NotFoundError(absl::StrCat(
+        "failed to load '", model, "': the repository has no such model; send its files as "
+        "'file:<version>/<name>' parameters with the config"));
+  }
+  ModelFolderChange change;
+  change.files = parameters.files;
+  if (parameters.config) {
+    absl::StatusOr<TritonModelConfig> current = server_->GetModelConfig(model, "");
+    std::string current_toml;
+    if (std::ifstream in(folder / "config.toml"); in) {
+      current_toml.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    FERRY_ASSIGN_OR_RETURN(change.config_toml,
+                           ApplyConfigOverride(model, *parameters.config,
+                                               current.ok() ? &*current : nullptr, current_toml));
+  }
+  FERRY_ASSIGN_OR_RETURN(ModelFolderUpdate update,
+                         ModelFolderUpdate::Apply(server_->model_repository(), model, change));
+  absl::Status loaded = server_->LoadModel(model);
+  if (loaded.ok()) return loaded;
+  if (absl::Status reverted = update.Revert(); !reverted.ok()) {
+    spdlog::error("load of '{}' failed and its repository folder could not be put back: {}",
+                  model, std::string(reverted.message()));
+  } else if (fs::is_directory(folder, ec)) {
+    // Versions that did load with the new files serve them; load the old ones back.
+    (void)server_->LoadModel(model);
+  }
+  return loaded;
 }
 
 void AdminService::UnloadModel(const RequestContext& ctx, const std::string& model,

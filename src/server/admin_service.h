@@ -22,9 +22,11 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -51,6 +53,15 @@ struct AdminOptions {
   std::function<void(std::string_view what)> before_work;
 };
 
+// A load's parameters (the repository extension): "config", Triton's model configuration
+// as JSON (server/config_override.h has what it may change), and "file:<version>/<name>"
+// parameters carrying artifacts' bytes (repository/model_folder_update.h).
+struct LoadParameters {
+  std::optional<std::string> config;
+  std::vector<std::pair<std::string, std::string>> files;  // "<version>/<name>" -> bytes
+  bool empty() const { return !config && files.empty(); }
+};
+
 // Called once with the outcome of an admin operation; see the concurrency note above.
 using AdminCallback = std::function<void(absl::Status)>;
 
@@ -75,6 +86,16 @@ class AdminService {
   // Unavailable while the server drains. Refused at once: InvalidArgument for an empty
   // name, ResourceExhausted at the bound, Unavailable after Shutdown.
   void LoadModel(const RequestContext& ctx, const std::string& model, AdminCallback done);
+  // The same with parameters. A config and files first land in the repository (the model's
+  // config.toml rewritten, the files in their version folders, all in one atomic swap),
+  // then the model loads from there; when the load fails, the folder is put back as it was
+  // and reloaded, so the repository keeps describing what serves. Refused at once with
+  // InvalidArgument: files without a config (a new model needs its configuration), a bad
+  // file path. Then InvalidArgument for a config that does not apply (naming the field) or
+  // a model that fails to load; NotFound for a config alone on a model the repository
+  // does not have.
+  void LoadModel(const RequestContext& ctx, const std::string& model, LoadParameters parameters,
+                 AdminCallback done);
   // Stops serving `model` (InferenceServer::UnloadModel); NotFound for an unknown or
   // already unloaded model. Refused at once as LoadModel.
   void UnloadModel(const RequestContext& ctx, const std::string& model, AdminCallback done);
@@ -116,6 +137,8 @@ class AdminService {
   // Queues `work` under the bound, or refuses it through `done` at once.
   void Submit(std::string what, std::function<absl::Status()> work, AdminCallback done);
   void WorkerLoop();
+  // LoadModel's work with parameters, under override_mu_.
+  absl::Status LoadWithParameters(const std::string& model, const LoadParameters& parameters);
   // Runs one task's work and hook; exceptions become Internal.
   absl::Status RunTask(const Task& task) const;
   static void Notify(const AdminCallback& done, absl::Status status, std::string_view what);
@@ -130,6 +153,10 @@ class AdminService {
   std::deque<Task> queue_ ABSL_GUARDED_BY(mu_);
   int pending_ ABSL_GUARDED_BY(mu_) = 0;  // queued + running: what the bound counts
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+
+  // One repository write (and the load that checks it) at a time, so that a revert never
+  // undoes another load's files.
+  absl::Mutex override_mu_;
 
   absl::Mutex join_mu_;  // one Shutdown joins; a second waits for it
   std::vector<std::thread> threads_ ABSL_GUARDED_BY(join_mu_);

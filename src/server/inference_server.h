@@ -171,6 +171,9 @@ class InferenceServer {
   void Infer(std::shared_ptr<RequestContext> context, const std::string& model,
              const std::string& version, InferRequest request, InferCallback done);
 
+  // The folder the models are loaded from (ServerOptions::model_repository).
+  const std::string& model_repository() const { return options_.model_repository; }
+
   // The clock deadlines are measured on (RequestContext::deadline_ns).
   Clock* clock() const { return options_.clock; }
 

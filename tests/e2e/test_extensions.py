@@ -143,8 +143,8 @@ class ExtensionsTest(ServerTestCase):
 
     def test_load_errors(self):
         self.assertError(self.control("no_such_model", "load"), 404, mentions=["no_such_model"])
-        self.assertError(self.control("simple", "load", body={"parameters": {"config": "{}"}}), 400,
-                         mentions=["config", "not supported"])
+        self.assertError(self.control("simple", "load", body={"parameters": {"colour": "blue"}}),
+                         400, mentions=["unknown load parameter", "colour"])
         self.assertError(self.control("simple", "load", body=[1]), 400, mentions=["object"])
         r = self.get("/v2/repository/models/simple/load")
         self.assertError(r, 405)

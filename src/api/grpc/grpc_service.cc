@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/request_context.h"
 #include "api/grpc/tensor_codec.h"
@@ -19,23 +20,20 @@ namespace ferry {
 namespace grpc_api {
 namespace {
 
-using AdminModelCall = void (AdminService::*)(const RequestContext&, const std::string&,
-                                              AdminCallback);
-
 // A load or unload goes to the AdminService, which does the slow part (a load warms the
 // model up) on its own threads: the reactor finishes from there, or at once when the call
 // is refused, and gRPC's small callback pool never blocks. GrpcServer::Shutdown waits for
-// Finish, so the reactor is alive when the callback runs.
-grpc::ServerUnaryReactor* StartModelCall(grpc::CallbackServerContext* ctx, AdminService* admin,
-                                         AdminModelCall call, const std::string& model) {
+// Finish, so the reactor is alive when the callback runs. `start` hands the call over.
+template <typename Start>
+grpc::ServerUnaryReactor* StartModelCall(grpc::CallbackServerContext* ctx,
+                                         const std::string& model, Start start) {
   if (model.empty()) {
     return FinishNow(ctx,
                      grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "model_name must be set"));
   }
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   const RequestContext context;  // no identity yet: authentication will fill the principal
-  (admin->*call)(context, model,
-                 [reactor](absl::Status status) { reactor->Finish(ToGrpcStatus(status)); });
+  start(context, [reactor](absl::Status status) { reactor->Finish(ToGrpcStatus(status)); });
   return reactor;
 }
 
@@ -281,16 +279,35 @@ grpc::ServerUnaryReactor* InferenceService::RepositoryIndex(
 grpc::ServerUnaryReactor* InferenceService::RepositoryModelLoad(
     grpc::CallbackServerContext* ctx, const inference::RepositoryModelLoadRequest* req,
     inference::RepositoryModelLoadResponse*) {
-  if (!req->parameters().empty()) {
-    // Triton's "config" and "file:" overrides would load something other than what is on
-    // disk; Ferry loads only from the repository.
-    return FinishNow(ctx, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                       absl::StrCat("load parameters are not supported ('",
-                                                    req->parameters().begin()->first,
-                                                    "'); Ferry loads the model from the "
-                                                    "repository as it is on disk")));
+  // Triton's load parameters: "config" (string_param, the configuration as JSON) and
+  // "file:<version>/<name>" (bytes_param); AdminService::LoadModel checks what they say.
+  LoadParameters parameters;
+  for (const auto& [name, value] : req->parameters()) {
+    if (name == "config") {
+      if (value.parameter_choice_case() != inference::ModelRepositoryParameter::kStringParam) {
+        return FinishNow(ctx, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                           "load parameter 'config' must be a string_param"));
+      }
+      parameters.config = value.string_param();
+    } else if (absl::StartsWith(name, "file:")) {
+      if (value.parameter_choice_case() != inference::ModelRepositoryParameter::kBytesParam) {
+        return FinishNow(ctx, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                           absl::StrCat("load parameter '", name,
+                                                        "' must be a bytes_param")));
+      }
+      parameters.files.emplace_back(name.substr(5), value.bytes_param());
+    } else {
+      return FinishNow(ctx, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                         absl::StrCat("unknown load parameter '", name,
+                                                      "': a load takes 'config' and "
+                                                      "'file:<version>/<name>'")));
+    }
   }
-  return StartModelCall(ctx, admin_, &AdminService::LoadModel, req->model_name());
+  return StartModelCall(ctx, req->model_name(),
+                        [this, &req, &parameters](const RequestContext& c, AdminCallback done) {
+                          admin_->LoadModel(c, req->model_name(), std::move(parameters),
+                                            std::move(done));
+                        });
 }
 
 grpc::ServerUnaryReactor* InferenceService::RepositoryModelUnload(
@@ -298,7 +315,10 @@ grpc::ServerUnaryReactor* InferenceService::RepositoryModelUnload(
     inference::RepositoryModelUnloadResponse*) {
   // Parameters are ignored, as over HTTP: Triton's only one, unload_dependents, has no
   // effect (a composite whose member is unloaded stays loaded and answers UNAVAILABLE).
-  return StartModelCall(ctx, admin_, &AdminService::UnloadModel, req->model_name());
+  return StartModelCall(ctx, req->model_name(),
+                        [this, &req](const RequestContext& c, AdminCallback done) {
+                          admin_->UnloadModel(c, req->model_name(), std::move(done));
+                        });
 }
 
 grpc::ServerUnaryReactor* HealthService::Check(grpc::CallbackServerContext* ctx,

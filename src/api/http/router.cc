@@ -4,6 +4,8 @@
 #include <exception>
 #include <utility>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "api/http/binary_framing.h"
@@ -222,25 +224,44 @@ absl::StatusOr<bool> DecodeIndexRequest(std::string_view body) {
 }
 
 // The body of POST /v2/repository/models/{m}/load or /unload: empty, or a JSON object
-// whose optional "parameters" is an object. Ferry loads models only as they are on disk,
-// so a load with parameters (Triton's "config" and "file:" overrides) is refused; unload
-// parameters (Triton's "unload_dependents") are accepted and have no effect: unloading
-// a member leaves its ensembles and cascades loaded, and they answer 503 naming the
-// missing member until it is back.
-absl::Status DecodeModelControlRequest(std::string_view body, bool load) {
+// whose optional "parameters" is an object. A load's parameters are "config" (a string
+// holding the model configuration as JSON) and "file:<version>/<name>" (the file's bytes,
+// base64), as Triton's clients send them; AdminService::LoadModel checks what they say.
+// Unload parameters (Triton's "unload_dependents") are accepted and have no effect:
+// unloading a member leaves its ensembles and cascades loaded, and they answer 503 naming
+// the missing member until it is back.
+absl::StatusOr<LoadParameters> DecodeModelControlRequest(std::string_view body, bool load) {
   absl::StatusOr<json::value> v = ParseJsonObjectBody(body);
   if (!v.ok()) return v.status();
-  if (v->is_null()) return absl::OkStatus();
+  LoadParameters out;
+  if (v->is_null()) return out;
   const json::value* params = v->get_object().if_contains("parameters");
-  if (params == nullptr || params->is_null()) return absl::OkStatus();
+  if (params == nullptr || params->is_null()) return out;
   const json::object* p = params->if_object();
   if (p == nullptr) return absl::InvalidArgumentError("request: 'parameters' must be an object");
-  if (load && !p->empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("load parameters are not supported ('", std::string(p->begin()->key()),
-                     "'); Ferry loads the model from the repository as it is on disk"));
+  if (!load) return out;
+  for (const auto& [key, value] : *p) {
+    const std::string name(key);
+    if (!value.is_string()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("load parameter '", name, "' must be a string"));
+    }
+    const std::string_view text(value.get_string().data(), value.get_string().size());
+    if (name == "config") {
+      out.config = std::string(text);
+    } else if (absl::StartsWith(name, "file:")) {
+      std::string bytes;
+      if (!absl::Base64Unescape(absl::string_view(text.data(), text.size()), &bytes)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("load parameter '", name, "' must hold the file's bytes in base64"));
+      }
+      out.files.emplace_back(name.substr(5), std::move(bytes));
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown load parameter '", name, "': a load takes 'config' and 'file:<version>/<name>'"));
+    }
   }
-  return absl::OkStatus();
+  return out;
 }
 
 }  // namespace
@@ -489,8 +510,9 @@ void Router::StartModelControl(const Route& route, std::string_view body,
                                const RequestContext& context, Responder respond) {
   MetricsRegistry* metrics = &server_->metrics();
   const bool load = route.kind == RouteKind::kModelLoad;
-  if (absl::Status s = DecodeModelControlRequest(body, load); !s.ok()) {
-    HttpResponse r = ErrorResponse(s);
+  absl::StatusOr<LoadParameters> parameters = DecodeModelControlRequest(body, load);
+  if (!parameters.ok()) {
+    HttpResponse r = ErrorResponse(parameters.status());
     metrics->CountHttpResponse(r.status);
     return respond(std::move(r));
   }
@@ -513,7 +535,7 @@ void Router::StartModelControl(const Route& route, std::string_view body,
     respond(std::move(r));
   };
   if (load) {
-    admin_->LoadModel(context, route.model, std::move(done));
+    admin_->LoadModel(context, route.model, std::move(*parameters), std::move(done));
   } else {
     admin_->UnloadModel(context, route.model, std::move(done));
   }
