@@ -5,6 +5,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "core/error_text.h"
 
 namespace ferry {
 
@@ -17,12 +18,11 @@ int FindTensor(const std::vector<TensorSpec>& specs, const std::string& name) {
 
 namespace {
 
-absl::Status CheckShape(const TensorSpec& spec, const Tensor& t) {
-  const std::string want = ShapeToString(spec.shape);
+absl::Status CheckShape(const TensorSpec& spec, const Tensor& t, absl::string_view model) {
   if (t.shape.size() != spec.shape.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "input '", t.name, "': shape ", ShapeToString(t.shape), " does not match the model's ",
-        want, " (rank ", t.shape.size(), ", expected ", spec.shape.size(), ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(error_text::InputShape(t.name, model, spec.shape, t.shape), " (rank ",
+                     t.shape.size(), ", expected ", spec.shape.size(), ")"));
   }
   for (size_t d = 0; d < spec.shape.size(); ++d) {
     if (t.shape[d] < 0) {
@@ -30,9 +30,8 @@ absl::Status CheckShape(const TensorSpec& spec, const Tensor& t) {
                                                      " is negative (", t.shape[d], ")"));
     }
     if (spec.shape[d] >= 0 && t.shape[d] != spec.shape[d]) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("input '", t.name, "': shape ", ShapeToString(t.shape),
-                       " does not match the model's ", want, " at dimension ", d));
+      return absl::InvalidArgumentError(absl::StrCat(
+          error_text::InputShape(t.name, model, spec.shape, t.shape), " (dimension ", d, ")"));
     }
   }
   return absl::OkStatus();
@@ -40,13 +39,14 @@ absl::Status CheckShape(const TensorSpec& spec, const Tensor& t) {
 
 }  // namespace
 
-absl::StatusOr<int64_t> ValidateInputs(const ModelSignature& sig, std::vector<Tensor>& inputs) {
+absl::StatusOr<int64_t> ValidateInputs(const ModelSignature& sig, std::vector<Tensor>& inputs,
+                                       absl::string_view model) {
   std::vector<Tensor*> ordered(sig.inputs.size(), nullptr);
   for (Tensor& t : inputs) {
     const int idx = FindTensor(sig.inputs, t.name);
     if (idx < 0) {
       return absl::InvalidArgumentError(
-          absl::StrCat("unknown input '", t.name, "'; the model takes ",
+          absl::StrCat(error_text::UnexpectedInput(t.name, model), "; the model takes ",
                        [&] {
                          std::string names;
                          for (const auto& s : sig.inputs) {
@@ -63,7 +63,8 @@ absl::StatusOr<int64_t> ValidateInputs(const ModelSignature& sig, std::vector<Te
   for (size_t i = 0; i < sig.inputs.size(); ++i) {
     if (ordered[i] == nullptr) {
       return absl::InvalidArgumentError(
-          absl::StrCat("missing input '", sig.inputs[i].name, "'"));
+          absl::StrCat(error_text::InputCount(sig.inputs.size(), inputs.size(), model),
+                       ": missing input '", sig.inputs[i].name, "'"));
     }
   }
   int64_t batch = -1;
@@ -71,20 +72,19 @@ absl::StatusOr<int64_t> ValidateInputs(const ModelSignature& sig, std::vector<Te
     const TensorSpec& spec = sig.inputs[i];
     const Tensor& t = *ordered[i];
     if (t.dtype != spec.dtype) {
-      return absl::InvalidArgumentError(absl::StrCat("input '", t.name, "': datatype ",
-                                                     DataTypeName(t.dtype), " does not match the model's ",
-                                                     DataTypeName(spec.dtype)));
+      return absl::InvalidArgumentError(error_text::InputDataType(
+          t.name, DataTypeName(t.dtype), model, DataTypeName(spec.dtype)));
     }
-    FERRY_RETURN_IF_ERROR(CheckShape(spec, t));
+    FERRY_RETURN_IF_ERROR(CheckShape(spec, t, model));
     const int64_t rows = t.shape.empty() ? 1 : t.shape[0];
     if (rows < 1) {
       return absl::InvalidArgumentError(
           absl::StrCat("input '", t.name, "': batch dimension must be at least 1"));
     }
     if (rows > sig.max_batch_size) {
-      return absl::InvalidArgumentError(absl::StrCat("input '", t.name, "': batch size ", rows,
-                                                     " exceeds the model's max_batch_size ",
-                                                     sig.max_batch_size));
+      return absl::InvalidArgumentError(
+          absl::StrCat(error_text::BatchSize(sig.max_batch_size, model), ": input '", t.name,
+                       "' has batch size ", rows));
     }
     if (batch >= 0 && rows != batch) {
       return absl::InvalidArgumentError(absl::StrCat("input '", t.name, "': batch size ", rows,
@@ -100,13 +100,13 @@ absl::StatusOr<int64_t> ValidateInputs(const ModelSignature& sig, std::vector<Te
   return batch;
 }
 
-absl::Status ValidateRequestedOutputs(const ModelSignature& sig,
+absl::Status ValidateRequestedOutputs(const ModelSignature& sig, absl::string_view model,
                                       const std::vector<RequestedOutput>& outputs) {
   for (size_t i = 0; i < outputs.size(); ++i) {
     const RequestedOutput& out = outputs[i];
     const int idx = FindTensor(sig.outputs, out.name);
     if (idx < 0) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown output '", out.name, "'"));
+      return absl::InvalidArgumentError(error_text::UnexpectedOutput(out.name, model));
     }
     for (size_t j = 0; j < i; ++j) {
       if (outputs[j].name == out.name) {

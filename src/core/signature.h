@@ -33,12 +33,14 @@ struct ModelSignature {
 // Checks `inputs` against the signature: every input present once and known, datatype,
 // rank, fixed dimensions, the batch dimension within [1, max_batch_size], the same batch
 // size across inputs, and the byte size. On success, reorders `inputs` into signature
-// order and returns the batch size (rows). Errors are InvalidArgument.
-absl::StatusOr<int64_t> ValidateInputs(const ModelSignature& sig, std::vector<Tensor>& inputs);
+// order and returns the batch size (rows). Errors are InvalidArgument; those with a Triton
+// equivalent start with its wording (core/error_text.h), naming `model`.
+absl::StatusOr<int64_t> ValidateInputs(const ModelSignature& sig, std::vector<Tensor>& inputs,
+                                       absl::string_view model);
 
 // Checks requested outputs: known names, no repeats, and classification only on a
 // numeric output whose class dimension can hold N. Errors are InvalidArgument.
-absl::Status ValidateRequestedOutputs(const ModelSignature& sig,
+absl::Status ValidateRequestedOutputs(const ModelSignature& sig, absl::string_view model,
                                       const std::vector<RequestedOutput>& outputs);
 
 // Index of `name` in `specs`, or -1.

@@ -2,6 +2,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "core/error_text.h"
 #include "core/version_number.h"
 
 namespace ferry {
@@ -53,7 +54,7 @@ absl::StatusOr<int64_t> RouteVersion(std::string_view model, absl::Span<const Ve
       why = absl::StrCat(": version ", newest->version, " is ", VersionStateName(newest->state),
                          newest->reason.empty() ? "" : ": ", View(newest->reason));
     }
-    return absl::UnavailableError(absl::StrCat("model '", View(model), "' has no ready version", why));
+    return absl::UnavailableError(absl::StrCat(error_text::NoAvailableVersions(View(model)), why));
   }
   const int64_t wanted = ParseVersion(requested);
   if (wanted == 0) {
@@ -67,7 +68,7 @@ absl::StatusOr<int64_t> RouteVersion(std::string_view model, absl::Span<const Ve
                                                " is not ready: it is ", VersionStateName(v.state),
                                                v.reason.empty() ? "" : ": ", View(v.reason)));
   }
-  return absl::NotFoundError(absl::StrCat("model '", View(model), "' has no version ", wanted));
+  return absl::NotFoundError(error_text::UnknownVersion(View(model), wanted));
 }
 
 }  // namespace ferry

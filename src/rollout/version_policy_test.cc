@@ -78,7 +78,7 @@ TEST(RouteVersionTest, ANameThatIsNotAPositiveIntegerIsInvalid) {
 TEST(RouteVersionTest, AModelWithNoVersionsHasNoDefault) {
   absl::StatusOr<int64_t> r = RouteVersion("m", {}, "");
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(r.status().message(), "model 'm' has no ready version");
+  EXPECT_EQ(r.status().message(), "Request for unknown model: 'm' has no available versions");
 }
 
 TEST(VersionStateTest, IndexNamesFollowTheProtocol) {

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "common/thread_name.h"
+#include "core/error_text.h"
 #include "repository/model_folder_update.h"
 #include "server/config_override.h"
 #include "spdlog/spdlog.h"
@@ -89,8 +90,8 @@ absl::Status AdminService::LoadWithParameters(const std::string& model,
   std::error_code ec;
   if (parameters.files.empty() && !fs::is_directory(folder, ec)) {
     return absl::NotFoundError(absl::StrCat(
-        "failed to load '", model, "': the repository has no such model; send its files as "
-        "'file:<version>/<name>' parameters with the config"));
+        error_text::LoadUnknownModel(model), ": the repository has no such model; send its "
+        "files as 'file:<version>/<name>' parameters with the config"));
   }
   ModelFolderChange change;
   change.files = parameters.files;

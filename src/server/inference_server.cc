@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "core/classification.h"
+#include "core/error_text.h"
 #include "monitor/metrics_observer.h"
 #include "repository/repository.h"
 #include "server/model_manager.h"
@@ -98,17 +99,18 @@ absl::StatusOr<ModelMetadata> InferenceServer::GetModelMetadata(const std::strin
                                                                 const std::string& version) const {
   std::shared_ptr<const ServedModel> served = models_->Find(model);
   if (served == nullptr || served->unloaded) {
-    return absl::NotFoundError(absl::StrCat("unknown model '", model, "'"));
+    return absl::NotFoundError(error_text::UnknownModel(model));
   }
   if (served->config == nullptr) {
-    return absl::UnavailableError(absl::StrCat("model '", model, "' failed to load: ", served->error));
+    return absl::UnavailableError(
+        absl::StrCat(error_text::NoAvailableVersions(model), ": it failed to load: ", served->error));
   }
   if (!version.empty()) {
     // Any version that exists on disk has metadata, ready or not.
     const int64_t wanted = ParseVersion(version);
     bool found = false;
     for (const auto& v : served->versions) found |= (wanted != 0 && v.version == wanted);
-    if (!found) return absl::NotFoundError(absl::StrCat("model '", model, "' has no version ", version));
+    if (!found) return absl::NotFoundError(error_text::UnknownVersion(model, wanted));
   }
   ModelMetadata meta;
   meta.name = served->name;
@@ -204,7 +206,7 @@ absl::StatusOr<std::vector<ModelStatistics>> InferenceServer::Statistics(
   }
   std::shared_ptr<const ServedModel> served = models_->Find(model);
   if (served == nullptr || served->unloaded) {
-    return absl::NotFoundError(absl::StrCat("unknown model '", model, "'"));
+    return absl::NotFoundError(error_text::UnknownModel(model));
   }
   for (const auto& v : served->versions) {
     if (v.state == VersionState::kReady) stats.push_back(StatisticsOf(*v.served));
@@ -297,9 +299,9 @@ void InferenceServer::Run(std::shared_ptr<RequestContext> context, const std::st
                                                 served->config->signature, served->model,
                                                 served->version_name)
                     : absl::StatusOr<int>(status);
-    status = level.ok() ? ValidateRequestedOutputs(sig, request.outputs) : level.status();
+    status = level.ok() ? ValidateRequestedOutputs(sig, served->model, request.outputs) : level.status();
     absl::StatusOr<int64_t> rows =
-        status.ok() ? ValidateInputs(sig, request.inputs) : absl::StatusOr<int64_t>(status);
+        status.ok() ? ValidateInputs(sig, request.inputs, served->model) : absl::StatusOr<int64_t>(status);
     if (!rows.ok()) return fail(served.get(), rows.status());
     if (options_.after_route) options_.after_route(served->version);
 

@@ -134,7 +134,7 @@ TEST_F(InferenceServerTest, ErrorsCarryTheRightCodes) {
   bad.inputs.pop_back();
   absl::StatusOr<InferResponse> r = Infer("simple", std::move(bad));
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(r.status().message()), HasSubstr("missing input 'INPUT0'"));
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("expected 2 inputs but got 1 inputs for model 'simple': missing input 'INPUT0'"));
   absl::StatusOr<InferResponse> broken = Infer("broken", SimpleRequest());
   EXPECT_EQ(broken.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(broken.status().message()), HasSubstr("max_batch_size: must be at least 1"));

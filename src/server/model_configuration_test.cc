@@ -164,8 +164,8 @@ TEST_F(GetModelConfigTest, ErrorsNameTheProblem) {
     std::string says;
   };
   for (const Case& c : std::vector<Case>{
-           {"nope", "", absl::StatusCode::kNotFound, "unknown model 'nope'"},
-           {"simple", "9", absl::StatusCode::kNotFound, "has no version 9"},
+           {"nope", "", absl::StatusCode::kNotFound, "Request for unknown model: 'nope' is not found"},
+           {"simple", "9", absl::StatusCode::kNotFound, "Request for unknown model: 'simple' version 9 is not found"},
            {"simple", "abc", absl::StatusCode::kInvalidArgument, "'abc' is not a positive integer"},
            {"simple", "0", absl::StatusCode::kInvalidArgument, "'0' is not a positive integer"},
            {"simple", "-1", absl::StatusCode::kInvalidArgument, "not a positive integer"},

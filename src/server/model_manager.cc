@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/container/inlined_vector.h"
 #include "common/status_macros.h"
+#include "core/error_text.h"
 #include "repository/repository.h"
 #include "rollout/version_policy.h"
 #include "spdlog/spdlog.h"
@@ -118,7 +119,7 @@ absl::Status ModelManager::LoadLocked(const std::string& name, const std::string
   if (!next->error.empty()) {
     spdlog::error("model '{}' failed: {}", name, next->error);
     const absl::Status failed =
-        absl::InvalidArgumentError(absl::StrCat("model '", name, "' failed to load: ", next->error));
+        absl::InvalidArgumentError(absl::StrCat(error_text::LoadFailed(name), ": ", next->error));
     // A failed reload keeps the current versions serving; a failed first load is
     // recorded so that the index and the ready endpoints can say why.
     if (current_serves) return failed;
@@ -207,7 +208,7 @@ absl::Status ModelManager::LoadLocked(const std::string& name, const std::string
     Publish(std::move(after));
   }
   if (!failure.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("model '", name, "' failed to load: ", failure));
+    return absl::InvalidArgumentError(absl::StrCat(error_text::LoadFailed(name), ": ", failure));
   }
   return absl::OkStatus();
 }
@@ -393,7 +394,10 @@ absl::Status ModelManager::Load(const std::string& name) {
   absl::MutexLock serial(&load_mu_);
   const std::string path = (std::filesystem::path(options_.repository) / name).string();
   std::shared_ptr<const ServedModel> current = Find(name);
-  FERRY_RETURN_IF_ERROR(LoadLocked(name, path, current));
+  if (absl::Status s = LoadLocked(name, path, current); !s.ok()) {
+    if (!absl::IsNotFound(s)) return s;
+    return absl::NotFoundError(absl::StrCat(error_text::LoadUnknownModel(name), ": ", s.message()));
+  }
   spdlog::info("model '{}' loaded", name);
   return absl::OkStatus();
 }
@@ -402,7 +406,7 @@ absl::Status ModelManager::Unload(const std::string& name) {
   absl::MutexLock serial(&load_mu_);
   std::shared_ptr<const ServedModel> previous = Find(name);
   if (previous == nullptr || previous->unloaded) {
-    return absl::NotFoundError(absl::StrCat("unknown model '", name, "'"));
+    return absl::NotFoundError(error_text::UnknownModel(name));
   }
   auto tombstone = std::make_shared<ServedModel>();
   tombstone->name = name;
@@ -450,11 +454,11 @@ absl::StatusOr<std::shared_ptr<ServedVersion>> ModelManager::Resolve(
     const std::string& name, const std::string& version) const {
   std::shared_ptr<const ServedModel> model = Find(name);
   if (model == nullptr || model->unloaded) {
-    return absl::NotFoundError(absl::StrCat("unknown model '", name, "'"));
+    return absl::NotFoundError(error_text::UnknownModel(name));
   }
   if (model->versions.empty() && !model->error.empty()) {
     return absl::UnavailableError(
-        absl::StrCat("model '", name, "' has no ready version: ", model->error));
+        absl::StrCat(error_text::NoAvailableVersions(name), ": ", model->error));
   }
   // A handful of versions: the views live on the stack of this call.
   absl::InlinedVector<VersionView, 4> views;

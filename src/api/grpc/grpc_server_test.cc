@@ -467,8 +467,8 @@ TEST_F(GrpcServerTest, ModelConfigErrors) {
     std::string says;
   };
   for (const Case& c : std::vector<Case>{
-           {"nope", "", grpc::StatusCode::NOT_FOUND, "unknown model 'nope'"},
-           {"simple", "3", grpc::StatusCode::NOT_FOUND, "has no version 3"},
+           {"nope", "", grpc::StatusCode::NOT_FOUND, "Request for unknown model: 'nope' is not found"},
+           {"simple", "3", grpc::StatusCode::NOT_FOUND, "Request for unknown model: 'simple' version 3 is not found"},
            {"simple", "abc", grpc::StatusCode::INVALID_ARGUMENT, "'abc' is not a positive integer"},
            {"simple", "1.0", grpc::StatusCode::INVALID_ARGUMENT, "not a positive integer"},
            {"", "", grpc::StatusCode::INVALID_ARGUMENT, "a model name is required"},

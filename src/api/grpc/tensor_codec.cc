@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
+#include "core/error_text.h"
 
 namespace ferry {
 namespace grpc_api {
@@ -323,9 +324,8 @@ absl::StatusOr<InferRequest> DecodeInferRequest(const inference::ModelInferReque
     for (const InputTensor& input : request.inputs()) {
       if (HasContents(input)) {
         return absl::InvalidArgumentError(absl::StrCat(
-            InputLabel(input),
-            " sets contents, but the request also has raw_input_contents; use one or the "
-            "other for all inputs"));
+            error_text::ContentsWithRaw(input.name(), request.model_name()),
+            ": use one or the other for all inputs"));
       }
     }
     if (raw_count != request.inputs_size()) {

@@ -322,7 +322,8 @@ TEST(DecodeInferRequest, RejectsMixingContentsAndRaw) {
   r.add_raw_input_contents(RawOf<int32_t>({1, 2}));
   r.add_raw_input_contents(RawOf<int32_t>({3, 4}));
   ExpectInvalid(DecodeInferRequest(r).status(),
-                "input 'INPUT1' sets contents, but the request also has raw_input_contents");
+                "contents field must not be specified when using raw_input_contents for "
+                "'INPUT1' for model 'simple'");
 }
 
 TEST(DecodeInferRequest, RejectsWrongRawEntryCount) {

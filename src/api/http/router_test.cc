@@ -234,8 +234,17 @@ TEST_F(RouterTest, ModelControlErrors) {
   EXPECT_EQ(r.status, 405);
   EXPECT_EQ(Header(r, "Allow"), "POST");
   r = Call("POST", "/v2/repository/models/m/load", R"({"parameters":{"config":"{}"}})");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_THAT(r.body, HasSubstr("failed to load 'm', failed to poll from model repository"));
+  r = Call("POST", "/v2/repository/models/m/load", R"({"parameters":{"colour":"blue"}})");
   EXPECT_EQ(r.status, 400);
-  EXPECT_THAT(r.body, HasSubstr("load parameters are not supported ('config')"));
+  EXPECT_THAT(r.body, HasSubstr("unknown load parameter 'colour'"));
+  r = Call("POST", "/v2/repository/models/m/load", R"({"parameters":{"config":"{}","file:1/a":"%%"}})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("'file:1/a' must hold the file's bytes in base64"));
+  r = Call("POST", "/v2/repository/models/m/load", R"({"parameters":{"config":{}}})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("load parameter 'config' must be a string"));
   r = Call("POST", "/v2/repository/models/m/load", "{x");
   EXPECT_EQ(r.status, 400);
   EXPECT_THAT(r.body, HasSubstr("not valid JSON"));
@@ -489,10 +498,10 @@ TEST_F(SimpleRouterTest, ModelConfigIsTritonsJson) {
 TEST_F(SimpleRouterTest, ModelConfigErrors) {
   HttpResponse r = Call("GET", "/v2/models/nope/config");
   EXPECT_EQ(r.status, 404);
-  EXPECT_THAT(r.body, HasSubstr("unknown model 'nope'"));
+  EXPECT_THAT(r.body, HasSubstr("Request for unknown model: 'nope' is not found"));
   r = Call("GET", "/v2/models/simple/versions/7/config");
   EXPECT_EQ(r.status, 404);
-  EXPECT_THAT(r.body, HasSubstr("has no version 7"));
+  EXPECT_THAT(r.body, HasSubstr("version 7 is not found"));
   r = Call("GET", "/v2/models/simple/versions/abc/config");
   EXPECT_EQ(r.status, 400);
   EXPECT_THAT(r.body, HasSubstr("version 'abc' in the path is not a number"));
@@ -582,7 +591,7 @@ TEST_F(SimpleRouterTest, TraceSettingsAreOff) {
   }
   HttpResponse r = Call("GET", "/v2/models/nope/trace/setting");
   EXPECT_EQ(r.status, 404);
-  EXPECT_THAT(r.body, HasSubstr("unknown model 'nope'"));
+  EXPECT_THAT(r.body, HasSubstr("Request for unknown model: 'nope' is not found"));
   EXPECT_EQ(Call("DELETE", "/v2/trace/setting").status, 405);
 }
 
