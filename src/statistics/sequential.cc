@@ -14,21 +14,21 @@ double LogGridRatio(int k) {
   return std::log(32.0) * (k - RateRatioSequence::kGridHalf) / RateRatioSequence::kGridHalf;
 }
 
-// log(sum_k w_k exp(l_k - shift)) / sum_k w_k over k in [begin, end), weights of a normal
-// prior on log r with scale tau.
+// log(sum_k w_k exp(l_k) / sum_k w_k) over k in [begin, end), weights of a normal prior on
+// log r with scale tau.
 double LogMixture(const std::array<double, RateRatioSequence::kGridSize>& log_lambda, int begin,
-                  int end, double shift, double tau) {
+                  int end, double tau) {
   double max_term = -kInf;
   for (int k = begin; k < end; ++k) {
     const double u = LogGridRatio(k);
-    max_term = std::max(max_term, log_lambda[k] - shift - u * u / (2 * tau * tau));
+    max_term = std::max(max_term, log_lambda[k] - u * u / (2 * tau * tau));
   }
   double sum = 0;
   double weight = 0;
   for (int k = begin; k < end; ++k) {
     const double u = LogGridRatio(k);
     const double log_w = -u * u / (2 * tau * tau);
-    sum += std::exp(log_lambda[k] - shift + log_w - max_term);
+    sum += std::exp(log_lambda[k] + log_w - max_term);
     weight += std::exp(log_w);
   }
   return max_term + std::log(sum) - std::log(weight);
@@ -101,27 +101,29 @@ void RateRatioSequence::AddBatch(int64_t canary_exposure, int64_t canary_events,
 }
 
 double RateRatioSequence::RegressionPValue(double tau) const {
-  const double log_m = LogMixture(log_lambda_, kGridHalf + 1, kGridSize, 0, tau);
+  const double log_m = LogMixture(log_lambda_, kGridHalf + 1, kGridSize, tau);
   return std::min(1.0, std::exp(-log_m));
 }
 
 double RateRatioSequence::TwoSidedPValue(double tau) const {
   // Every grid point but r = 1 itself.
-  const double lo = LogMixture(log_lambda_, 0, kGridHalf, 0, tau);
-  const double hi = LogMixture(log_lambda_, kGridHalf + 1, kGridSize, 0, tau);
+  const double lo = LogMixture(log_lambda_, 0, kGridHalf, tau);
+  const double hi = LogMixture(log_lambda_, kGridHalf + 1, kGridSize, tau);
   const double log_m = std::log(0.5) + std::max(lo, hi) + std::log1p(std::exp(-std::abs(lo - hi)));
   return std::min(1.0, std::exp(-log_m));
 }
 
 Interval RateRatioSequence::RatioInterval(double tau, double alpha) const {
+  // Testing r = r_j: the likelihood ratio of r_k against r_j is Lambda(r_k) / Lambda(r_j), so
+  // the mixture against r_j is the mixture against 1 divided by Lambda(r_j).
+  const double log_mixture = LogMixture(log_lambda_, 0, kGridSize, tau);
   const double threshold = std::log(1 / alpha);
   int first = -1;
   int last = -1;
   int best = kGridHalf;
   for (int j = 0; j < kGridSize; ++j) {
     if (log_lambda_[j] > log_lambda_[best]) best = j;
-    // Testing r = r_j: the likelihood ratio of r_k against r_j is Lambda(r_k) / Lambda(r_j).
-    if (LogMixture(log_lambda_, 0, kGridSize, log_lambda_[j], tau) < threshold) {
+    if (log_mixture - log_lambda_[j] < threshold) {
       if (first < 0) first = j;
       last = j;
     }
