@@ -160,8 +160,10 @@ AbCall AbMetric(const ReleasePlan& plan, const Evidence& e, double alpha) {
         plan.ab_metric == Gate::kErrors ? e.errors : e.accuracy;
     r.p_value = test.TwoSidedPValue(plan.count_tau);
     // The direction from the pooled rates: the ratio's point estimate may be inf or NaN.
-    b_worse = test.canary_events() * test.baseline_exposure() >
-              (test.total_events() - test.canary_events()) * test.canary_exposure();
+    b_worse = static_cast<double>(test.canary_events()) *
+                  static_cast<double>(test.baseline_exposure()) >
+              static_cast<double>(test.total_events() - test.canary_events()) *
+                  static_cast<double>(test.canary_exposure());
     tolerance = plan.ab_metric == Gate::kErrors ? plan.error_tolerance : plan.accuracy_tolerance;
     if (test.total_events() < plan.min_events) {
       r.outcome = GateOutcome::kInsufficient;

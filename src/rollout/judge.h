@@ -65,7 +65,7 @@ struct ReleasePlan {
   double error_abs_tolerance = 0.005;
   // Latency: Fail when the canary's median is credibly more than latency_margin slower
   // (relative); Pass when the upper bound of the slowdown is below latency_tolerance.
-  double latency_margin = 0.0;
+  double latency_margin = 0.05;
   double latency_tolerance = 0.1;
   // Accuracy: as for errors, on the rates of wrong answers among labelled requests (an
   // absolute tolerance of 0.02 accepts an accuracy at most 2 points lower).
