@@ -134,8 +134,9 @@ const char* GateOutcomeName(GateOutcome outcome);
 // One gate's figures. Errors and accuracy: the estimate and bounds are of the rate ratio
 // candidate / baseline (the estimate is +inf when the baseline has no events); latency: of
 // the median ratio. For the count gates, `difference_upper` is the upper bound of the
-// difference of rates candidate - baseline (from one bound per arm at alpha / 2 each). p_value: this look's always-valid p of "no regression" (A/B metric:
-// "no difference"); an always-valid p across looks is its running minimum.
+// difference of rates candidate - baseline (one bound per arm at alpha / 2 each). p_value:
+// this look's always-valid p of "no regression" (A/B metric: "no difference"); an
+// always-valid p across looks is its running minimum (statistics::AlwaysValidP).
 struct GateReport {
   Gate gate = Gate::kErrors;
   GateOutcome outcome = GateOutcome::kOff;
@@ -163,7 +164,7 @@ struct Verdict {
 // The decision, in this order:
 //   1. an invalid plan or stage index: kHold;
 //   2. any gate kFail: kRollback (shadow: the candidate is dropped), naming the gate;
-//   3. no candidate request yet: kContinue (zero traffic never acts);
+//   3. no candidate request in this stage yet: kContinue (zero traffic never acts);
 //   4. A/B: the metric's two-sided p <= alpha / gates: kConclude with A or B better; its
 //      confidence interval inside +- tolerance: kConclude with no difference; the stage
 //      over max_duration: kHold; else kContinue;
