@@ -34,7 +34,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # this machine (CI's included) reuses the objects another clone compiled.
 export CCACHE_BASEDIR ?= $(CURDIR)
 
-.PHONY: all deps build serve test bench bench-deps models clean
+.PHONY: all deps build serve test bench bench-deps models release-sim clean
 
 all: build
 
@@ -65,6 +65,11 @@ bench-deps:
 # (about 20 minutes; SMOKE=1 for a 2-minute check that writes into bench/results/).
 bench: build bench-deps
 	BUILD_DIR=$(BUILD_DIR) bench/compare
+
+# The release judge over seeded simulated traffic: the targets' table in docs/releases.md
+# (about a minute on 2 cores; `ctest -R release_sim` runs a short version).
+release-sim: build
+	$(BUILD_DIR)/release_sim --seed 18 --out docs/releases.md
 
 # Retrains the bundled models from Debian's Fashion-MNIST (fixed seeds; a few minutes).
 models:
