@@ -1,10 +1,9 @@
 #include "registry/artifact.h"
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <stdio.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -51,8 +50,10 @@ absl::Status CopyFile(const std::string& from, const std::string& to) {
     for (ssize_t done = 0; done < n && status.ok();) {
       const ssize_t w = ::write(out, buffer.data() + done, n - done);
       if (w < 0 && errno == EINTR) continue;
-      if (w < 0) status = Errno("writing", to);
-      else done += w;
+      if (w < 0)
+        status = Errno("writing", to);
+      else
+        done += w;
     }
   }
   if (status.ok() && ::fsync(out) != 0) status = Errno("fsync", to);
@@ -148,8 +149,8 @@ absl::Status VerifyFiles(const std::string& dir, const std::vector<ArtifactFile>
     FERRY_ASSIGN_OR_RETURN(std::string sha, Sha256FileHex(path));
     if (size != file.bytes || sha != file.sha256) {
       return absl::DataLossError(absl::StrCat(
-          "artifact file '", path, "' changed since it was registered: SHA-256 ", sha, " (",
-          size, " bytes), registered ", file.sha256, " (", file.bytes, " bytes)"));
+          "artifact file '", path, "' changed since it was registered: SHA-256 ", sha, " (", size,
+          " bytes), registered ", file.sha256, " (", file.bytes, " bytes)"));
     }
   }
   return absl::OkStatus();

@@ -6,8 +6,7 @@
 
 namespace ferry {
 
-const char kAuditGenesisHash[] =
-    "0000000000000000000000000000000000000000000000000000000000000000";
+const char kAuditGenesisHash[] = "0000000000000000000000000000000000000000000000000000000000000000";
 
 const char* VersionStateName(VersionState state) {
   return state == VersionState::kArchived ? "archived" : "active";
@@ -46,6 +45,19 @@ std::string CanonicalAuditRow(const AuditEntry& row) {
     json_writer::AppendString(out, *field);
   }
   out.push_back(']');
+  return out;
+}
+
+std::string ReleaseAuditJson(const Release& r) {
+  std::string out;
+  json_writer::Object o(out);
+  json_writer::AppendInt(o.Key("release"), r.id);
+  json_writer::AppendInt(o.Key("candidate"), r.candidate);
+  json_writer::AppendInt(o.Key("baseline"), r.baseline);
+  o.String("mode", r.mode);
+  o.String("state", ReleaseStateName(r.state));
+  o.String("stage", r.stage);
+  o.Close();
   return out;
 }
 

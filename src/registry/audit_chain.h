@@ -32,6 +32,10 @@ std::string CanonicalAuditRow(const AuditEntry& row);
 // SHA-256(prev_hash || "\n" || canonical(row)), from row.prev_hash.
 absl::StatusOr<std::string> AuditRowHash(const AuditEntry& row);
 
+// A release as audit rows show it: {"release":id,"candidate":..,"baseline":..,"mode":..,
+// "state":..,"stage":..} (plan and evidence are in the release record, not repeated here).
+std::string ReleaseAuditJson(const Release& release);
+
 // Checks one row against the row before it (nullptr for the first row): id follows,
 // prev_hash matches, hash recomputes. Returns "" when it verifies, else the problem.
 std::string CheckAuditRow(const AuditEntry* previous, const AuditEntry& row);

@@ -46,8 +46,8 @@ absl::StatusOr<ImportReport> Registry::ImportBundled(const std::string& actor) {
     if (entry.is_directory(ec) && ValidateModelName(name).ok()) models.push_back(entry.path());
   }
   if (ec) {
-    return absl::NotFoundError(absl::StrCat("reading the model repository '",
-                                            options_.repository, "': ", ec.message()));
+    return absl::NotFoundError(
+        absl::StrCat("reading the model repository '", options_.repository, "': ", ec.message()));
   }
   std::sort(models.begin(), models.end());
   for (const fs::path& model_dir : models) {
@@ -72,9 +72,9 @@ absl::StatusOr<ImportReport> Registry::ImportBundled(const std::string& actor) {
       for (const ArtifactFile& f : files) {
         if (f.path == "calibration.json") calibration_sha = f.sha256;
       }
-      absl::StatusOr<Lineage> lineage = LineageFromBundled(
-          ReadIfPresent(dir / "lineage.json"), ReadIfPresent(dir / "calibration.json"),
-          calibration_sha);
+      absl::StatusOr<Lineage> lineage =
+          LineageFromBundled(ReadIfPresent(dir / "lineage.json"),
+                             ReadIfPresent(dir / "calibration.json"), calibration_sha);
       if (!lineage.ok()) {
         return absl::InvalidArgumentError(
             absl::StrCat((dir / "lineage.json").string(), ": ", lineage.status().message()));
@@ -89,8 +89,8 @@ absl::StatusOr<ImportReport> Registry::ImportBundled(const std::string& actor) {
       version.source = "imported";
       version.created_ms = Now();
       version.created_by = ActorOr(actor);
-      std::string after = absl::StrCat("{\"version\":", number, ",\"files\":",
-                                       version.files.size(), "}");
+      std::string after =
+          absl::StrCat("{\"version\":", number, ",\"files\":", version.files.size(), "}");
       FERRY_RETURN_IF_ERROR(store_->AddVersion(
           version, Audit(actor, "model.register", model, "null", std::move(after),
                          "imported from the model repository at first start")));
@@ -110,12 +110,12 @@ absl::StatusOr<ImportReport> Registry::ImportBundled(const std::string& actor) {
       return production.status();
     }
   }
-  FERRY_RETURN_IF_ERROR(store_->SetMeta(
-      kImportKey, "done",
-      Audit(actor, "registry.import", "", "null",
-            absl::StrCat("{\"versions\":", report.versions_imported, ",\"aliases\":",
-                         report.aliases_set, "}"),
-            "first start")));
+  FERRY_RETURN_IF_ERROR(
+      store_->SetMeta(kImportKey, "done",
+                      Audit(actor, "registry.import", "", "null",
+                            absl::StrCat("{\"versions\":", report.versions_imported,
+                                         ",\"aliases\":", report.aliases_set, "}"),
+                            "first start")));
   return report;
 }
 

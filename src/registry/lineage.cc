@@ -25,8 +25,7 @@ bool IsSha256(const std::string& s) {
   return true;
 }
 
-absl::StatusOr<std::vector<DataRef>> ParseRefs(const json::value& value,
-                                               const std::string& field) {
+absl::StatusOr<std::vector<DataRef>> ParseRefs(const json::value& value, const std::string& field) {
   if (!value.is_array()) return Bad(field, "expected an array of {uri, sha256}");
   std::vector<DataRef> refs;
   const json::array& items = value.get_array();
@@ -87,7 +86,8 @@ void AppendValue(std::string& out, const json::value& value) {
       json_writer::AppendFloat(out, value.get_double());
       break;
     case json::kind::string:
-      json_writer::AppendString(out, absl::string_view(value.get_string().data(), value.get_string().size()));
+      json_writer::AppendString(
+          out, absl::string_view(value.get_string().data(), value.get_string().size()));
       break;
     case json::kind::array: {
       out.push_back('[');
@@ -178,8 +178,9 @@ absl::StatusOr<Lineage> ParseLineage(absl::string_view text) {
         }
       }
     } else {
-      return Bad(key, "unknown member; expected training_data, code_revision, parameters, "
-                      "metrics, calibration, parent or extra");
+      return Bad(key,
+                 "unknown member; expected training_data, code_revision, parameters, "
+                 "metrics, calibration, parent or extra");
     }
   }
   return lineage;

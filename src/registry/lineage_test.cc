@@ -56,9 +56,9 @@ TEST(RegistryLineageTest, ErrorsNameTheField) {
 }
 
 TEST(RegistryLineageTest, MapsTheBundledFormat) {
-  absl::StatusOr<Lineage> cnn = LineageFromBundled(
-      ReadFile("models/fashion_cnn/1/lineage.json"),
-      ReadFile("models/fashion_cnn/1/calibration.json"), std::string(64, 'c'));
+  absl::StatusOr<Lineage> cnn =
+      LineageFromBundled(ReadFile("models/fashion_cnn/1/lineage.json"),
+                         ReadFile("models/fashion_cnn/1/calibration.json"), std::string(64, 'c'));
   ASSERT_TRUE(cnn.ok()) << cnn.status();
   ASSERT_EQ(cnn->training_data.size(), 4u);
   EXPECT_EQ(cnn->training_data[0].uri,

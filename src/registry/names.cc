@@ -41,13 +41,14 @@ absl::Status ValidateTag(absl::string_view key, absl::string_view value) {
     ok = ok && (IsAlnum(c) || c == '_' || c == '.' || c == ':' || c == '/' || c == '-');
   }
   if (!ok) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "tags: key ", JsonString(key), " is not a tag key; expected 1 to 128 of A-Z, a-z, "
-        "0-9, _, ., :, / and -"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("tags: key ", JsonString(key),
+                     " is not a tag key; expected 1 to 128 of A-Z, a-z, "
+                     "0-9, _, ., :, / and -"));
   }
   if (value.size() > 4096) {
-    return absl::InvalidArgumentError(absl::StrCat("tags: the value of ", JsonString(key),
-                                                   " is ", value.size(),
+    return absl::InvalidArgumentError(absl::StrCat("tags: the value of ", JsonString(key), " is ",
+                                                   value.size(),
                                                    " bytes; at most 4096 are allowed"));
   }
   return absl::OkStatus();

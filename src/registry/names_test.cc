@@ -10,9 +10,9 @@ TEST(RegistryNamesTest, AliasNames) {
                            "a23456789012345678901234567890123456789012345678901234567890123"}) {
     EXPECT_TRUE(ValidateAliasName(good).ok()) << good;
   }
-  for (const char* bad : {"", "3", "12", "Production", "-x", "_x", "9lives", "a b", "a.b",
-                          "a234567890123456789012345678901234567890123456789012345678901234",
-                          "prod/uction"}) {
+  for (const char* bad :
+       {"", "3", "12", "Production", "-x", "_x", "9lives", "a b", "a.b",
+        "a234567890123456789012345678901234567890123456789012345678901234", "prod/uction"}) {
     absl::Status s = ValidateAliasName(bad);
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
     EXPECT_EQ(s.message().rfind("alias: ", 0), 0u) << s.message();

@@ -53,7 +53,8 @@ std::string MetadataJson(const MetadataUpdate& update) {
     for (const auto& [k, v] : update.set_tags) tags.String(k, v);
     tags.Close();
   }
-  if (!update.remove_tags.empty()) json_writer::AppendStringArray(o.Key("remove_tags"), update.remove_tags);
+  if (!update.remove_tags.empty())
+    json_writer::AppendStringArray(o.Key("remove_tags"), update.remove_tags);
   o.Close();
   return out;
 }
@@ -96,9 +97,8 @@ absl::StatusOr<std::unique_ptr<Registry>> Registry::Create(RegistryOptions optio
 Registry::Registry(RegistryOptions options, std::unique_ptr<RegistryStore> store)
     : options_(std::move(options)), store_(std::move(store)), local_user_(LocalUserName()) {}
 
-AuditEntry Registry::Audit(const std::string& actor, const char* action,
-                           const std::string& model, std::string before, std::string after,
-                           const std::string& reason) const {
+AuditEntry Registry::Audit(const std::string& actor, const char* action, const std::string& model,
+                           std::string before, std::string after, const std::string& reason) const {
   AuditEntry row;
   row.time_ms = Now();
   row.actor = ActorOr(actor);
@@ -130,8 +130,7 @@ absl::StatusOr<std::vector<Alias>> Registry::ListAliases(const std::string& mode
   return store_->ListAliases(model);
 }
 
-absl::StatusOr<int64_t> Registry::ResolveAlias(const std::string& model,
-                                               const std::string& alias) {
+absl::StatusOr<int64_t> Registry::ResolveAlias(const std::string& model, const std::string& alias) {
   FERRY_RETURN_IF_ERROR(ValidateAliasName(alias));
   FERRY_ASSIGN_OR_RETURN(Alias found, store_->GetAlias(model, alias));
   return found.version;
@@ -142,8 +141,8 @@ absl::StatusOr<int64_t> Registry::ResolveVersion(const std::string& model,
   if (!segment.empty() && segment[0] >= '0' && segment[0] <= '9') {
     const int64_t version = ParseVersion(segment);
     if (version == 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "version: ", JsonString(segment), " is neither a version number nor an alias"));
+      return absl::InvalidArgumentError(absl::StrCat("version: ", JsonString(segment),
+                                                     " is neither a version number nor an alias"));
     }
     FERRY_RETURN_IF_ERROR(store_->GetVersion(model, version).status());
     return version;
@@ -235,7 +234,8 @@ absl::StatusOr<ModelVersion> Registry::RegisterLocked(const RegisterRequest& req
   // entries), so the rename that publishes it stays within one file system.
   std::string staging = (model_dir / ".register-XXXXXX").string();
   if (mkdtemp(staging.data()) == nullptr) {
-    return absl::InternalError(absl::StrCat("creating a staging folder in '", model_dir.string(), "'"));
+    return absl::InternalError(
+        absl::StrCat("creating a staging folder in '", model_dir.string(), "'"));
   }
   auto discard = [&staging] {
     std::error_code ignored;
@@ -306,10 +306,9 @@ absl::StatusOr<Alias> Registry::SetAlias(const std::string& model, const std::st
       if (!current.ok()) FERRY_RETURN_IF_ERROR(store_->GetModel(model).status());
       check = current.ok() ? current->version : kAliasAbsent;
     }
-    absl::Status set = store_->SetAlias(
-        model, alias, version, check,
-        Audit(actor, "alias.set", model, AliasJson(alias, *check), AliasJson(alias, version),
-              reason));
+    absl::Status set = store_->SetAlias(model, alias, version, check,
+                                        Audit(actor, "alias.set", model, AliasJson(alias, *check),
+                                              AliasJson(alias, version), reason));
     if (set.ok()) return store_->GetAlias(model, alias);
     if (!absl::IsAborted(set) || expected.has_value() || attempt >= 8) return set;
   }
@@ -353,12 +352,10 @@ absl::Status Registry::UpdateMetadata(const std::string& model, int64_t version,
   if (update.description.has_value() && update.description->size() > 65536) {
     return absl::InvalidArgumentError("description: at most 65536 bytes");
   }
-  const std::string before =
-      version == 0 ? "null" : absl::StrCat("{\"version\":", version, "}");
-  return store_->UpdateMetadata(
-      model, version, update,
-      Audit(actor, version == 0 ? "model.metadata" : "version.metadata", model, before,
-            MetadataJson(update), ""));
+  const std::string before = version == 0 ? "null" : absl::StrCat("{\"version\":", version, "}");
+  return store_->UpdateMetadata(model, version, update,
+                                Audit(actor, version == 0 ? "model.metadata" : "version.metadata",
+                                      model, before, MetadataJson(update), ""));
 }
 
 // ---- lineage text ---------------------------------------------------------------------
@@ -367,8 +364,8 @@ std::string FormatLineageChain(const std::vector<ModelVersion>& chain) {
   std::string out;
   for (size_t i = 0; i < chain.size(); ++i) {
     const ModelVersion& v = chain[i];
-    absl::StrAppend(&out, i == 0 ? "" : "  derived from\n", v.model, " version ", v.version,
-                    " (", VersionStateName(v.state), ", ", v.source, " by ", v.created_by, ")\n");
+    absl::StrAppend(&out, i == 0 ? "" : "  derived from\n", v.model, " version ", v.version, " (",
+                    VersionStateName(v.state), ", ", v.source, " by ", v.created_by, ")\n");
     for (const ArtifactFile& f : v.files) {
       absl::StrAppend(&out, "    file        ", f.path, "  sha256 ", f.sha256, "\n");
     }

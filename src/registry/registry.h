@@ -112,8 +112,7 @@ class Registry {
   // The version and its ancestors, following lineage parents (possibly across models),
   // child first. The chain stops at a parent that is not registered (the last entry's
   // parent names it) or at a cycle.
-  absl::StatusOr<std::vector<ModelVersion>> LineageChain(const std::string& model,
-                                                         int64_t version);
+  absl::StatusOr<std::vector<ModelVersion>> LineageChain(const std::string& model, int64_t version);
   absl::StatusOr<std::vector<AuditEntry>> ReadAudit(const AuditFilter& filter);
   absl::StatusOr<AuditVerification> VerifyAudit();
 
@@ -140,8 +139,7 @@ class Registry {
   // Archives a version: it stays registered (and its files stay), but no alias or release
   // may name it. FailedPrecondition while an alias or an active release names it.
   absl::StatusOr<ModelVersion> ArchiveVersion(const std::string& model, int64_t version,
-                                              const std::string& actor,
-                                              const std::string& reason);
+                                              const std::string& actor, const std::string& reason);
   // Description and tags: of the model (version 0) or of a version.
   absl::Status UpdateMetadata(const std::string& model, int64_t version,
                               const MetadataUpdate& update, const std::string& actor);
@@ -156,8 +154,8 @@ class Registry {
   absl::StatusOr<std::vector<Release>> ListReleases(const std::string& model);  // "" = all
   // Moves an active release to `stage` with new evidence (the controller's progress).
   absl::StatusOr<Release> AdvanceRelease(int64_t id, const std::string& stage,
-                                         const std::string& evidence_json,
-                                         const std::string& actor, const std::string& reason);
+                                         const std::string& evidence_json, const std::string& actor,
+                                         const std::string& reason);
   // State changes: pause (running), resume (paused), promote and rollback (active).
   // FailedPrecondition when the release is not in a state that allows it; Aborted when it
   // changed while this ran. Promote and rollback record the outcome only: moving aliases

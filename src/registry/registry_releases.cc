@@ -3,24 +3,12 @@
 #include "common/status_macros.h"
 #include "json/reader.h"
 #include "json/writer.h"
+#include "registry/audit_chain.h"
 #include "registry/names.h"
 #include "registry/registry.h"
 
 namespace ferry {
 namespace {
-
-std::string ReleaseJson(const Release& r) {
-  std::string out;
-  json_writer::Object o(out);
-  json_writer::AppendInt(o.Key("release"), r.id);
-  json_writer::AppendInt(o.Key("candidate"), r.candidate);
-  json_writer::AppendInt(o.Key("baseline"), r.baseline);
-  o.String("mode", r.mode);
-  o.String("state", ReleaseStateName(r.state));
-  o.String("stage", r.stage);
-  o.Close();
-  return out;
-}
 
 absl::Status CheckObject(const std::string& field, const std::string& text) {
   absl::StatusOr<boost::json::value> doc = ParseJsonExact(text);
@@ -34,8 +22,8 @@ absl::Status CheckName(const char* field, const std::string& value, bool require
   if (value.empty() && !required) return absl::OkStatus();
   bool ok = !value.empty() && value.size() <= 64;
   for (char c : value) {
-    ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-                c == '.');
+    ok = ok &&
+         ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.');
   }
   if (ok) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat(
@@ -62,8 +50,8 @@ absl::StatusOr<Release> Registry::StartRelease(const ReleaseSpec& spec, const st
     if (v == 0) continue;
     FERRY_ASSIGN_OR_RETURN(ModelVersion version, store_->GetVersion(spec.model, v));
     if (version.state == VersionState::kArchived) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "version ", v, " of model '", spec.model, "' is archived: it cannot be released"));
+      return absl::FailedPreconditionError(absl::StrCat("version ", v, " of model '", spec.model,
+                                                        "' is archived: it cannot be released"));
     }
   }
   Release release;
@@ -76,9 +64,9 @@ absl::StatusOr<Release> Registry::StartRelease(const ReleaseSpec& spec, const st
   release.stage = spec.stage;
   release.created_ms = release.updated_ms = Now();
   // The store fills in the id it assigns as the audit row's "after" when this is empty.
-  FERRY_ASSIGN_OR_RETURN(int64_t id,
-                         store_->CreateRelease(release, Audit(actor, "release.start",
-                                                              spec.model, "null", "", reason)));
+  FERRY_ASSIGN_OR_RETURN(
+      int64_t id, store_->CreateRelease(
+                      release, Audit(actor, "release.start", spec.model, "null", "", reason)));
   return store_->GetRelease(id);
 }
 
@@ -96,17 +84,17 @@ absl::StatusOr<Release> Registry::AdvanceRelease(int64_t id, const std::string& 
   FERRY_RETURN_IF_ERROR(CheckObject("evidence", evidence_json));
   FERRY_ASSIGN_OR_RETURN(Release current, store_->GetRelease(id));
   if (!IsActive(current.state)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "release ", id, " is ", ReleaseStateName(current.state), ": it has finished"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("release ", id, " is ", ReleaseStateName(current.state), ": it has finished"));
   }
   Release next = current;
   next.stage = stage;
   next.evidence_json = evidence_json;
   next.updated_ms = Now();
-  FERRY_RETURN_IF_ERROR(store_->UpdateRelease(
-      next, current.state,
-      Audit(actor, "release.update", current.model, ReleaseJson(current), ReleaseJson(next),
-            reason)));
+  FERRY_RETURN_IF_ERROR(
+      store_->UpdateRelease(next, current.state,
+                            Audit(actor, "release.update", current.model, ReleaseAuditJson(current),
+                                  ReleaseAuditJson(next), reason)));
   return store_->GetRelease(id);
 }
 
@@ -124,10 +112,10 @@ absl::StatusOr<Release> Registry::TransitionRelease(int64_t id, const char* verb
   Release next = current;
   next.state = to;
   next.updated_ms = Now();
-  FERRY_RETURN_IF_ERROR(store_->UpdateRelease(
-      next, current.state,
-      Audit(actor, absl::StrCat("release.", verb).c_str(), current.model, ReleaseJson(current),
-            ReleaseJson(next), reason)));
+  FERRY_RETURN_IF_ERROR(
+      store_->UpdateRelease(next, current.state,
+                            Audit(actor, absl::StrCat("release.", verb).c_str(), current.model,
+                                  ReleaseAuditJson(current), ReleaseAuditJson(next), reason)));
   return store_->GetRelease(id);
 }
 

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "absl/strings/str_cat.h"
 #include "common/sha256.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -230,18 +231,22 @@ TEST_F(RegistryTest, ArchivedVersionsCannotBeAliasedOrReleased) {
   absl::Status alias = registry_->SetAlias("m", "canary", 2, std::nullopt, "", "").status();
   EXPECT_EQ(alias.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(alias.message(), HasSubstr("archived"));
-  EXPECT_EQ(registry_->StartRelease({.model = "m", .candidate = 2, .baseline = 1, .mode = "canary"},
-                                    "", "")
-                .status()
-                .code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(
+      registry_
+          ->StartRelease({.model = "m", .candidate = 2, .baseline = 1, .mode = "canary"}, "", "")
+          .status()
+          .code(),
+      absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(registry_->VerifyArtifact("m", 2).ok());  // files stay
   EXPECT_EQ(registry_->ArchiveVersion("m", 9, "", "").status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(RegistryTest, LineageChainFollowsParentsAcrossModels) {
-  ASSERT_TRUE(Register("base", R"({"code_revision":"r1","training_data":[{"uri":"s3://d/a"}]})").ok());
-  ASSERT_TRUE(Register("tuned", R"({"parent":{"model":"base","version":1},"metrics":{"accuracy":0.9}})").ok());
+  ASSERT_TRUE(
+      Register("base", R"({"code_revision":"r1","training_data":[{"uri":"s3://d/a"}]})").ok());
+  ASSERT_TRUE(
+      Register("tuned", R"({"parent":{"model":"base","version":1},"metrics":{"accuracy":0.9}})")
+          .ok());
   ASSERT_TRUE(Register("tuned", R"({"parent":{"version":1},"code_revision":"r3"})").ok());
   absl::StatusOr<std::vector<ModelVersion>> chain = registry_->LineageChain("tuned", 2);
   ASSERT_TRUE(chain.ok()) << chain.status();
@@ -261,12 +266,21 @@ TEST_F(RegistryTest, LineageChainFollowsParentsAcrossModels) {
 TEST_F(RegistryTest, ReleasesMoveThroughTheirStates) {
   ASSERT_TRUE(Register("m").ok());
   ASSERT_TRUE(Register("m").ok());
-  ReleaseSpec spec{.model = "m", .candidate = 2, .baseline = 1, .mode = "canary",
-                   .plan_json = R"({"steps":[5,25,100]})", .stage = "canary-5"};
+  ReleaseSpec spec{.model = "m",
+                   .candidate = 2,
+                   .baseline = 1,
+                   .mode = "canary",
+                   .plan_json = R"({"steps":[5,25,100]})",
+                   .stage = "canary-5"};
   absl::StatusOr<Release> r = registry_->StartRelease(spec, "ana", "ship it");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->state, ReleaseState::kRunning);
   EXPECT_EQ(r->plan_json, spec.plan_json);
+  const AuditEntry started = registry_->ReadAudit({.action = "release.start"})->back();
+  EXPECT_EQ(started.after, absl::StrCat(R"({"release":)", r->id,
+                                        R"(,"candidate":2,"baseline":1,"mode":"canary",)"
+                                        R"("state":"running","stage":"canary-5"})"));
+  EXPECT_EQ(started.reason, "ship it");
   EXPECT_EQ(registry_->StartRelease(spec, "ana", "").status().code(),
             absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(registry_->ResumeRelease(r->id, "", "").status().code(),
@@ -292,10 +306,10 @@ TEST_F(RegistryTest, ReleasesMoveThroughTheirStates) {
   std::vector<std::string> actions;
   const std::vector<AuditEntry> audit = *registry_->ReadAudit({.model = "m"});
   for (const AuditEntry& e : audit) actions.push_back(e.action);
-  EXPECT_EQ(actions, (std::vector<std::string>{
-                         "model.register", "model.register", "release.start", "release.pause",
-                         "release.resume", "release.update", "release.promote", "release.start",
-                         "release.rollback"}));
+  EXPECT_EQ(actions,
+            (std::vector<std::string>{"model.register", "model.register", "release.start",
+                                      "release.pause", "release.resume", "release.update",
+                                      "release.promote", "release.start", "release.rollback"}));
 
   // Bad fields are named.
   EXPECT_THAT(registry_->StartRelease({.model = "m", .candidate = 0, .mode = "canary"}, "", "")
@@ -306,8 +320,9 @@ TEST_F(RegistryTest, ReleasesMoveThroughTheirStates) {
                   .status()
                   .message(),
               HasSubstr("mode"));
-  EXPECT_THAT(registry_->StartRelease(
-                  {.model = "m", .candidate = 2, .mode = "canary", .plan_json = "[1]"}, "", "")
+  EXPECT_THAT(registry_
+                  ->StartRelease(
+                      {.model = "m", .candidate = 2, .mode = "canary", .plan_json = "[1]"}, "", "")
                   .status()
                   .message(),
               HasSubstr("plan"));
@@ -337,9 +352,10 @@ TEST_F(RegistryTest, StatePersistsAcrossReopen) {
   ASSERT_TRUE(Register("m").ok());
   ASSERT_TRUE(Register("m").ok());
   ASSERT_TRUE(registry_->SetAlias("m", "production", 2, kAliasAbsent, "", "").ok());
-  ASSERT_TRUE(registry_->StartRelease({.model = "m", .candidate = 2, .baseline = 1, .mode = "shadow"},
-                                      "", "")
-                  .ok());
+  ASSERT_TRUE(
+      registry_
+          ->StartRelease({.model = "m", .candidate = 2, .baseline = 1, .mode = "shadow"}, "", "")
+          .ok());
   Reopen();
   EXPECT_EQ(*registry_->ResolveAlias("m", "production"), 2);
   EXPECT_EQ(registry_->ListReleases("m")->at(0).mode, "shadow");
@@ -412,7 +428,9 @@ class FailingStore : public RegistryStore {
  public:
   FailingStore(RegistryStore* base, int adds_left) : base_(base), adds_left_(adds_left) {}
   absl::StatusOr<std::vector<RegisteredModel>> ListModels() override { return base_->ListModels(); }
-  absl::StatusOr<RegisteredModel> GetModel(const std::string& m) override { return base_->GetModel(m); }
+  absl::StatusOr<RegisteredModel> GetModel(const std::string& m) override {
+    return base_->GetModel(m);
+  }
   absl::StatusOr<std::vector<ModelVersion>> ListVersions(const std::string& m) override {
     return base_->ListVersions(m);
   }

@@ -83,16 +83,16 @@ class RegistryStore {
   // Points `alias` at `version` if the alias is now at `expected` (see kAliasAbsent).
   // NotFound: unknown model or version. Aborted: stale `expected`. FailedPrecondition:
   // `version` is archived.
-  virtual absl::Status SetAlias(const std::string& model, const std::string& alias,
-                                int64_t version, std::optional<int64_t> expected,
-                                const AuditEntry& audit) = 0;
+  virtual absl::Status SetAlias(const std::string& model, const std::string& alias, int64_t version,
+                                std::optional<int64_t> expected, const AuditEntry& audit) = 0;
   // Removes `alias` if it is now at `expected` (nullopt: whatever it is at). NotFound when
   // the alias does not exist; Aborted for a stale `expected`.
   virtual absl::Status DeleteAlias(const std::string& model, const std::string& alias,
                                    std::optional<int64_t> expected, const AuditEntry& audit) = 0;
   // Records a new active release (its id is assigned and returned; created_ms/updated_ms
-  // as given). FailedPrecondition when the model already has an active release; NotFound
-  // for an unknown model or candidate version.
+  // as given). An empty or "null" audit.after becomes ReleaseAuditJson of the record, id
+  // included (the caller cannot know the id beforehand). FailedPrecondition when the model already
+  // has an active release; NotFound for an unknown model or candidate version.
   virtual absl::StatusOr<int64_t> CreateRelease(const Release& release,
                                                 const AuditEntry& audit) = 0;
   // Replaces release `release.id`'s state, stage, evidence and updated_ms if its state is

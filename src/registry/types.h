@@ -112,11 +112,11 @@ struct AuditFilter {
 // The outcome of walking the audit chain.
 struct AuditVerification {
   bool ok = true;
-  int64_t rows = 0;           // rows that verified
-  int64_t head_id = 0;        // the last verified row (0: empty log)
-  std::string head_hash;      // its hash: keep it elsewhere to detect a cut tail
-  int64_t first_bad_id = 0;   // when !ok: the first row that does not verify
-  std::string problem;        // when !ok: what is wrong with it
+  int64_t rows = 0;          // rows that verified
+  int64_t head_id = 0;       // the last verified row (0: empty log)
+  std::string head_hash;     // its hash: keep it elsewhere to detect a cut tail
+  int64_t first_bad_id = 0;  // when !ok: the first row that does not verify
+  std::string problem;       // when !ok: what is wrong with it
 };
 
 }  // namespace ferry

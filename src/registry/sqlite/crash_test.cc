@@ -133,7 +133,8 @@ TEST(RegistryCrashTest, AcknowledgedWritesSurviveKill9) {
     }
     ASSERT_TRUE(registry->SetAlias("m", "production", 1, kAliasAbsent, "", "").ok());
     ASSERT_TRUE(
-        registry->StartRelease({.model = "m", .candidate = 2, .baseline = 1, .mode = "canary"}, "", "")
+        registry
+            ->StartRelease({.model = "m", .candidate = 2, .baseline = 1, .mode = "canary"}, "", "")
             .ok());
   }
   std::mt19937 rng(20261207);
@@ -182,8 +183,9 @@ TEST(RegistryCrashTest, AcknowledgedWritesSurviveKill9) {
     EXPECT_TRUE(now == acked || now == NextAliasVersion(acked))
         << "alias at " << now << ", last acknowledged " << acked;
     alias = now;
-    EXPECT_GE(static_cast<int64_t>(registry->ReadAudit({.action = "alias.set", .limit = 10000})->size()),
-              total_alias_acks + 1);
+    EXPECT_GE(
+        static_cast<int64_t>(registry->ReadAudit({.action = "alias.set", .limit = 10000})->size()),
+        total_alias_acks + 1);
     // Every acknowledged version is registered with its files intact.
     for (int64_t v : acks.registered) {
       EXPECT_TRUE(registry->VerifyArtifact("m", v).ok()) << "version " << v;

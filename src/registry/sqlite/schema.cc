@@ -133,8 +133,8 @@ absl::Status Migrate(Db& db) {
     if (*current == LatestSchemaVersion()) return absl::OkStatus();  // rolls back: nothing done
     absl::Status applied = db.Exec(kMigrations[*current]);
     if (!applied.ok()) {
-      return absl::InternalError(absl::StrCat("applying registry schema migration ",
-                                              *current + 1, ": ", applied.message()));
+      return absl::InternalError(absl::StrCat("applying registry schema migration ", *current + 1,
+                                              ": ", applied.message()));
     }
     absl::Status stamped = db.Exec(absl::StrCat("PRAGMA user_version = ", *current + 1));
     if (!stamped.ok()) return stamped;

@@ -9,15 +9,14 @@ namespace sqlite {
 
 absl::StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& path) {
   sqlite3* handle = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &handle,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                     SQLITE_OPEN_FULLMUTEX,
-                                 nullptr);
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &handle,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string message = handle != nullptr ? sqlite3_errmsg(handle) : sqlite3_errstr(rc);
     sqlite3_close(handle);
-    return absl::InternalError(absl::StrCat("opening the registry database '", path,
-                                            "': ", message));
+    return absl::InternalError(
+        absl::StrCat("opening the registry database '", path, "': ", message));
   }
   sqlite3_extended_result_codes(handle, 1);
   return std::unique_ptr<Db>(new Db(handle));
@@ -26,8 +25,8 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& path) {
 Db::~Db() { sqlite3_close_v2(db_); }
 
 absl::Status Db::Error(int rc, absl::string_view what) const {
-  std::string message = absl::StrCat("registry database: ", what, ": ", sqlite3_errmsg(db_),
-                                     " (", sqlite3_errstr(rc), ")");
+  std::string message = absl::StrCat("registry database: ", what, ": ", sqlite3_errmsg(db_), " (",
+                                     sqlite3_errstr(rc), ")");
   switch (rc & 0xff) {
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
@@ -73,8 +72,8 @@ Statement& Statement::Bind(int index, int64_t value) {
 }
 
 Statement& Statement::Bind(int index, absl::string_view value) {
-  const int rc = sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_TRANSIENT,
-                                     SQLITE_UTF8);
+  const int rc =
+      sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
   if (rc != SQLITE_OK && bind_error_ == 0) bind_error_ = rc;
   return *this;
 }

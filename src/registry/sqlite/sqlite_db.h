@@ -51,7 +51,9 @@ class Statement {
   // Parameters are numbered from 1. Chainable; errors surface at Step().
   Statement& Bind(int index, int64_t value);
   Statement& Bind(int index, absl::string_view value);
-  Statement& Bind(int index, const std::string& value) { return Bind(index, absl::string_view(value)); }
+  Statement& Bind(int index, const std::string& value) {
+    return Bind(index, absl::string_view(value));
+  }
   Statement& Bind(int index, const char* value) { return Bind(index, absl::string_view(value)); }
   Statement& BindNull(int index);
   // The highest parameter index in the statement.

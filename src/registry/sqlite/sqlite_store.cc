@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/status_macros.h"
+#include "json/writer.h"
 #include "registry/audit_chain.h"
 #include "registry/sqlite/schema.h"
 #include "registry/sqlite/sqlite_db.h"
@@ -24,8 +25,7 @@ absl::Status NoModel(const std::string& model) {
   return absl::NotFoundError(absl::StrCat("model '", model, "' is not registered"));
 }
 absl::Status NoVersion(const std::string& model, int64_t version) {
-  return absl::NotFoundError(
-      absl::StrCat("model '", model, "' has no version ", version));
+  return absl::NotFoundError(absl::StrCat("model '", model, "' has no version ", version));
 }
 
 class SqliteStore final : public RegistryStore {
@@ -34,8 +34,7 @@ class SqliteStore final : public RegistryStore {
 
   absl::StatusOr<std::vector<RegisteredModel>> ListModels() override {
     absl::MutexLock lock(&mu_);
-    FERRY_ASSIGN_OR_RETURN(Statement stmt,
-                           db_->Prepare("SELECT name FROM models ORDER BY name"));
+    FERRY_ASSIGN_OR_RETURN(Statement stmt, db_->Prepare("SELECT name FROM models ORDER BY name"));
     std::vector<std::string> names;
     while (true) {
       FERRY_ASSIGN_OR_RETURN(bool row, stmt.Step());
@@ -112,8 +111,7 @@ class SqliteStore final : public RegistryStore {
     FERRY_RETURN_IF_ERROR(ReadModel(model).status());
     FERRY_ASSIGN_OR_RETURN(std::optional<Alias> found, ReadAlias(model, alias));
     if (!found.has_value()) {
-      return absl::NotFoundError(
-          absl::StrCat("model '", model, "' has no alias '", alias, "'"));
+      return absl::NotFoundError(absl::StrCat("model '", model, "' has no alias '", alias, "'"));
     }
     return *found;
   }
@@ -133,8 +131,7 @@ class SqliteStore final : public RegistryStore {
 
   absl::StatusOr<std::vector<AuditEntry>> ReadAudit(const AuditFilter& filter) override {
     if (filter.limit < 1 || filter.limit > 10000) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("limit must be 1..10000; was ", filter.limit));
+      return absl::InvalidArgumentError(absl::StrCat("limit must be 1..10000; was ", filter.limit));
     }
     absl::MutexLock lock(&mu_);
     FERRY_ASSIGN_OR_RETURN(
@@ -160,9 +157,9 @@ class SqliteStore final : public RegistryStore {
 
   absl::StatusOr<AuditVerification> VerifyAudit() override {
     absl::MutexLock lock(&mu_);
-    FERRY_ASSIGN_OR_RETURN(
-        Statement stmt, db_->Prepare("SELECT id, time_ms, actor, action, model, before, after, "
-                                     "reason, prev_hash, hash FROM audit ORDER BY id"));
+    FERRY_ASSIGN_OR_RETURN(Statement stmt,
+                           db_->Prepare("SELECT id, time_ms, actor, action, model, before, after, "
+                                        "reason, prev_hash, hash FROM audit ORDER BY id"));
     AuditVerification result;
     std::optional<AuditEntry> previous;
     while (true) {
@@ -205,12 +202,12 @@ class SqliteStore final : public RegistryStore {
                            db_->Prepare("INSERT INTO models (name, created_ms, updated_ms) "
                                         "VALUES (?1, ?2, ?2) ON CONFLICT (name) DO NOTHING"));
     FERRY_RETURN_IF_ERROR(model_insert.Bind(1, version.model).Bind(2, version.created_ms).Run());
-    FERRY_ASSIGN_OR_RETURN(std::optional<int64_t> taken, Scalar(
-        "SELECT 1 FROM versions WHERE model = ?1 AND version = ?2", version.model,
-        version.version));
+    FERRY_ASSIGN_OR_RETURN(std::optional<int64_t> taken,
+                           Scalar("SELECT 1 FROM versions WHERE model = ?1 AND version = ?2",
+                                  version.model, version.version));
     if (taken.has_value()) {
-      return absl::AlreadyExistsError(absl::StrCat("model '", version.model,
-                                                   "' already has version ", version.version));
+      return absl::AlreadyExistsError(
+          absl::StrCat("model '", version.model, "' already has version ", version.version));
     }
     FERRY_ASSIGN_OR_RETURN(
         Statement insert,
@@ -254,7 +251,8 @@ class SqliteStore final : public RegistryStore {
     FERRY_ASSIGN_OR_RETURN(
         Statement stmt,
         db_->Prepare("UPDATE versions SET state = ?3 WHERE model = ?1 AND version = ?2"));
-    FERRY_RETURN_IF_ERROR(stmt.Bind(1, model).Bind(2, version).Bind(3, VersionStateName(state)).Run());
+    FERRY_RETURN_IF_ERROR(
+        stmt.Bind(1, model).Bind(2, version).Bind(3, VersionStateName(state)).Run());
     FERRY_RETURN_IF_ERROR(Touch(model, audit.time_ms));
     FERRY_RETURN_IF_ERROR(Append(audit));
     return tx.Commit();
@@ -276,7 +274,8 @@ class SqliteStore final : public RegistryStore {
                            ? "UPDATE models SET description = ?3 WHERE name = ?1 AND ?2 = 0"
                            : "UPDATE versions SET description = ?3 WHERE model = ?1 AND "
                              "version = ?2"));
-      FERRY_RETURN_IF_ERROR(stmt.Bind(1, model).Bind(2, version).Bind(3, *update.description).Run());
+      FERRY_RETURN_IF_ERROR(
+          stmt.Bind(1, model).Bind(2, version).Bind(3, *update.description).Run());
     }
     FERRY_RETURN_IF_ERROR(WriteTags(model, version, update.set_tags, update.remove_tags));
     FERRY_RETURN_IF_ERROR(Touch(model, audit.time_ms));
@@ -292,8 +291,8 @@ class SqliteStore final : public RegistryStore {
     FERRY_ASSIGN_OR_RETURN(std::optional<Alias> current, ReadAlias(model, alias));
     FERRY_RETURN_IF_ERROR(CheckExpected(model, alias, current, expected));
     if (target.state == VersionState::kArchived) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "version ", version, " of model '", model, "' is archived: an alias cannot name it"));
+      return absl::FailedPreconditionError(absl::StrCat("version ", version, " of model '", model,
+                                                        "' is archived: an alias cannot name it"));
     }
     FERRY_ASSIGN_OR_RETURN(
         Statement stmt,
@@ -325,8 +324,7 @@ class SqliteStore final : public RegistryStore {
     return tx.Commit();
   }
 
-  absl::StatusOr<int64_t> CreateRelease(const Release& release,
-                                        const AuditEntry& audit) override {
+  absl::StatusOr<int64_t> CreateRelease(const Release& release, const AuditEntry& audit) override {
     if (!IsActive(release.state)) {
       return absl::InvalidArgumentError("state: a new release must be running or paused");
     }
@@ -355,7 +353,11 @@ class SqliteStore final : public RegistryStore {
         .Bind(11, release.updated_ms);
     FERRY_RETURN_IF_ERROR(stmt.Run());
     AuditEntry row = audit;
-    if (row.after.empty() || row.after == "null") row.after = absl::StrCat("{\"release\":", id, "}");
+    if (row.after.empty() || row.after == "null") {
+      Release recorded = release;
+      recorded.id = id;
+      row.after = ReleaseAuditJson(recorded);
+    }
     FERRY_RETURN_IF_ERROR(Append(row));
     FERRY_RETURN_IF_ERROR(tx.Commit());
     return id;
@@ -412,8 +414,7 @@ class SqliteStore final : public RegistryStore {
   // One integer from a query with parameters ?1 (text) and ?2 (int); nullopt without a row
   // or for NULL.
   absl::StatusOr<std::optional<int64_t>> Scalar(const char* sql, const std::string& text,
-                                                int64_t number)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+                                                int64_t number) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     FERRY_ASSIGN_OR_RETURN(Statement stmt, db_->Prepare(sql));
     if (stmt.parameters() >= 1) stmt.Bind(1, text);
     if (stmt.parameters() >= 2) stmt.Bind(2, number);
@@ -443,10 +444,9 @@ class SqliteStore final : public RegistryStore {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     FERRY_ASSIGN_OR_RETURN(
         Statement stmt,
-        db_->Prepare(version == 0
-                         ? "SELECT key, value FROM model_tags WHERE model = ?1 AND ?2 = 0"
-                         : "SELECT key, value FROM version_tags WHERE model = ?1 AND "
-                           "version = ?2"));
+        db_->Prepare(version == 0 ? "SELECT key, value FROM model_tags WHERE model = ?1 AND ?2 = 0"
+                                  : "SELECT key, value FROM version_tags WHERE model = ?1 AND "
+                                    "version = ?2"));
     stmt.Bind(1, model).Bind(2, version);
     Tags tags;
     while (true) {
@@ -484,18 +484,19 @@ class SqliteStore final : public RegistryStore {
     return absl::OkStatus();
   }
 
-  absl::Status Touch(const std::string& model, int64_t time_ms)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    FERRY_ASSIGN_OR_RETURN(Statement stmt, db_->Prepare(
-        "UPDATE models SET updated_ms = MAX(updated_ms, ?2) WHERE name = ?1"));
+  absl::Status Touch(const std::string& model, int64_t time_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    FERRY_ASSIGN_OR_RETURN(
+        Statement stmt,
+        db_->Prepare("UPDATE models SET updated_ms = MAX(updated_ms, ?2) WHERE name = ?1"));
     return stmt.Bind(1, model).Bind(2, time_ms).Run();
   }
 
   absl::Status RequireVersion(const std::string& model, int64_t version)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     FERRY_RETURN_IF_ERROR(ReadModel(model).status());
-    FERRY_ASSIGN_OR_RETURN(std::optional<int64_t> found, Scalar(
-        "SELECT 1 FROM versions WHERE model = ?1 AND version = ?2", model, version));
+    FERRY_ASSIGN_OR_RETURN(
+        std::optional<int64_t> found,
+        Scalar("SELECT 1 FROM versions WHERE model = ?1 AND version = ?2", model, version));
     if (!found.has_value()) return NoVersion(model, version);
     return absl::OkStatus();
   }
@@ -535,8 +536,7 @@ class SqliteStore final : public RegistryStore {
     return v;
   }
 
-  absl::StatusOr<std::optional<Alias>> ReadAlias(const std::string& model,
-                                                 const std::string& alias)
+  absl::StatusOr<std::optional<Alias>> ReadAlias(const std::string& model, const std::string& alias)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     FERRY_ASSIGN_OR_RETURN(Statement stmt,
                            db_->Prepare("SELECT version, updated_ms FROM aliases WHERE "
@@ -602,9 +602,9 @@ class SqliteStore final : public RegistryStore {
     alias.Bind(1, model).Bind(2, version);
     FERRY_ASSIGN_OR_RETURN(bool aliased, alias.Step());
     if (aliased) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("version ", version, " of model '", model, "' is aliased as '",
-                       alias.Text(0), "': move or delete the alias first"));
+      return absl::FailedPreconditionError(absl::StrCat("version ", version, " of model '", model,
+                                                        "' is aliased as '", alias.Text(0),
+                                                        "': move or delete the alias first"));
     }
     FERRY_ASSIGN_OR_RETURN(
         std::optional<int64_t> release,
@@ -612,9 +612,9 @@ class SqliteStore final : public RegistryStore {
                "AND state IN ('running', 'paused')",
                model, version));
     if (release.has_value()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("version ", version, " of model '", model, "' is in active release ",
-                       *release, ": finish it first"));
+      return absl::FailedPreconditionError(absl::StrCat("version ", version, " of model '", model,
+                                                        "' is in active release ", *release,
+                                                        ": finish it first"));
     }
     return absl::OkStatus();
   }
@@ -628,8 +628,8 @@ class SqliteStore final : public RegistryStore {
                "('running', 'paused')",
                model, except_id));
     if (active.has_value()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "model '", model, "' already has an active release (", *active, ")"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("model '", model, "' already has an active release (", *active, ")"));
     }
     return absl::OkStatus();
   }
@@ -702,9 +702,9 @@ absl::StatusOr<std::unique_ptr<RegistryStore>> OpenSqliteStore(const SqliteStore
   sqlite3_busy_timeout(db->handle(), options.busy_timeout_ms);
   FERRY_ASSIGN_OR_RETURN(std::string mode, Pragma(*db, "PRAGMA journal_mode = WAL"));
   if (mode != "wal") {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the registry database '", options.path, "' cannot use WAL mode (got '", mode,
-        "'): is it on a network file system?"));
+    return absl::FailedPreconditionError(absl::StrCat("the registry database '", options.path,
+                                                      "' cannot use WAL mode (got '", mode,
+                                                      "'): is it on a network file system?"));
   }
   // FULL: a commit fsyncs the WAL before it returns, so an answered write survives kill -9
   // and power loss (NORMAL would survive the first only).

@@ -20,7 +20,9 @@ using ::testing::HasSubstr;
 // Raw SQL against the file, as someone with the file (not Ferry) could run it.
 class RawDb {
  public:
-  explicit RawDb(const std::string& path) { EXPECT_EQ(sqlite3_open(path.c_str(), &db_), SQLITE_OK); }
+  explicit RawDb(const std::string& path) {
+    EXPECT_EQ(sqlite3_open(path.c_str(), &db_), SQLITE_OK);
+  }
   ~RawDb() { sqlite3_close(db_); }
   // SQLite's error message, "" on success.
   std::string Exec(const std::string& sql) {
@@ -144,8 +146,7 @@ TEST_F(RegistryStoreTest, VersionsAreUniqueAndReadBack) {
   v.parent_model = "base";
   v.parent_version = 4;
   ASSERT_TRUE(store_->AddVersion(v, Row("model.register")).ok());
-  EXPECT_EQ(store_->AddVersion(v, Row("model.register")).code(),
-            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->AddVersion(v, Row("model.register")).code(), absl::StatusCode::kAlreadyExists);
   absl::StatusOr<ModelVersion> read = store_->GetVersion("m", 1);
   ASSERT_TRUE(read.ok());
   EXPECT_EQ(read->tags.at("team"), "vision");
@@ -195,7 +196,8 @@ TEST_F(RegistryStoreTest, ArchivedVersionsTakeNoAliasAndAliasedOnesCannotBeArchi
       store_->SetVersionState("m", 1, VersionState::kArchived, Row("version.archive"));
   EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(refused.message(), HasSubstr("aliased as 'production'"));
-  ASSERT_TRUE(store_->SetVersionState("m", 2, VersionState::kArchived, Row("version.archive")).ok());
+  ASSERT_TRUE(
+      store_->SetVersionState("m", 2, VersionState::kArchived, Row("version.archive")).ok());
   EXPECT_EQ(store_->GetVersion("m", 2)->state, VersionState::kArchived);
   EXPECT_EQ(store_->SetAlias("m", "production", 2, 1, Row("alias.set")).code(),
             absl::StatusCode::kFailedPrecondition);
