@@ -1,7 +1,10 @@
 #include "registry/registry.h"
 
+#include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <set>
 #include <utility>
@@ -62,6 +65,24 @@ std::string MetadataJson(const MetadataUpdate& update) {
 absl::Status ValidateTags(const Tags& tags) {
   for (const auto& [key, value] : tags) FERRY_RETURN_IF_ERROR(ValidateTag(key, value));
   return absl::OkStatus();
+}
+
+// Staging folders are named .register-<pid>-XXXXXX, so an abandoned one (its process was
+// killed mid-copy) can be told from one another process is filling right now.
+constexpr char kStagingPrefix[] = ".register-";
+
+void RemoveAbandonedStaging(const std::string& model_dir) {
+  std::error_code ec;
+  for (const fs::directory_entry& entry : fs::directory_iterator(model_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(kStagingPrefix, 0) != 0) continue;
+    const std::string rest = name.substr(sizeof(kStagingPrefix) - 1);
+    const pid_t pid = static_cast<pid_t>(std::atol(rest.substr(0, rest.find('-')).c_str()));
+    if (pid <= 0 || (::kill(pid, 0) != 0 && errno == ESRCH)) {
+      std::error_code ignored;
+      fs::remove_all(entry.path(), ignored);
+    }
+  }
 }
 
 }  // namespace
@@ -232,7 +253,8 @@ absl::StatusOr<ModelVersion> Registry::RegisterLocked(const RegisterRequest& req
 
   // Copy into a hidden folder beside the version folders (the repository scan skips hidden
   // entries), so the rename that publishes it stays within one file system.
-  std::string staging = (model_dir / ".register-XXXXXX").string();
+  RemoveAbandonedStaging(model_dir.string());
+  std::string staging = (model_dir / absl::StrCat(kStagingPrefix, ::getpid(), "-XXXXXX")).string();
   if (mkdtemp(staging.data()) == nullptr) {
     return absl::InternalError(
         absl::StrCat("creating a staging folder in '", model_dir.string(), "'"));

@@ -122,7 +122,8 @@ class Registry {
   // more than both the highest registered version and the highest version folder on disk.
   // The artifact is copied into a hidden temporary folder in the model folder, fsynced,
   // renamed to <repository>/<model>/<N>, and then recorded with its digests; a crash before
-  // the record leaves an unregistered folder, never a record without its files.
+  // the record leaves an unregistered folder, never a record without its files. Staging
+  // folders left by a process that died are removed here.
   // InvalidArgument naming the field (model, artifact, lineage.*, tags); NotFound for a
   // missing artifact path.
   absl::StatusOr<ModelVersion> RegisterVersion(const RegisterRequest& request,

@@ -1,5 +1,7 @@
 #include "registry/registry.h"
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -143,6 +145,17 @@ TEST_F(RegistryTest, VersionNumbersSkipFoldersAlreadyOnDisk) {
   fs::create_directories(fs::path(repository()) / "m" / "8");
   EXPECT_EQ(Register("m")->version, 9);
   EXPECT_EQ(registry_->ListVersions("m")->size(), 3u);
+}
+
+TEST_F(RegistryTest, RegisterRemovesStagingFoldersOfDeadProcessesOnly) {
+  const fs::path model = fs::path(repository()) / "m";
+  // pid 0x7ffffff0 is above Linux's pid limit (2^22), so no process has it.
+  fs::create_directories(model / ".register-2147483632-abcdef" / "sub");
+  fs::create_directories(model / absl::StrCat(".register-", getpid(), "-busy00"));
+  ASSERT_TRUE(Register("m").ok());
+  EXPECT_FALSE(fs::exists(model / ".register-2147483632-abcdef"));
+  EXPECT_TRUE(fs::exists(model / absl::StrCat(".register-", getpid(), "-busy00")));
+  EXPECT_EQ(HiddenEntries("m"), 1);
 }
 
 TEST_F(RegistryTest, RegisterRefusesBadRequestsAndLeavesNothingBehind) {

@@ -204,6 +204,13 @@ TEST(RegistryCrashTest, AcknowledgedWritesSurviveKill9) {
     release_state = state;
   }
   EXPECT_GT(total_alias_acks, 0);
+  // A registration after the crashes sweeps the staging folders the killed writers left.
+  std::unique_ptr<Registry> registry = OpenRegistry(repository);
+  ASSERT_NE(registry, nullptr);
+  ASSERT_TRUE(registry->RegisterVersion({.model = "m", .artifact_path = artifact}, "").ok());
+  for (const auto& entry : std::filesystem::directory_iterator(dir / "models/m")) {
+    EXPECT_NE(entry.path().filename().string()[0], '.') << entry.path();
+  }
 }
 
 }  // namespace

@@ -332,6 +332,24 @@ TEST_F(RegistryStoreTest, VerifyFindsSwappedRows) {
   EXPECT_EQ(v->first_bad_id, 1);
 }
 
+// A server and a `ferry` command share the file through two connections.
+TEST_F(RegistryStoreTest, TwoConnectionsShareOneFile) {
+  AddVersions("m", 3);
+  absl::StatusOr<std::unique_ptr<RegistryStore>> other = OpenSqliteStore({.path = path()});
+  ASSERT_TRUE(other.ok()) << other.status();
+  ASSERT_TRUE((*other)->SetAlias("m", "production", 2, kAliasAbsent, Row("alias.set")).ok());
+  EXPECT_EQ(store_->GetAlias("m", "production")->version, 2);
+  EXPECT_EQ(store_->SetAlias("m", "production", 3, kAliasAbsent, Row("alias.set")).code(),
+            absl::StatusCode::kAborted);
+  ASSERT_TRUE(store_->SetAlias("m", "production", 3, 2, Row("alias.set")).ok());
+  EXPECT_EQ((*other)->SetAlias("m", "production", 1, 2, Row("alias.set")).code(),
+            absl::StatusCode::kAborted);
+  // Both append to one chain.
+  absl::StatusOr<AuditVerification> v = (*other)->VerifyAudit();
+  EXPECT_TRUE(v->ok);
+  EXPECT_EQ(v->rows, 5);
+}
+
 // Every thread tries to move the alias from the same expected version at once: exactly
 // one wins each round, the others learn they were stale.
 TEST_F(RegistryStoreTest, ConcurrentCompareAndSetHasOneWinnerPerExpectedValue) {
