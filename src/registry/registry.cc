@@ -47,9 +47,12 @@ std::string FilesJson(const std::vector<ArtifactFile>& files) {
   return out;
 }
 
-std::string MetadataJson(const MetadataUpdate& update) {
+// The change itself ("after" of a metadata row; "before" is null): the version (for a
+// version's metadata), the new description, the tags set and removed.
+std::string MetadataJson(int64_t version, const MetadataUpdate& update) {
   std::string out;
   json_writer::Object o(out);
+  if (version != 0) json_writer::AppendInt(o.Key("version"), version);
   if (update.description.has_value()) o.String("description", *update.description);
   if (!update.set_tags.empty()) {
     json_writer::Object tags(o.Key("set_tags"));
@@ -374,10 +377,9 @@ absl::Status Registry::UpdateMetadata(const std::string& model, int64_t version,
   if (update.description.has_value() && update.description->size() > 65536) {
     return absl::InvalidArgumentError("description: at most 65536 bytes");
   }
-  const std::string before = version == 0 ? "null" : absl::StrCat("{\"version\":", version, "}");
   return store_->UpdateMetadata(model, version, update,
                                 Audit(actor, version == 0 ? "model.metadata" : "version.metadata",
-                                      model, before, MetadataJson(update), ""));
+                                      model, "null", MetadataJson(version, update), ""));
 }
 
 // ---- lineage text ---------------------------------------------------------------------

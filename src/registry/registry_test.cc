@@ -358,7 +358,10 @@ TEST_F(RegistryTest, MetadataChangesAreAudited) {
   EXPECT_EQ(registry_->UpdateMetadata("m", 0, update, "").code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(registry_->ReadAudit({.action = "model.metadata"})->size(), 1u);
-  EXPECT_EQ(registry_->ReadAudit({.action = "version.metadata"})->size(), 1u);
+  const std::vector<AuditEntry> rows = *registry_->ReadAudit({.action = "version.metadata"});
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].after,
+            R"({"version":1,"description":"a classifier","set_tags":{"owner":"ana"}})");
 }
 
 TEST_F(RegistryTest, StatePersistsAcrossReopen) {

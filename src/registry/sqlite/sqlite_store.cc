@@ -118,15 +118,14 @@ class SqliteStore final : public RegistryStore {
 
   absl::StatusOr<Release> GetRelease(int64_t id) override {
     absl::MutexLock lock(&mu_);
-    FERRY_ASSIGN_OR_RETURN(std::vector<Release> found, ReadReleases("id = ?1", id, ""));
+    FERRY_ASSIGN_OR_RETURN(std::vector<Release> found, ReadReleases(id, ""));
     if (found.empty()) return absl::NotFoundError(absl::StrCat("no release ", id));
     return found.front();
   }
 
   absl::StatusOr<std::vector<Release>> ListReleases(const std::string& model) override {
     absl::MutexLock lock(&mu_);
-    if (model.empty()) return ReadReleases("1 = 1", 0, "");
-    return ReadReleases("model = ?2", 0, model);
+    return ReadReleases(0, model);
   }
 
   absl::StatusOr<std::vector<AuditEntry>> ReadAudit(const AuditFilter& filter) override {
@@ -367,7 +366,7 @@ class SqliteStore final : public RegistryStore {
                              const AuditEntry& audit) override {
     absl::MutexLock lock(&mu_);
     FERRY_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_));
-    FERRY_ASSIGN_OR_RETURN(std::vector<Release> found, ReadReleases("id = ?1", release.id, ""));
+    FERRY_ASSIGN_OR_RETURN(std::vector<Release> found, ReadReleases(release.id, ""));
     if (found.empty()) return absl::NotFoundError(absl::StrCat("no release ", release.id));
     const Release& current = found.front();
     if (current.state != expected_state) {
@@ -561,16 +560,15 @@ class SqliteStore final : public RegistryStore {
                                            " as expected"));
   }
 
-  // `where` uses ?1 (an id) and ?2 (a model name).
-  absl::StatusOr<std::vector<Release>> ReadReleases(const std::string& where, int64_t id,
-                                                    const std::string& model)
+  // Releases with id `id` (0: any) of `model` ("": any), ascending by id.
+  absl::StatusOr<std::vector<Release>> ReadReleases(int64_t id, const std::string& model)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     FERRY_ASSIGN_OR_RETURN(
         Statement stmt,
         db_->Prepare(absl::StrCat("SELECT id, model, candidate, baseline, mode, plan, state, "
                                   "stage, evidence, created_ms, updated_ms FROM releases "
-                                  "WHERE (?1 = ?1 AND ?2 = ?2) AND ",
-                                  where, " ORDER BY id")));
+                                  "WHERE (?1 = 0 OR id = ?1) AND (?2 = '' OR model = ?2) "
+                                  "ORDER BY id")));
     stmt.Bind(1, id).Bind(2, model);
     std::vector<Release> releases;
     while (true) {
