@@ -25,7 +25,10 @@
 // means the local user (LocalUserName()).
 //
 // Thread-safety: every method may be called from any thread. Registrations are serialized
-// by a mutex (version numbers are allocated under it); the rest is the store's.
+// by a mutex (version numbers are allocated under it); the rest is the store's. Another
+// process registering into the same repository (a `ferry` command beside the server) is
+// kept apart by the rename: a number whose folder exists is never taken, and a folder
+// another process has published but not yet recorded counts as taken.
 #ifndef FERRY_REGISTRY_REGISTRY_H_
 #define FERRY_REGISTRY_REGISTRY_H_
 

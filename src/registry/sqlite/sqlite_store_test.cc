@@ -139,6 +139,28 @@ TEST_F(RegistryStoreTest, MigratesAnEmptyFileCreatedElsewhere) {
   EXPECT_EQ(OpenSqliteStore({.path = ""}).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(RegistryStoreTest, AFileThatIsNotADatabaseIsDataLoss) {
+  const std::string garbage = dir_.Write("garbage.db", std::string(8192, 'x'));
+  absl::StatusOr<std::unique_ptr<RegistryStore>> store = OpenSqliteStore({.path = garbage});
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kDataLoss) << store.status();
+}
+
+// Another connection holding the write lock past the busy timeout: Unavailable (503),
+// and nothing half-written.
+TEST_F(RegistryStoreTest, ALockedDatabaseIsUnavailable) {
+  AddVersions("m", 1);
+  absl::StatusOr<std::unique_ptr<RegistryStore>> impatient =
+      OpenSqliteStore({.path = path(), .busy_timeout_ms = 50});
+  ASSERT_TRUE(impatient.ok());
+  RawDb raw(path());
+  EXPECT_EQ(raw.Exec("BEGIN IMMEDIATE"), "");
+  absl::Status s = (*impatient)->SetAlias("m", "production", 1, kAliasAbsent, Row("alias.set"));
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_EQ(raw.Exec("ROLLBACK"), "");
+  EXPECT_TRUE((*impatient)->SetAlias("m", "production", 1, kAliasAbsent, Row("alias.set")).ok());
+  EXPECT_EQ(AuditRows(), 2);
+}
+
 TEST_F(RegistryStoreTest, VersionsAreUniqueAndReadBack) {
   ModelVersion v = Version("m", 1);
   v.tags = {{"team", "vision"}};
