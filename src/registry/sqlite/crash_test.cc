@@ -124,7 +124,9 @@ TEST(RegistryCrashTest, AcknowledgedWritesSurviveKill9) {
   TempDir dir("registry_crash_test");
   const std::string repository = dir / "models";
   std::filesystem::create_directories(repository);
-  const std::string artifact = dir.Write("artifact/model.pt", std::string(4096, 'w'));
+  // Large enough that a kill often lands inside a registration's copy (a staging folder
+  // is left behind) as well as between a commit and its ack.
+  const std::string artifact = dir.Write("artifact/model.pt", std::string(256 << 10, 'w'));
   {
     std::unique_ptr<Registry> registry = OpenRegistry(repository);
     ASSERT_NE(registry, nullptr);
@@ -141,7 +143,7 @@ TEST(RegistryCrashTest, AcknowledgedWritesSurviveKill9) {
   int64_t alias = 1;  // what the registry held when the round started
   std::string release_state = "running";
   int64_t total_alias_acks = 0;
-  for (int round = 0; round < 6; ++round) {
+  for (int round = 0; round < 8; ++round) {
     SCOPED_TRACE(absl::StrCat("round ", round));
     int fds[2];
     ASSERT_EQ(::pipe(fds), 0);
