@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <filesystem>
 #include <set>
@@ -198,6 +199,21 @@ absl::StatusOr<std::vector<ModelVersion>> Registry::LineageChain(const std::stri
     chain.push_back(std::move(*found));
   }
   return chain;
+}
+
+std::vector<int64_t> Registry::UnregisteredFolders(const std::string& model) {
+  std::vector<int64_t> unknown;
+  std::error_code ec;
+  for (const fs::directory_entry& entry :
+       fs::directory_iterator(fs::path(options_.repository) / model, ec)) {
+    const int64_t v = ParseVersion(entry.path().filename().string());
+    if (v > 0 && entry.is_directory(ec) &&
+        absl::IsNotFound(store_->GetVersion(model, v).status())) {
+      unknown.push_back(v);
+    }
+  }
+  std::sort(unknown.begin(), unknown.end());
+  return unknown;
 }
 
 absl::StatusOr<std::vector<AuditEntry>> Registry::ReadAudit(const AuditFilter& filter) {

@@ -116,6 +116,10 @@ class Registry {
   // child first. The chain stops at a parent that is not registered (the last entry's
   // parent names it) or at a cycle.
   absl::StatusOr<std::vector<ModelVersion>> LineageChain(const std::string& model, int64_t version);
+  // Version folders of `model` on disk that the registry does not know, ascending: left by
+  // a registration killed between its rename and its record, or copied in by hand after the
+  // first-start import. The server decides what to do with them (they are not verified).
+  std::vector<int64_t> UnregisteredFolders(const std::string& model);
   absl::StatusOr<std::vector<AuditEntry>> ReadAudit(const AuditFilter& filter);
   absl::StatusOr<AuditVerification> VerifyAudit();
 

@@ -145,6 +145,8 @@ TEST_F(RegistryTest, VersionNumbersSkipFoldersAlreadyOnDisk) {
   fs::create_directories(fs::path(repository()) / "m" / "8");
   EXPECT_EQ(Register("m")->version, 9);
   EXPECT_EQ(registry_->ListVersions("m")->size(), 3u);
+  EXPECT_EQ(registry_->UnregisteredFolders("m"), (std::vector<int64_t>{1, 2, 5, 8}));
+  EXPECT_TRUE(registry_->UnregisteredFolders("nope").empty());
 }
 
 TEST_F(RegistryTest, RegisterRemovesStagingFoldersOfDeadProcessesOnly) {
