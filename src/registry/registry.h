@@ -1,5 +1,5 @@
 // Registry: Ferry's model registry as a service, the layer the /api/v1 handlers and the
-// `ferry models|release|audit` commands call. MLflow's vocabulary: a registered model has
+// `ferry models|release|audit` commands call. A registered model has
 // versions (immutable once registered: the artifact is copied into the repository and the
 // SHA-256 of each file recorded), aliases (production, canary, shadow, staging or any
 // name; one version each), tags and a description; each version has a lineage. Releases
