@@ -138,6 +138,17 @@ absl::Status PublishFolder(const std::string& from, const std::string& to) {
   return FsyncPath(fs::path(to).parent_path().string(), true);
 }
 
+absl::Status CreateDurableFolder(const std::string& dir) {
+  std::error_code ec;
+  const fs::path path = fs::path(dir);
+  if (fs::is_directory(path, ec)) return absl::OkStatus();
+  if (path.has_parent_path() && path.parent_path() != path) {
+    FERRY_RETURN_IF_ERROR(CreateDurableFolder(path.parent_path().string()));
+  }
+  if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) return Errno("creating", dir);
+  return FsyncPath(path.has_parent_path() ? path.parent_path().string() : ".", true);
+}
+
 absl::Status VerifyFiles(const std::string& dir, const std::vector<ArtifactFile>& files) {
   for (const ArtifactFile& file : files) {
     const std::string path = (fs::path(dir) / file.path).string();

@@ -29,6 +29,10 @@ absl::StatusOr<std::vector<ArtifactFile>> CopyArtifact(const std::string& source
 // new name is durable when this returns. AlreadyExists when `to` exists.
 absl::Status PublishFolder(const std::string& from, const std::string& to);
 
+// Creates `dir` (and missing parents) if needed and fsyncs the parent of each folder it
+// created, so the new folders survive a power cut.
+absl::Status CreateDurableFolder(const std::string& dir);
+
 // Recomputes the SHA-256 of each of `files` under `dir`. NotFound naming a missing file,
 // DataLoss naming a file whose size or digest changed. Files in `dir` that `files` does
 // not list are not checked.

@@ -263,10 +263,7 @@ absl::StatusOr<ModelVersion> Registry::RegisterLocked(const RegisterRequest& req
     return absl::FailedPreconditionError(
         absl::StrCat("the model repository '", options_.repository, "' is not a directory"));
   }
-  fs::create_directories(model_dir, ec);
-  if (ec) {
-    return absl::InternalError(absl::StrCat("creating '", model_dir.string(), "': ", ec.message()));
-  }
+  FERRY_RETURN_IF_ERROR(CreateDurableFolder(model_dir.string()));
   FERRY_ASSIGN_OR_RETURN(int64_t max_registered, store_->MaxVersion(request.model));
   int64_t number = std::max(max_registered, MaxVersionOnDisk(request.model)) + 1;
 
