@@ -221,7 +221,9 @@ absl::StatusOr<Lineage> LineageFromBundled(absl::string_view lineage_text,
       if (const json::value* files = Find(*dataset, "files"); files && files->is_array()) {
         for (const json::value& f : files->get_array()) {
           const std::string file = StringOr(Find(f, "file"), "");
-          if (file.empty()) continue;
+          // The test split evaluated the model; only the training files built it.
+          const std::string role = StringOr(Find(f, "role"), "train");
+          if (file.empty() || role.rfind("train", 0) != 0) continue;
           std::string sha = StringOr(Find(f, "sha256"), "");
           if (!IsSha256(sha)) sha.clear();
           lineage.training_data.push_back(

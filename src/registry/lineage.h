@@ -50,7 +50,7 @@ absl::StatusOr<Lineage> ParseLineage(absl::string_view json);
 std::string LineageToJson(const Lineage& lineage);
 
 // Maps a bundled model's lineage.json (tools/train_models.py's format) into a Lineage:
-// dataset files -> training_data, code.git_revision -> code_revision, hyperparameters and
+// the dataset's training files (role train_*) -> training_data, code.git_revision -> code_revision, hyperparameters and
 // seed -> parameters, metrics.test_accuracy -> metrics.accuracy, derived_from / source ->
 // parent; the document itself goes to extra.bundled_lineage. `calibration_json` (the
 // version's calibration.json, "" when none) adds metrics.ece and a calibration entry with

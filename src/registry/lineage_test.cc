@@ -60,7 +60,7 @@ TEST(RegistryLineageTest, MapsTheBundledFormat) {
       LineageFromBundled(ReadFile("models/fashion_cnn/1/lineage.json"),
                          ReadFile("models/fashion_cnn/1/calibration.json"), std::string(64, 'c'));
   ASSERT_TRUE(cnn.ok()) << cnn.status();
-  ASSERT_EQ(cnn->training_data.size(), 4u);
+  ASSERT_EQ(cnn->training_data.size(), 2u);  // the train split; the test split is not lineage
   EXPECT_EQ(cnn->training_data[0].uri,
             "file:///usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz");
   EXPECT_EQ(cnn->training_data[0].sha256,
@@ -80,6 +80,7 @@ TEST(RegistryLineageTest, MapsTheBundledFormat) {
   ASSERT_TRUE(int8.ok());
   EXPECT_EQ(int8->parent_model, "fashion_cnn");  // "source": models/fashion_cnn/1/model.pt
   EXPECT_EQ(int8->parent_version, 1);
+  EXPECT_TRUE(int8->training_data.empty());  // quantized, not trained: test split only
   absl::StatusOr<Lineage> mc =
       LineageFromBundled(ReadFile("models/fashion_mlp_mc/1/lineage.json"), "", "");
   EXPECT_EQ(mc->parent_model, "fashion_mlp");  // "derived_from"

@@ -421,7 +421,7 @@ TEST_F(RegistryImportTest, ImportsBundledModelsOnceWithTheirLineage) {
 
   absl::StatusOr<Lineage> cnn = ParseLineage(registry_->GetVersion("fashion_cnn", 1)->lineage_json);
   ASSERT_TRUE(cnn.ok()) << cnn.status();
-  EXPECT_EQ(cnn->training_data.size(), 4u);
+  EXPECT_EQ(cnn->training_data.size(), 2u);
   ASSERT_EQ(cnn->calibration.size(), 1u);
   EXPECT_EQ(cnn->calibration[0].sha256,
             *Sha256FileHex((fs::path(repository()) / "fashion_cnn/1/calibration.json").string()));
