@@ -48,6 +48,11 @@ std::string CanonicalAuditRow(const AuditEntry& row) {
   return out;
 }
 
+std::string AliasAuditJson(const std::string& alias, int64_t version) {
+  if (version == 0) return "null";
+  return absl::StrCat("{\"alias\":", JsonString(alias), ",\"version\":", version, "}");
+}
+
 std::string ReleaseAuditJson(const Release& r) {
   std::string out;
   json_writer::Object o(out);

@@ -32,6 +32,10 @@ std::string CanonicalAuditRow(const AuditEntry& row);
 // SHA-256(prev_hash || "\n" || canonical(row)), from row.prev_hash.
 absl::StatusOr<std::string> AuditRowHash(const AuditEntry& row);
 
+// An alias as audit rows show it: {"alias":"production","version":3}, or null when
+// `version` is 0 (kAliasAbsent: the alias does not exist).
+std::string AliasAuditJson(const std::string& alias, int64_t version);
+
 // A release as audit rows show it: {"release":id,"candidate":..,"baseline":..,"mode":..,
 // "state":..,"stage":..} (plan and evidence are in the release record, not repeated here).
 std::string ReleaseAuditJson(const Release& release);

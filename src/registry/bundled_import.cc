@@ -10,6 +10,7 @@
 #include "core/version_number.h"
 #include "json/writer.h"
 #include "registry/artifact.h"
+#include "registry/audit_chain.h"
 #include "registry/names.h"
 #include "registry/registry.h"
 
@@ -102,8 +103,7 @@ absl::StatusOr<ImportReport> Registry::ImportBundled(const std::string& actor) {
     if (absl::IsNotFound(production.status())) {
       FERRY_RETURN_IF_ERROR(store_->SetAlias(
           model, "production", newest, kAliasAbsent,
-          Audit(actor, "alias.set", model, "null",
-                absl::StrCat("{\"alias\":\"production\",\"version\":", newest, "}"),
+          Audit(actor, "alias.set", model, "null", AliasAuditJson("production", newest),
                 "imported: the newest version serves")));
       ++report.aliases_set;
     } else if (!production.ok()) {

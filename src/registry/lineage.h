@@ -50,9 +50,9 @@ absl::StatusOr<Lineage> ParseLineage(absl::string_view json);
 std::string LineageToJson(const Lineage& lineage);
 
 // Maps a bundled model's lineage.json (tools/train_models.py's format) into a Lineage:
-// the dataset's training files (role train_*) -> training_data, code.git_revision -> code_revision, hyperparameters and
-// seed -> parameters, metrics.test_accuracy -> metrics.accuracy, derived_from / source ->
-// parent; the document itself goes to extra.bundled_lineage. `calibration_json` (the
+// the dataset's training files (role train_*) -> training_data, code.git_revision -> code_revision,
+// hyperparameters and seed -> parameters, metrics.test_accuracy -> metrics.accuracy, derived_from /
+// source -> parent; the document itself goes to extra.bundled_lineage. `calibration_json` (the
 // version's calibration.json, "" when none) adds metrics.ece and a calibration entry with
 // `calibration_sha256`. InvalidArgument when the text is not a JSON object.
 absl::StatusOr<Lineage> LineageFromBundled(absl::string_view lineage_json,

@@ -16,6 +16,7 @@
 #include "core/version_number.h"
 #include "json/writer.h"
 #include "registry/artifact.h"
+#include "registry/audit_chain.h"
 #include "registry/names.h"
 #include "registry/sqlite/sqlite_store.h"
 
@@ -23,12 +24,6 @@ namespace ferry {
 namespace {
 
 namespace fs = std::filesystem;
-
-// {"alias":"production","version":3}, or null when the alias is absent.
-std::string AliasJson(const std::string& alias, int64_t version) {
-  if (version == kAliasAbsent) return "null";
-  return absl::StrCat("{\"alias\":", JsonString(alias), ",\"version\":", version, "}");
-}
 
 std::string VersionStateJson(int64_t version, VersionState state) {
   return absl::StrCat("{\"version\":", version, ",\"state\":\"", VersionStateName(state), "\"}");
@@ -344,9 +339,10 @@ absl::StatusOr<Alias> Registry::SetAlias(const std::string& model, const std::st
       if (!current.ok()) FERRY_RETURN_IF_ERROR(store_->GetModel(model).status());
       check = current.ok() ? current->version : kAliasAbsent;
     }
-    absl::Status set = store_->SetAlias(model, alias, version, check,
-                                        Audit(actor, "alias.set", model, AliasJson(alias, *check),
-                                              AliasJson(alias, version), reason));
+    absl::Status set =
+        store_->SetAlias(model, alias, version, check,
+                         Audit(actor, "alias.set", model, AliasAuditJson(alias, *check),
+                               AliasAuditJson(alias, version), reason));
     if (set.ok()) return store_->GetAlias(model, alias);
     if (!absl::IsAborted(set) || expected.has_value() || attempt >= 8) return set;
   }
@@ -364,7 +360,7 @@ absl::Status Registry::DeleteAlias(const std::string& model, const std::string& 
     }
     absl::Status deleted = store_->DeleteAlias(
         model, alias, check,
-        Audit(actor, "alias.delete", model, AliasJson(alias, *check), "null", reason));
+        Audit(actor, "alias.delete", model, AliasAuditJson(alias, *check), "null", reason));
     if (deleted.ok() || !absl::IsAborted(deleted) || expected.has_value() || attempt >= 8) {
       return deleted;
     }

@@ -166,16 +166,20 @@ class Registry {
                                          const std::string& reason);
   // State changes: pause (running), resume (paused), promote and rollback (active).
   // FailedPrecondition when the release is not in a state that allows it; Aborted when it
-  // changed while this ran. Promote and rollback record the outcome only: moving aliases
-  // is the rollout controller's own call (SetAlias), audited on its own.
+  // changed while this ran.
   absl::StatusOr<Release> PauseRelease(int64_t id, const std::string& actor,
                                        const std::string& reason);
   absl::StatusOr<Release> ResumeRelease(int64_t id, const std::string& actor,
                                         const std::string& reason);
+  // With `alias` ("production"), the same transaction points it at the candidate (promote)
+  // or back at the baseline (rollback; deleted when there is no baseline), with its own
+  // audit row: a crash never leaves a promoted release with the alias unmoved. Aborted,
+  // and nothing changed, if someone moves the alias meanwhile. Without, only the release
+  // state is recorded.
   absl::StatusOr<Release> PromoteRelease(int64_t id, const std::string& actor,
-                                         const std::string& reason);
+                                         const std::string& reason, const std::string& alias = "");
   absl::StatusOr<Release> RollbackRelease(int64_t id, const std::string& actor,
-                                          const std::string& reason);
+                                          const std::string& reason, const std::string& alias = "");
 
   // ---- first start (bundled_import.cc) ----
 
@@ -201,10 +205,12 @@ class Registry {
   absl::StatusOr<ModelVersion> RegisterLocked(const RegisterRequest& request,
                                               const Lineage& lineage, const std::string& actor)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(register_mu_);
-  // Read, check `allowed`, write `to` with CAS on the state read.
+  // Read, check `allowed`, write `to` with CAS on the state read; with `alias`, move it to
+  // the candidate (`to_candidate`) or the baseline in the same transaction.
   absl::StatusOr<Release> TransitionRelease(int64_t id, const char* verb,
                                             std::vector<ReleaseState> allowed, ReleaseState to,
-                                            const std::string& actor, const std::string& reason);
+                                            const std::string& actor, const std::string& reason,
+                                            const std::string& alias, bool to_candidate);
 
   const RegistryOptions options_;
   const std::unique_ptr<RegistryStore> store_;

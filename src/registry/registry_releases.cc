@@ -94,14 +94,17 @@ absl::StatusOr<Release> Registry::AdvanceRelease(int64_t id, const std::string& 
   FERRY_RETURN_IF_ERROR(
       store_->UpdateRelease(next, current.state,
                             Audit(actor, "release.update", current.model, ReleaseAuditJson(current),
-                                  ReleaseAuditJson(next), reason)));
+                                  ReleaseAuditJson(next), reason),
+                            {}));
   return store_->GetRelease(id);
 }
 
 absl::StatusOr<Release> Registry::TransitionRelease(int64_t id, const char* verb,
                                                     std::vector<ReleaseState> allowed,
                                                     ReleaseState to, const std::string& actor,
-                                                    const std::string& reason) {
+                                                    const std::string& reason,
+                                                    const std::string& alias, bool to_candidate) {
+  if (!alias.empty()) FERRY_RETURN_IF_ERROR(ValidateAliasName(alias));
   FERRY_ASSIGN_OR_RETURN(Release current, store_->GetRelease(id));
   bool ok = false;
   for (ReleaseState s : allowed) ok = ok || s == current.state;
@@ -112,35 +115,54 @@ absl::StatusOr<Release> Registry::TransitionRelease(int64_t id, const char* verb
   Release next = current;
   next.state = to;
   next.updated_ms = Now();
+  std::vector<AliasChange> changes;
+  if (!alias.empty()) {
+    // The alias moves in the release's own transaction, from the version read here: a move
+    // by someone else meanwhile makes the whole call Aborted, release state included.
+    const int64_t target = to_candidate ? current.candidate : current.baseline;
+    absl::StatusOr<Alias> now = store_->GetAlias(current.model, alias);
+    if (!now.ok() && !absl::IsNotFound(now.status())) return now.status();
+    const int64_t from = now.ok() ? now->version : kAliasAbsent;
+    if (from != target) {
+      changes.push_back(
+          {alias, target, from,
+           Audit(actor, target == 0 ? "alias.delete" : "alias.set", current.model,
+                 AliasAuditJson(alias, from), AliasAuditJson(alias, target),
+                 absl::StrCat(verb, " of release ", id, reason.empty() ? "" : ": ", reason))});
+    }
+  }
   FERRY_RETURN_IF_ERROR(
       store_->UpdateRelease(next, current.state,
                             Audit(actor, absl::StrCat("release.", verb).c_str(), current.model,
-                                  ReleaseAuditJson(current), ReleaseAuditJson(next), reason)));
+                                  ReleaseAuditJson(current), ReleaseAuditJson(next), reason),
+                            changes));
   return store_->GetRelease(id);
 }
 
 absl::StatusOr<Release> Registry::PauseRelease(int64_t id, const std::string& actor,
                                                const std::string& reason) {
   return TransitionRelease(id, "pause", {ReleaseState::kRunning}, ReleaseState::kPaused, actor,
-                           reason);
+                           reason, "", false);
 }
 
 absl::StatusOr<Release> Registry::ResumeRelease(int64_t id, const std::string& actor,
                                                 const std::string& reason) {
   return TransitionRelease(id, "resume", {ReleaseState::kPaused}, ReleaseState::kRunning, actor,
-                           reason);
+                           reason, "", false);
 }
 
 absl::StatusOr<Release> Registry::PromoteRelease(int64_t id, const std::string& actor,
-                                                 const std::string& reason) {
+                                                 const std::string& reason,
+                                                 const std::string& alias) {
   return TransitionRelease(id, "promote", {ReleaseState::kRunning, ReleaseState::kPaused},
-                           ReleaseState::kPromoted, actor, reason);
+                           ReleaseState::kPromoted, actor, reason, alias, true);
 }
 
 absl::StatusOr<Release> Registry::RollbackRelease(int64_t id, const std::string& actor,
-                                                  const std::string& reason) {
+                                                  const std::string& reason,
+                                                  const std::string& alias) {
   return TransitionRelease(id, "rollback", {ReleaseState::kRunning, ReleaseState::kPaused},
-                           ReleaseState::kRolledBack, actor, reason);
+                           ReleaseState::kRolledBack, actor, reason, alias, false);
 }
 
 }  // namespace ferry

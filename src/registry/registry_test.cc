@@ -347,6 +347,39 @@ TEST_F(RegistryTest, ReleasesMoveThroughTheirStates) {
             absl::StatusCode::kNotFound);
 }
 
+TEST_F(RegistryTest, PromoteAndRollbackCanMoveAnAliasInTheSameTransaction) {
+  ASSERT_TRUE(Register("m").ok());
+  ASSERT_TRUE(Register("m").ok());
+  ASSERT_TRUE(registry_->SetAlias("m", "production", 1, kAliasAbsent, "", "").ok());
+  ReleaseSpec spec{.model = "m", .candidate = 2, .baseline = 1, .mode = "canary"};
+  absl::StatusOr<Release> r = registry_->StartRelease(spec, "", "");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(registry_->PromoteRelease(r->id, "", "", "Bad").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  absl::StatusOr<Release> promoted =
+      registry_->PromoteRelease(r->id, "judge", "p < 0.01", "production");
+  ASSERT_TRUE(promoted.ok()) << promoted.status();
+  EXPECT_EQ(promoted->state, ReleaseState::kPromoted);
+  EXPECT_EQ(*registry_->ResolveAlias("m", "production"), 2);
+  const AuditEntry moved = registry_->ReadAudit({.action = "alias.set"})->back();
+  EXPECT_EQ(moved.before, R"({"alias":"production","version":1})");
+  EXPECT_EQ(moved.after, R"({"alias":"production","version":2})");
+  EXPECT_EQ(moved.actor, "judge");
+  EXPECT_EQ(moved.reason, "promote of release 1: p < 0.01");
+
+  // Rollback points the alias back at the baseline; with no baseline it is deleted.
+  absl::StatusOr<Release> second = registry_->StartRelease(spec, "", "");
+  ASSERT_TRUE(registry_->SetAlias("m", "canary", 2, std::nullopt, "", "").ok());
+  ASSERT_TRUE(registry_->RollbackRelease(second->id, "", "", "production").ok());
+  EXPECT_EQ(*registry_->ResolveAlias("m", "production"), 1);
+  absl::StatusOr<Release> third =
+      registry_->StartRelease({.model = "m", .candidate = 2, .mode = "shadow"}, "", "");
+  ASSERT_TRUE(third.ok()) << third.status();
+  ASSERT_TRUE(registry_->RollbackRelease(third->id, "", "", "canary").ok());
+  EXPECT_EQ(registry_->ResolveAlias("m", "canary").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(registry_->VerifyAudit()->ok);
+}
+
 TEST_F(RegistryTest, MetadataChangesAreAudited) {
   ASSERT_TRUE(Register("m").ok());
   MetadataUpdate update;
@@ -496,8 +529,9 @@ class FailingStore : public RegistryStore {
   absl::StatusOr<int64_t> CreateRelease(const Release& r, const AuditEntry& a) override {
     return base_->CreateRelease(r, a);
   }
-  absl::Status UpdateRelease(const Release& r, ReleaseState e, const AuditEntry& a) override {
-    return base_->UpdateRelease(r, e, a);
+  absl::Status UpdateRelease(const Release& r, ReleaseState e, const AuditEntry& a,
+                             const std::vector<AliasChange>& c) override {
+    return base_->UpdateRelease(r, e, a, c);
   }
   absl::Status AppendAudit(const AuditEntry& a) override { return base_->AppendAudit(a); }
   absl::Status SetMeta(const std::string& k, const std::string& v, const AuditEntry& a) override {

@@ -44,6 +44,15 @@ struct MetadataUpdate {
   std::vector<std::string> remove_tags;    // removed (absent keys are ignored)
 };
 
+// An alias change made in the same transaction as a release update (promote moving
+// `production` to the candidate), with its own audit row.
+struct AliasChange {
+  std::string alias;
+  int64_t version = 0;  // 0: delete the alias
+  std::optional<int64_t> expected;
+  AuditEntry audit;
+};
+
 class RegistryStore {
  public:
   virtual ~RegistryStore() = default;
@@ -96,10 +105,14 @@ class RegistryStore {
   virtual absl::StatusOr<int64_t> CreateRelease(const Release& release,
                                                 const AuditEntry& audit) = 0;
   // Replaces release `release.id`'s state, stage, evidence and updated_ms if its state is
-  // now `expected_state`. NotFound: unknown id. Aborted: the state moved on meanwhile.
-  // FailedPrecondition: making it active while the model has another active release.
+  // now `expected_state`, and applies `aliases` (of the release's model, in order, each as
+  // SetAlias / DeleteAlias would, each with its audit row) in the same transaction: all of
+  // it commits or none. NotFound: unknown id. Aborted: the state moved on meanwhile, or an
+  // alias is not at its expected version. FailedPrecondition: making it active while the
+  // model has another active release.
   virtual absl::Status UpdateRelease(const Release& release, ReleaseState expected_state,
-                                     const AuditEntry& audit) = 0;
+                                     const AuditEntry& audit,
+                                     const std::vector<AliasChange>& aliases) = 0;
   // An audit row on its own, for actions that change nothing the store keeps.
   virtual absl::Status AppendAudit(const AuditEntry& audit) = 0;
   // Sets a bookkeeping value, with its audit row.

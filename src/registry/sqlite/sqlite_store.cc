@@ -286,22 +286,7 @@ class SqliteStore final : public RegistryStore {
                         std::optional<int64_t> expected, const AuditEntry& audit) override {
     absl::MutexLock lock(&mu_);
     FERRY_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_));
-    FERRY_ASSIGN_OR_RETURN(ModelVersion target, ReadVersion(model, version));
-    FERRY_ASSIGN_OR_RETURN(std::optional<Alias> current, ReadAlias(model, alias));
-    FERRY_RETURN_IF_ERROR(CheckExpected(model, alias, current, expected));
-    if (target.state == VersionState::kArchived) {
-      return absl::FailedPreconditionError(absl::StrCat("version ", version, " of model '", model,
-                                                        "' is archived: an alias cannot name it"));
-    }
-    FERRY_ASSIGN_OR_RETURN(
-        Statement stmt,
-        db_->Prepare("INSERT INTO aliases (model, name, version, updated_ms) VALUES "
-                     "(?1, ?2, ?3, ?4) ON CONFLICT (model, name) DO UPDATE SET "
-                     "version = excluded.version, updated_ms = excluded.updated_ms"));
-    FERRY_RETURN_IF_ERROR(
-        stmt.Bind(1, model).Bind(2, alias).Bind(3, version).Bind(4, audit.time_ms).Run());
-    FERRY_RETURN_IF_ERROR(Touch(model, audit.time_ms));
-    FERRY_RETURN_IF_ERROR(Append(audit));
+    FERRY_RETURN_IF_ERROR(SetAliasInTx(model, {alias, version, expected, audit}));
     return tx.Commit();
   }
 
@@ -309,17 +294,7 @@ class SqliteStore final : public RegistryStore {
                            std::optional<int64_t> expected, const AuditEntry& audit) override {
     absl::MutexLock lock(&mu_);
     FERRY_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_));
-    FERRY_RETURN_IF_ERROR(ReadModel(model).status());
-    FERRY_ASSIGN_OR_RETURN(std::optional<Alias> current, ReadAlias(model, alias));
-    if (!current.has_value()) {
-      return absl::NotFoundError(absl::StrCat("model '", model, "' has no alias '", alias, "'"));
-    }
-    FERRY_RETURN_IF_ERROR(CheckExpected(model, alias, current, expected));
-    FERRY_ASSIGN_OR_RETURN(Statement stmt,
-                           db_->Prepare("DELETE FROM aliases WHERE model = ?1 AND name = ?2"));
-    FERRY_RETURN_IF_ERROR(stmt.Bind(1, model).Bind(2, alias).Run());
-    FERRY_RETURN_IF_ERROR(Touch(model, audit.time_ms));
-    FERRY_RETURN_IF_ERROR(Append(audit));
+    FERRY_RETURN_IF_ERROR(DeleteAliasInTx(model, {alias, 0, expected, audit}));
     return tx.Commit();
   }
 
@@ -363,7 +338,8 @@ class SqliteStore final : public RegistryStore {
   }
 
   absl::Status UpdateRelease(const Release& release, ReleaseState expected_state,
-                             const AuditEntry& audit) override {
+                             const AuditEntry& audit,
+                             const std::vector<AliasChange>& aliases) override {
     absl::MutexLock lock(&mu_);
     FERRY_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_));
     FERRY_ASSIGN_OR_RETURN(std::vector<Release> found, ReadReleases(release.id, ""));
@@ -387,6 +363,10 @@ class SqliteStore final : public RegistryStore {
                               .Bind(5, release.updated_ms)
                               .Run());
     FERRY_RETURN_IF_ERROR(Append(audit));
+    for (const AliasChange& change : aliases) {
+      FERRY_RETURN_IF_ERROR(change.version == 0 ? DeleteAliasInTx(current.model, change)
+                                                : SetAliasInTx(current.model, change));
+    }
     return tx.Commit();
   }
 
@@ -589,6 +569,48 @@ class SqliteStore final : public RegistryStore {
       releases.push_back(std::move(r));
     }
     return releases;
+  }
+
+  // SetAlias's work inside the caller's transaction.
+  absl::Status SetAliasInTx(const std::string& model, const AliasChange& change)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    FERRY_ASSIGN_OR_RETURN(ModelVersion target, ReadVersion(model, change.version));
+    FERRY_ASSIGN_OR_RETURN(std::optional<Alias> current, ReadAlias(model, change.alias));
+    FERRY_RETURN_IF_ERROR(CheckExpected(model, change.alias, current, change.expected));
+    if (target.state == VersionState::kArchived) {
+      return absl::FailedPreconditionError(absl::StrCat("version ", change.version, " of model '",
+                                                        model,
+                                                        "' is archived: an alias cannot name it"));
+    }
+    FERRY_ASSIGN_OR_RETURN(
+        Statement stmt,
+        db_->Prepare("INSERT INTO aliases (model, name, version, updated_ms) VALUES "
+                     "(?1, ?2, ?3, ?4) ON CONFLICT (model, name) DO UPDATE SET "
+                     "version = excluded.version, updated_ms = excluded.updated_ms"));
+    FERRY_RETURN_IF_ERROR(stmt.Bind(1, model)
+                              .Bind(2, change.alias)
+                              .Bind(3, change.version)
+                              .Bind(4, change.audit.time_ms)
+                              .Run());
+    FERRY_RETURN_IF_ERROR(Touch(model, change.audit.time_ms));
+    return Append(change.audit);
+  }
+
+  // DeleteAlias's work inside the caller's transaction.
+  absl::Status DeleteAliasInTx(const std::string& model, const AliasChange& change)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    FERRY_RETURN_IF_ERROR(ReadModel(model).status());
+    FERRY_ASSIGN_OR_RETURN(std::optional<Alias> current, ReadAlias(model, change.alias));
+    if (!current.has_value()) {
+      return absl::NotFoundError(
+          absl::StrCat("model '", model, "' has no alias '", change.alias, "'"));
+    }
+    FERRY_RETURN_IF_ERROR(CheckExpected(model, change.alias, current, change.expected));
+    FERRY_ASSIGN_OR_RETURN(Statement stmt,
+                           db_->Prepare("DELETE FROM aliases WHERE model = ?1 AND name = ?2"));
+    FERRY_RETURN_IF_ERROR(stmt.Bind(1, model).Bind(2, change.alias).Run());
+    FERRY_RETURN_IF_ERROR(Touch(model, change.audit.time_ms));
+    return Append(change.audit);
   }
 
   // FailedPrecondition while an alias or an active release names the version.

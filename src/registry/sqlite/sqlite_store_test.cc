@@ -243,9 +243,9 @@ TEST_F(RegistryStoreTest, OneActiveReleasePerModel) {
             absl::StatusCode::kFailedPrecondition);
   Release next = *store_->GetRelease(1);
   next.state = ReleaseState::kPromoted;
-  EXPECT_EQ(store_->UpdateRelease(next, ReleaseState::kPaused, Row("release.promote")).code(),
+  EXPECT_EQ(store_->UpdateRelease(next, ReleaseState::kPaused, Row("release.promote"), {}).code(),
             absl::StatusCode::kAborted);
-  ASSERT_TRUE(store_->UpdateRelease(next, ReleaseState::kRunning, Row("release.promote")).ok());
+  ASSERT_TRUE(store_->UpdateRelease(next, ReleaseState::kRunning, Row("release.promote"), {}).ok());
   EXPECT_EQ(store_->GetRelease(1)->state, ReleaseState::kPromoted);
   absl::StatusOr<int64_t> second = store_->CreateRelease(r, Row("release.start"));
   ASSERT_TRUE(second.ok()) << second.status();
@@ -257,8 +257,43 @@ TEST_F(RegistryStoreTest, OneActiveReleasePerModel) {
   // Reviving the finished release while another is active is refused.
   Release revived = *store_->GetRelease(1);
   revived.state = ReleaseState::kRunning;
-  EXPECT_EQ(store_->UpdateRelease(revived, ReleaseState::kPromoted, Row("release.resume")).code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(
+      store_->UpdateRelease(revived, ReleaseState::kPromoted, Row("release.resume"), {}).code(),
+      absl::StatusCode::kFailedPrecondition);
+}
+
+// A release update and its alias changes commit together or not at all.
+TEST_F(RegistryStoreTest, ReleaseUpdateAndAliasChangesAreOneTransaction) {
+  AddVersions("m", 2);
+  ASSERT_TRUE(store_->SetAlias("m", "production", 1, kAliasAbsent, Row("alias.set")).ok());
+  Release r;
+  r.model = "m";
+  r.candidate = 2;
+  r.baseline = 1;
+  r.mode = "canary";
+  ASSERT_TRUE(store_->CreateRelease(r, Row("release.start")).ok());
+  const int64_t rows = AuditRows();
+  Release promoted = *store_->GetRelease(1);
+  promoted.state = ReleaseState::kPromoted;
+  // The alias part is stale: nothing of the call happens.
+  absl::Status stale =
+      store_->UpdateRelease(promoted, ReleaseState::kRunning, Row("release.promote"),
+                            {{"production", 2, 2, Row("alias.set")}});
+  EXPECT_EQ(stale.code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(store_->GetRelease(1)->state, ReleaseState::kRunning);
+  EXPECT_EQ(store_->GetAlias("m", "production")->version, 1);
+  EXPECT_EQ(AuditRows(), rows);
+  // Fresh: the release is promoted, production moves and canary goes, with three rows.
+  ASSERT_TRUE(store_->SetAlias("m", "canary", 2, kAliasAbsent, Row("alias.set")).ok());
+  ASSERT_TRUE(store_
+                  ->UpdateRelease(promoted, ReleaseState::kRunning, Row("release.promote"),
+                                  {{"production", 2, 1, Row("alias.set")},
+                                   {"canary", 0, 2, Row("alias.delete")}})
+                  .ok());
+  EXPECT_EQ(store_->GetRelease(1)->state, ReleaseState::kPromoted);
+  EXPECT_EQ(store_->GetAlias("m", "production")->version, 2);
+  EXPECT_EQ(store_->GetAlias("m", "canary").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(AuditRows(), rows + 1 + 3);
 }
 
 TEST_F(RegistryStoreTest, MetadataOfModelsAndVersions) {
