@@ -16,7 +16,7 @@ DEPS := cmake ninja-build ccache g++ pkg-config \
         libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc \
         python3-grpcio python3-grpc-tools python3-protobuf gnuplot-nox \
         python3 python3-requests python3-numpy dataset-fashion-mnist \
-        prometheus wrk clang
+        prometheus wrk clang libsqlite3-dev
 # clang: only for the thread-safety check in `make test` (tools/check_thread_safety.py).
 # fashion_xgb trains through libxgboost0's C API (tools/xgboost_capi.py): Debian's
 # python3-xgboost needs python3-scipy -> python3-pythran -> libboost-dev (1.74), which
