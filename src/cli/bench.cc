@@ -45,8 +45,9 @@ void AddBenchCommand(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--model-version", options->model_version,
                   "Model version (default: the server picks)");
   cmd->add_option("--protocol", options->protocol,
-                  "http-json, http-binary (binary tensor data extension) or grpc")
-      ->check(CLI::IsMember({"http-json", "http-binary", "grpc"}))
+                  "http-json, http-binary (binary tensor data extension), http-shm (inputs through "
+                  "system shared memory, same host only) or grpc")
+      ->check(CLI::IsMember({"http-json", "http-binary", "http-shm", "grpc"}))
       ->capture_default_str();
   cmd->add_option("--data", options->data,
                   "idx file (gzip or plain, e.g. Fashion-MNIST t10k-images-idx3-ubyte.gz) whose "

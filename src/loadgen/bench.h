@@ -17,7 +17,7 @@ struct BenchOptions {
   std::string url = "http://127.0.0.1:8000";
   std::string model;                   // required
   std::string model_version;           // empty: the server picks
-  std::string protocol = "http-json";  // http-json | http-binary | grpc
+  std::string protocol = "http-json";  // http-json | http-binary | http-shm | grpc
   // An idx file (gzip or plain) whose rows fill the model's single input; empty: random
   // inputs shaped from the model's metadata.
   std::string data;

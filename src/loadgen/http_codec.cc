@@ -122,6 +122,28 @@ std::string EncodeJsonInferRequest(const RequestData& request) {
   return out;
 }
 
+std::string EncodeShmInferRequest(const RequestData& request, absl::string_view region) {
+  std::string out = "{\"inputs\":[";
+  uint64_t offset = 0;
+  for (size_t i = 0; i < request.inputs.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    AppendTensorHead(request.inputs[i], &out);
+    // Region names come from the client itself: letters, digits, '-' and '_' only.
+    absl::StrAppend(&out, ",\"parameters\":{\"shared_memory_region\":\"", region,
+                    "\",\"shared_memory_offset\":", offset, ",\"shared_memory_byte_size\":",
+                    request.inputs[i].data.size(), "}}");
+    offset += request.inputs[i].data.size();
+  }
+  out.append("],\"parameters\":{\"binary_data_output\":true}}");
+  return out;
+}
+
+uint64_t ShmInputBytes(const RequestData& request) {
+  uint64_t total = 0;
+  for (const Tensor& input : request.inputs) total += input.data.size();
+  return total;
+}
+
 BinaryInferRequest EncodeBinaryInferRequest(const RequestData& request) {
   BinaryInferRequest result;
   std::string& out = result.body;

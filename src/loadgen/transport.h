@@ -28,9 +28,12 @@ class io_context;
 
 namespace ferry::loadgen {
 
-enum class Protocol { kHttpJson, kHttpBinary, kGrpc };
+// kHttpShm: the inputs go through a POSIX shared-memory region the client registers per
+// connection (the server's system_shared_memory extension; client and server on one host),
+// the outputs come back as binary tensor data.
+enum class Protocol { kHttpJson, kHttpBinary, kHttpShm, kGrpc };
 
-// "http-json", "http-binary", "grpc".
+// "http-json", "http-binary", "http-shm", "grpc".
 absl::StatusOr<Protocol> ParseProtocol(absl::string_view name);
 absl::string_view ProtocolName(Protocol protocol);
 
