@@ -41,6 +41,17 @@ TEST(HttpCodecTest, BinaryRequestIsJsonHeaderThenLittleEndianBytes) {
   EXPECT_EQ(encoded.body, header + tensors);
 }
 
+TEST(HttpCodecTest, SharedMemoryRequestNamesTheRegionAtConsecutiveOffsets) {
+  const RequestData request = BinaryExample();
+  EXPECT_EQ(ShmInputBytes(request), 19u);
+  EXPECT_EQ(EncodeShmInferRequest(request, "ferry_bench_1_0"),
+            R"({"inputs":[{"name":"input0","shape":[2,2],"datatype":"UINT32",)"
+            R"("parameters":{"shared_memory_region":"ferry_bench_1_0","shared_memory_offset":0,)"
+            R"("shared_memory_byte_size":16}},{"name":"input1","shape":[3],"datatype":"BOOL",)"
+            R"("parameters":{"shared_memory_region":"ferry_bench_1_0","shared_memory_offset":16,)"
+            R"("shared_memory_byte_size":3}}],"parameters":{"binary_data_output":true}})");
+}
+
 TEST(HttpCodecTest, HttpPostCarriesBothLengths) {
   const std::string message =
       BuildHttpPost("/v2/models/m/infer", "h:1", "application/octet-stream", "{}AB", size_t{2});
