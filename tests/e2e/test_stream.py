@@ -7,6 +7,7 @@ serving; a streamed request may use shared memory like a unary one."""
 import queue
 import threading
 import unittest
+from multiprocessing import shared_memory
 
 import numpy as np
 
@@ -106,6 +107,40 @@ class StreamTest(GrpcTestCase):
         call = self.stub.ModelStreamInfer(iter([]), timeout=30)
         self.assertEqual(list(call), [])
         self.assertEqual(call.code(), grpc.StatusCode.OK)
+
+    def test_shared_memory_inputs_and_outputs_over_a_stream(self):
+        shm = shared_memory.SharedMemory(create=True, size=4 * 64)
+        try:
+            view = np.ndarray((4, 16), dtype=np.int32, buffer=shm.buf)
+            view[0], view[1], view[2:] = np.arange(16), 5, -1
+            self.stub.SystemSharedMemoryRegister(self.pb.SystemSharedMemoryRegisterRequest(
+                name="stream_region", key="/" + shm.name, offset=0, byte_size=4 * 64), timeout=10)
+            req = self.pb.ModelInferRequest(model_name="simple", id="shm")
+            for i, name in enumerate(("INPUT0", "INPUT1")):
+                t = req.inputs.add(name=name, datatype="INT32", shape=[1, 16])
+                t.parameters["shared_memory_region"].string_param = "stream_region"
+                t.parameters["shared_memory_offset"].int64_param = 64 * i
+                t.parameters["shared_memory_byte_size"].int64_param = 64
+            out = req.outputs.add(name="OUTPUT0")
+            out.parameters["shared_memory_region"].string_param = "stream_region"
+            out.parameters["shared_memory_offset"].int64_param = 128
+            out.parameters["shared_memory_byte_size"].int64_param = 64
+            bad = self.pb.ModelInferRequest()
+            bad.CopyFrom(req)
+            bad.id = "bad"
+            bad.inputs[0].parameters["shared_memory_offset"].int64_param = 240
+            responses = list(self.stub.ModelStreamInfer(iter([req, bad]), timeout=60))
+            self.assertEqual(responses[0].error_message, "")
+            self.assertEqual(responses[0].infer_response.raw_output_contents[0], b"")
+            np.testing.assert_array_equal(view[2], np.arange(16) + 5)
+            self.assertEqual(responses[1].infer_response.id, "bad")
+            self.assertIn("past the end", responses[1].error_message)
+        finally:
+            self.stub.SystemSharedMemoryUnregister(
+                self.pb.SystemSharedMemoryUnregisterRequest(), timeout=10)
+            del view
+            shm.close()
+            shm.unlink()
 
     def test_image_labels_over_a_stream(self):
         """The same answers as unary ModelInfer: the top class of a real image."""
