@@ -194,7 +194,7 @@ TEST(SharedMemoryRegistryTest, DestructorUnmapsEverything) {
   EXPECT_EQ(Mappings(obj.key()), 1);
 }
 
-class ResolveTest : public ::testing::Test {
+class SharedMemoryResolveTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(registry_.Register("in", obj_.key(), 0, 1024).ok());
@@ -204,7 +204,7 @@ class ResolveTest : public ::testing::Test {
   SharedMemoryRegistry registry_;
 };
 
-TEST_F(ResolveTest, ReadsInputsAndWritesOutputs) {
+TEST_F(SharedMemoryResolveTest, ReadsInputsAndWritesOutputs) {
   const float values[4] = {1.5f, -2, 3, 4};
   std::memcpy(obj_.data() + 64, values, sizeof(values));
   InferRequest request;
@@ -240,7 +240,7 @@ TEST_F(ResolveTest, ReadsInputsAndWritesOutputs) {
   EXPECT_EQ(got[2], 9);
 }
 
-TEST_F(ResolveTest, RefusesEveryBadInputReference) {
+TEST_F(SharedMemoryResolveTest, RefusesEveryBadInputReference) {
   struct Case {
     const char* region;
     uint64_t offset;
@@ -265,7 +265,7 @@ TEST_F(ResolveTest, RefusesEveryBadInputReference) {
   }
 }
 
-TEST_F(ResolveTest, BytesInputsMustBeWellFormed) {
+TEST_F(SharedMemoryResolveTest, BytesInputsMustBeWellFormed) {
   // One element of length 3 ("abc"), then garbage where a second length would be.
   const uint8_t bytes[] = {3, 0, 0, 0, 'a', 'b', 'c', 1};
   std::memcpy(obj_.data(), bytes, sizeof(bytes));
@@ -285,7 +285,7 @@ TEST_F(ResolveTest, BytesInputsMustBeWellFormed) {
   EXPECT_THAT(s.message(), HasSubstr("input 's' in shared memory region 'in'"));
 }
 
-TEST_F(ResolveTest, RefusesBadOutputReferences) {
+TEST_F(SharedMemoryResolveTest, RefusesBadOutputReferences) {
   InferRequest request;
   SharedMemoryTensors tensors;
   tensors.outputs.push_back({"z", {"gone", 0, 16}});
@@ -301,7 +301,7 @@ TEST_F(ResolveTest, RefusesBadOutputReferences) {
   EXPECT_THAT(s.message(), HasSubstr("output 'z' is requested more than once"));
 }
 
-TEST_F(ResolveTest, AnOutputLargerThanItsByteSizeFailsAndWritesNothing) {
+TEST_F(SharedMemoryResolveTest, AnOutputLargerThanItsByteSizeFailsAndWritesNothing) {
   std::memset(obj_.data() + 1024, 0, 64);
   InferRequest request;
   SharedMemoryTensors tensors;
@@ -321,7 +321,7 @@ TEST_F(ResolveTest, AnOutputLargerThanItsByteSizeFailsAndWritesNothing) {
   EXPECT_EQ(obj_.data()[1024], 0);  // 'a' was not written either
 }
 
-TEST_F(ResolveTest, UnregisteringDuringARequestKeepsItsOutputRegion) {
+TEST_F(SharedMemoryResolveTest, UnregisteringDuringARequestKeepsItsOutputRegion) {
   InferRequest request;
   SharedMemoryTensors tensors;
   tensors.outputs.push_back({"a", {"out", 0, 8}});
