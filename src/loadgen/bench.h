@@ -22,6 +22,9 @@ struct BenchOptions {
   // inputs shaped from the model's metadata.
   std::string data;
   std::vector<std::string> shape_overrides;  // "NAME:D1,D2,..."
+  // http-shm: outputs (by name) to have written into the connection's region too; the
+  // request then asks for exactly these. Empty: every output comes back in the body.
+  std::vector<std::string> shm_outputs;
   int batch = 1;
   // The sweep: one measurement per value. Set one of the two; neither means concurrency 1.
   std::vector<int> concurrency;

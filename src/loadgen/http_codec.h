@@ -38,7 +38,11 @@ BinaryInferRequest EncodeBinaryInferRequest(const RequestData& request);
 // {"inputs":[{"name":..,"shape":[..],"datatype":..,"parameters":{"shared_memory_region":..,
 //  "shared_memory_offset":K,"shared_memory_byte_size":N}}],
 //  "parameters":{"binary_data_output":true}}. The region must hold ShmInputBytes(request).
-std::string EncodeShmInferRequest(const RequestData& request, absl::string_view region);
+// With `outputs` (name and byte size each), those outputs are requested by name and
+// written into the region after the inputs, in order.
+std::string EncodeShmInferRequest(
+    const RequestData& request, absl::string_view region,
+    const std::vector<std::pair<std::string, uint64_t>>& outputs = {});
 uint64_t ShmInputBytes(const RequestData& request);
 
 // "/v2/models/{model}[/versions/{version}]" + `suffix` (e.g. "/infer", "/stats", "").

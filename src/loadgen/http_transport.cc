@@ -83,6 +83,8 @@ struct SharedPool {
   // whose messages it encodes naming that region; and the region size they need.
   std::vector<RequestData> requests;
   uint64_t shm_bytes = 0;
+  // Per request: the outputs to write into the region, with their byte sizes.
+  std::vector<std::vector<std::pair<std::string, uint64_t>>> shm_outputs;
 };
 
 // http-shm: a POSIX shared-memory object of one connection, registered with the server as
@@ -258,9 +260,11 @@ class HttpTransport final : public Transport {
     const std::string host = pool_->options.endpoint.host + ":" + pool_->options.endpoint.port;
     c->shm_wire.reserve(pool_->requests.size());
     for (const RequestData& request : pool_->requests) {
-      c->shm_wire.push_back(BuildHttpPost(target, host, "application/json",
-                                          EncodeShmInferRequest(request, c->region->name()),
-                                          std::nullopt));
+      const size_t i = c->shm_wire.size();
+      c->shm_wire.push_back(BuildHttpPost(
+          target, host, "application/json",
+          EncodeShmInferRequest(request, c->region->name(), pool_->shm_outputs[i]),
+          std::nullopt));
     }
     return absl::OkStatus();
   }
@@ -579,7 +583,38 @@ absl::StatusOr<std::unique_ptr<TransportFactory>> CreateHttpTransportFactory(
   if (options.protocol == Protocol::kHttpShm) {
     pool->requests = workload.requests;
     for (const RequestData& request : workload.requests) {
-      pool->shm_bytes = std::max(pool->shm_bytes, ShmInputBytes(request));
+      // Outputs in the region: their size from the metadata, the batch dimension (-1)
+      // taken from the first input.
+      std::vector<std::pair<std::string, uint64_t>> outputs;
+      uint64_t bytes = ShmInputBytes(request);
+      for (const std::string& name : options.shm_outputs) {
+        const TensorSpec* spec = nullptr;
+        for (const TensorSpec& s : workload.outputs) {
+          if (s.name == name) spec = &s;
+        }
+        if (spec == nullptr) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("--shm-outputs: the model has no output '", name, "'"));
+        }
+        uint64_t size = DataTypeByteSize(spec->dtype);
+        bool batch_used = false;
+        for (int64_t d : spec->shape) {
+          if (d < 0 && !batch_used && !request.inputs.empty() && !request.inputs[0].shape.empty()) {
+            d = request.inputs[0].shape[0];
+            batch_used = true;
+          }
+          if (d < 0 || size == 0) {
+            return absl::InvalidArgumentError(absl::StrCat(
+                "--shm-outputs: output '", name, "' has no fixed byte size (shape ",
+                ShapeToString(spec->shape), ", ", DataTypeName(spec->dtype), ")"));
+          }
+          size *= static_cast<uint64_t>(d);
+        }
+        outputs.emplace_back(name, size);
+        bytes += size;
+      }
+      pool->shm_outputs.push_back(std::move(outputs));
+      pool->shm_bytes = std::max(pool->shm_bytes, bytes);
     }
     return std::unique_ptr<TransportFactory>(new HttpTransportFactory(std::move(pool)));
   }

@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -57,6 +58,8 @@ struct TransportOptions {
   // Parse and check every response body (counts and sizes against the shape). Off, only the
   // status is looked at, which saves client CPU on large outputs.
   bool check_responses = true;
+  // http-shm: outputs written into the region too (BenchOptions::shm_outputs).
+  std::vector<std::string> shm_outputs;
   // Responses larger than this are errors (bad response).
   uint64_t max_response_bytes = 256ull << 20;
 };
