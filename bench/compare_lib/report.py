@@ -173,6 +173,26 @@ def targets_table(rows: List[dict]) -> List[str]:
     return out
 
 
+KEPT_BEGIN = "<!-- kept by bench/compare: begin"
+KEPT_END = "<!-- kept by bench/compare: end -->"
+
+
+def kept_sections(out: Path) -> List[str]:
+    """Sections another script wrote into `out` between KEPT_BEGIN ... --> and KEPT_END
+    (e.g. bench/shm_compare's "Shared memory"): carried over unchanged, since this run
+    did not measure them."""
+    if not out.is_file():
+        return []
+    text, kept, pos = out.read_text(), [], 0
+    while (start := text.find(KEPT_BEGIN, pos)) != -1:
+        end = text.find(KEPT_END, start)
+        if end == -1:
+            break
+        kept += ["", text[start:end + len(KEPT_END)]]
+        pos = end + len(KEPT_END)
+    return kept
+
+
 def render(data: dict, out: Path, plot_path: Path, plot_note: Optional[str]) -> str:
     k, m = data["knobs"], data["machine"]
     lines: List[str] = []
@@ -264,6 +284,7 @@ def render(data: dict, out: Path, plot_path: Path, plot_note: Optional[str]) -> 
     lines += targets_table(targets.serving_core())
     w("")
     lines += limit_detail_section(data)
+    lines += kept_sections(out)
     return "\n".join(lines) + "\n"
 
 

@@ -135,6 +135,13 @@ class ReportTest(unittest.TestCase):
             data["steal"] = 0.25
             text = report.render(data, tmp / "benchmarks.md", tmp / "plot.png", note)
             self.assertIn("the hypervisor took 25% of this machine's CPU time", text)
+            # A section another script keeps in the page survives a new render.
+            kept = (f"{report.KEPT_BEGIN} bench/shm_compare -->\n## Shared memory\n\n| a |\n"
+                    f"{report.KEPT_END}")
+            (tmp / "benchmarks.md").write_text(text + "\n" + kept + "\n")
+            text = report.render(data, tmp / "benchmarks.md", tmp / "plot.png", note)
+            self.assertTrue(text.rstrip().endswith(kept), text[-300:])
+            self.assertEqual(text.count("## Shared memory"), 1)
         finally:
             shutil.rmtree(tmp)
 

@@ -45,8 +45,9 @@ void AddBenchCommand(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--model-version", options->model_version,
                   "Model version (default: the server picks)");
   cmd->add_option("--protocol", options->protocol,
-                  "http-json, http-binary (binary tensor data extension) or grpc")
-      ->check(CLI::IsMember({"http-json", "http-binary", "grpc"}))
+                  "http-json, http-binary (binary tensor data extension), http-shm (inputs through "
+                  "system shared memory, same host only) or grpc")
+      ->check(CLI::IsMember({"http-json", "http-binary", "http-shm", "grpc"}))
       ->capture_default_str();
   cmd->add_option("--data", options->data,
                   "idx file (gzip or plain, e.g. Fashion-MNIST t10k-images-idx3-ubyte.gz) whose "
@@ -85,6 +86,10 @@ void AddBenchCommand(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--late-threshold-us", options->late_threshold_us,
                   "Open loop: a request sent this much after its schedule counts as late")
       ->capture_default_str();
+  cmd->add_option("--shm-outputs", options->shm_outputs,
+                  "http-shm: outputs to receive through the shared-memory region too "
+                  "(comma-separated names; the request asks for exactly these)")
+      ->delimiter(',');
   cmd->add_flag("!--no-check", options->check_responses,
                 "Do not parse response bodies (saves client CPU on large outputs)");
   cmd->add_flag("--progress", options->progress,

@@ -52,6 +52,10 @@ absl::Status RunBench(const BenchOptions& options) {
   transport.max_connections = options.max_connections;
   transport.timeout = std::chrono::milliseconds(options.timeout_ms);
   transport.check_responses = options.check_responses;
+  transport.shm_outputs = options.shm_outputs;
+  if (!transport.shm_outputs.empty() && transport.protocol != Protocol::kHttpShm) {
+    return absl::InvalidArgumentError("--shm-outputs needs --protocol http-shm");
+  }
 
   FERRY_ASSIGN_OR_RETURN(std::unique_ptr<ControlClient> control, CreateControlClient(transport));
   FERRY_ASSIGN_OR_RETURN(ModelSignature signature, control->GetModelMetadata());

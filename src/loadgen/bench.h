@@ -17,11 +17,14 @@ struct BenchOptions {
   std::string url = "http://127.0.0.1:8000";
   std::string model;                   // required
   std::string model_version;           // empty: the server picks
-  std::string protocol = "http-json";  // http-json | http-binary | grpc
+  std::string protocol = "http-json";  // http-json | http-binary | http-shm | grpc
   // An idx file (gzip or plain) whose rows fill the model's single input; empty: random
   // inputs shaped from the model's metadata.
   std::string data;
   std::vector<std::string> shape_overrides;  // "NAME:D1,D2,..."
+  // http-shm: outputs (by name) to have written into the connection's region too; the
+  // request then asks for exactly these. Empty: every output comes back in the body.
+  std::vector<std::string> shm_outputs;
   int batch = 1;
   // The sweep: one measurement per value. Set one of the two; neither means concurrency 1.
   std::vector<int> concurrency;

@@ -122,6 +122,42 @@ std::string EncodeJsonInferRequest(const RequestData& request) {
   return out;
 }
 
+std::string EncodeShmInferRequest(const RequestData& request, absl::string_view region,
+                                  const std::vector<std::pair<std::string, uint64_t>>& outputs) {
+  std::string out = "{\"inputs\":[";
+  uint64_t offset = 0;
+  for (size_t i = 0; i < request.inputs.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    AppendTensorHead(request.inputs[i], &out);
+    // Region names come from the client itself: letters, digits, '-' and '_' only.
+    absl::StrAppend(&out, ",\"parameters\":{\"shared_memory_region\":\"", region,
+                    "\",\"shared_memory_offset\":", offset, ",\"shared_memory_byte_size\":",
+                    request.inputs[i].data.size(), "}}");
+    offset += request.inputs[i].data.size();
+  }
+  out.append("]");
+  if (!outputs.empty()) {
+    out.append(",\"outputs\":[");
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      if (i > 0) out.push_back(',');
+      absl::StrAppend(&out, "{\"name\":\"", outputs[i].first,
+                      "\",\"parameters\":{\"shared_memory_region\":\"", region,
+                      "\",\"shared_memory_offset\":", offset,
+                      ",\"shared_memory_byte_size\":", outputs[i].second, "}}");
+      offset += outputs[i].second;
+    }
+    out.append("]");
+  }
+  out.append(",\"parameters\":{\"binary_data_output\":true}}");
+  return out;
+}
+
+uint64_t ShmInputBytes(const RequestData& request) {
+  uint64_t total = 0;
+  for (const Tensor& input : request.inputs) total += input.data.size();
+  return total;
+}
+
 BinaryInferRequest EncodeBinaryInferRequest(const RequestData& request) {
   BinaryInferRequest result;
   std::string& out = result.body;
@@ -273,7 +309,19 @@ absl::Status ResponseChecker::Check(absl::string_view body, std::optional<uint64
     const json::value* binary_size = parameters && parameters->is_object()
                                          ? parameters->get_object().if_contains("binary_data_size")
                                          : nullptr;
-    if (binary_size != nullptr) {
+    const json::value* shm_size =
+        parameters && parameters->is_object()
+            ? parameters->get_object().if_contains("shared_memory_byte_size")
+            : nullptr;
+    if (shm_size != nullptr) {
+      // Written into a shared-memory region: the size must fit the shape.
+      const uint64_t size = DataTypeByteSize(type);
+      if (!shm_size->is_int64() ||
+          (size != 0 && static_cast<uint64_t>(shm_size->get_int64()) != elements * size)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "response output '", name_text, "': shared_memory_byte_size does not match its shape"));
+      }
+    } else if (binary_size != nullptr) {
       if (!header_length) {
         return absl::InvalidArgumentError(absl::StrCat(
             "response output '", name_text,

@@ -33,6 +33,18 @@ struct BinaryInferRequest {
 //  "parameters":{"binary_data_output":true}} then the raw bytes.
 BinaryInferRequest EncodeBinaryInferRequest(const RequestData& request);
 
+// System shared memory (--protocol http-shm): the inputs' bytes lie one after another from
+// the start of region `region`, and the request names them there:
+// {"inputs":[{"name":..,"shape":[..],"datatype":..,"parameters":{"shared_memory_region":..,
+//  "shared_memory_offset":K,"shared_memory_byte_size":N}}],
+//  "parameters":{"binary_data_output":true}}. The region must hold ShmInputBytes(request).
+// With `outputs` (name and byte size each), those outputs are requested by name and
+// written into the region after the inputs, in order.
+std::string EncodeShmInferRequest(
+    const RequestData& request, absl::string_view region,
+    const std::vector<std::pair<std::string, uint64_t>>& outputs = {});
+uint64_t ShmInputBytes(const RequestData& request);
+
 // "/v2/models/{model}[/versions/{version}]" + `suffix` (e.g. "/infer", "/stats", "").
 std::string ModelPath(absl::string_view model, absl::string_view version, absl::string_view suffix);
 

@@ -41,6 +41,29 @@ TEST(HttpCodecTest, BinaryRequestIsJsonHeaderThenLittleEndianBytes) {
   EXPECT_EQ(encoded.body, header + tensors);
 }
 
+TEST(HttpCodecTest, SharedMemoryRequestNamesTheRegionAtConsecutiveOffsets) {
+  const RequestData request = BinaryExample();
+  EXPECT_EQ(ShmInputBytes(request), 19u);
+  EXPECT_EQ(EncodeShmInferRequest(request, "ferry_bench_1_0"),
+            R"({"inputs":[{"name":"input0","shape":[2,2],"datatype":"UINT32",)"
+            R"("parameters":{"shared_memory_region":"ferry_bench_1_0","shared_memory_offset":0,)"
+            R"("shared_memory_byte_size":16}},{"name":"input1","shape":[3],"datatype":"BOOL",)"
+            R"("parameters":{"shared_memory_region":"ferry_bench_1_0","shared_memory_offset":16,)"
+            R"("shared_memory_byte_size":3}}],"parameters":{"binary_data_output":true}})");
+}
+
+TEST(HttpCodecTest, SharedMemoryOutputsFollowTheInputsInTheRegion) {
+  EXPECT_EQ(EncodeShmInferRequest(BinaryExample(), "r", {{"y", 40}, {"z", 8}}),
+            R"({"inputs":[{"name":"input0","shape":[2,2],"datatype":"UINT32",)"
+            R"("parameters":{"shared_memory_region":"r","shared_memory_offset":0,)"
+            R"("shared_memory_byte_size":16}},{"name":"input1","shape":[3],"datatype":"BOOL",)"
+            R"("parameters":{"shared_memory_region":"r","shared_memory_offset":16,)"
+            R"("shared_memory_byte_size":3}}],"outputs":[{"name":"y","parameters":)"
+            R"({"shared_memory_region":"r","shared_memory_offset":19,"shared_memory_byte_size":40}},)"
+            R"({"name":"z","parameters":{"shared_memory_region":"r","shared_memory_offset":59,)"
+            R"("shared_memory_byte_size":8}}],"parameters":{"binary_data_output":true}})");
+}
+
 TEST(HttpCodecTest, HttpPostCarriesBothLengths) {
   const std::string message =
       BuildHttpPost("/v2/models/m/infer", "h:1", "application/octet-stream", "{}AB", size_t{2});
@@ -98,6 +121,21 @@ TEST(ResponseCheckerTest, WellFormedBinaryResponse) {
   // The checker is reused per connection: a second check must not see the first.
   ASSERT_TRUE(checker.Check(body, header_length, &summary).ok());
   EXPECT_EQ(summary.binary_bytes, 40u);
+}
+
+TEST(ResponseCheckerTest, SharedMemoryOutputsCarryOnlyTheirSize) {
+  ResponseChecker checker(Logits());
+  ResponseSummary summary;
+  const std::string head = R"({"outputs":[{"name":"logits","datatype":"FP32","shape":[1,10],)"
+                           R"("parameters":{"shared_memory_region":"r","shared_memory_offset":0,)";
+  EXPECT_TRUE(checker.Check(head + R"("shared_memory_byte_size":40}}]})", std::nullopt, &summary)
+                  .ok());
+  EXPECT_EQ(summary.elements, 10u);
+  absl::Status bad =
+      checker.Check(head + R"("shared_memory_byte_size":36}}]})", std::nullopt, &summary);
+  EXPECT_NE(std::string(bad.message()).find("shared_memory_byte_size does not match"),
+            std::string::npos)
+      << bad;
 }
 
 TEST(ResponseCheckerTest, TruncatedBinaryResponse) {

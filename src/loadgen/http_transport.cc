@@ -1,6 +1,13 @@
 #include "loadgen/http_transport.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -70,9 +77,80 @@ class ResponseParser final : public http::basic_parser<false> {
 struct SharedPool {
   TransportOptions options;
   tcp::endpoint endpoint;
-  std::vector<std::string> wire;  // complete HTTP request messages
+  std::vector<std::string> wire;  // complete HTTP request messages (not for http-shm)
   std::vector<TensorSpec> outputs;
+  // http-shm: the requests, whose inputs each connection copies into its region and
+  // whose messages it encodes naming that region; and the region size they need.
+  std::vector<RequestData> requests;
+  uint64_t shm_bytes = 0;
+  // Per request: the outputs to write into the region, with their byte sizes.
+  std::vector<std::vector<std::pair<std::string, uint64_t>>> shm_outputs;
 };
+
+// http-shm: a POSIX shared-memory object of one connection, registered with the server as
+// a region of the same name. Unregistered, unmapped and unlinked when destroyed.
+class ClientRegion {
+ public:
+  static absl::StatusOr<std::unique_ptr<ClientRegion>> Create(const TransportOptions& options,
+                                                             std::string name, uint64_t size) {
+    auto region = std::unique_ptr<ClientRegion>(new ClientRegion(options, std::move(name)));
+    const std::string key = "/" + region->name_;
+    region->fd_ = shm_open(key.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+    if (region->fd_ < 0) {
+      return absl::InternalError(absl::StrCat("shm_open ", key, ": ", std::strerror(errno)));
+    }
+    region->size_ = static_cast<size_t>(std::max<uint64_t>(size, 1));
+    if (ftruncate(region->fd_, static_cast<off_t>(region->size_)) != 0) {
+      return absl::InternalError(absl::StrCat("ftruncate ", key, ": ", std::strerror(errno)));
+    }
+    void* base = mmap(nullptr, region->size_, PROT_READ | PROT_WRITE, MAP_SHARED, region->fd_, 0);
+    if (base == MAP_FAILED) {
+      return absl::InternalError(absl::StrCat("mmap ", key, ": ", std::strerror(errno)));
+    }
+    region->base_ = static_cast<uint8_t*>(base);
+    absl::StatusOr<HttpResult> r = HttpPost(
+        options.endpoint, absl::StrCat("/v2/systemsharedmemory/region/", region->name_, "/register"),
+        absl::StrCat("{\"key\":\"", key, "\",\"offset\":0,\"byte_size\":", region->size_, "}"),
+        options.timeout);
+    if (!r.ok()) return r.status();
+    if (r->status != 200) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("registering shared memory region ", region->name_, " -> ", r->status,
+                       ": ", r->body));
+    }
+    region->registered_ = true;
+    return region;
+  }
+
+  ~ClientRegion() {
+    if (registered_) {
+      (void)HttpPost(options_.endpoint,
+                     absl::StrCat("/v2/systemsharedmemory/region/", name_, "/unregister"), "",
+                     options_.timeout);
+    }
+    if (base_ != nullptr) munmap(base_, size_);
+    if (fd_ >= 0) {
+      close(fd_);
+      shm_unlink(("/" + name_).c_str());
+    }
+  }
+
+  const std::string& name() const { return name_; }
+  uint8_t* data() { return base_; }
+
+ private:
+  ClientRegion(const TransportOptions& options, std::string name)
+      : options_(options), name_(std::move(name)) {}
+
+  const TransportOptions& options_;  // the SharedPool's, which outlives every region
+  std::string name_;
+  int fd_ = -1;
+  uint8_t* base_ = nullptr;
+  size_t size_ = 0;
+  bool registered_ = false;
+};
+
+std::atomic<uint64_t> region_counter{0};
 
 class HttpTransport final : public Transport {
  public:
@@ -122,6 +200,13 @@ class HttpTransport final : public Transport {
     c->deadline_nanos = c->sent_nanos + timeout_nanos_;
     ++busy_;
     if (!sweep_armed_) ArmSweep();
+    if (pool_->options.protocol == Protocol::kHttpShm && !c->region) {
+      if (absl::Status s = PrepareRegion(c); !s.ok()) {
+        detail_.assign(s.message().data(), s.message().size());
+        asio::post(io_, [this, c] { Finish(c, Outcome::kConnectionError, 0, detail_); });
+        return;
+      }
+    }
     if (c->socket.is_open()) {
       Write(c);
     } else {
@@ -153,7 +238,36 @@ class HttpTransport final : public Transport {
     bool reused = false;  // has completed a request since it connected
     bool retried = false;
     bool timed_out = false;
+    // http-shm: this connection's region and its request messages, one per pool request.
+    std::unique_ptr<ClientRegion> region;
+    std::vector<std::string> shm_wire;
   };
+
+  const std::string& WireOf(const Connection* c) const {
+    return c->region ? c->shm_wire[c->index] : pool_->wire[c->index];
+  }
+
+  // http-shm: makes and registers the connection's region on its first request (blocking,
+  // so during the warm-up) and encodes the messages that name it.
+  absl::Status PrepareRegion(Connection* c) {
+    absl::StatusOr<std::unique_ptr<ClientRegion>> region = ClientRegion::Create(
+        pool_->options,
+        absl::StrCat("ferry_bench_", getpid(), "_", region_counter.fetch_add(1)),
+        pool_->shm_bytes);
+    if (!region.ok()) return region.status();
+    c->region = *std::move(region);
+    const std::string target = ModelPath(pool_->options.model, pool_->options.version, "/infer");
+    const std::string host = pool_->options.endpoint.host + ":" + pool_->options.endpoint.port;
+    c->shm_wire.reserve(pool_->requests.size());
+    for (const RequestData& request : pool_->requests) {
+      const size_t i = c->shm_wire.size();
+      c->shm_wire.push_back(BuildHttpPost(
+          target, host, "application/json",
+          EncodeShmInferRequest(request, c->region->name(), pool_->shm_outputs[i]),
+          std::nullopt));
+    }
+    return absl::OkStatus();
+  }
 
   // Timeouts are enforced by one periodic sweep rather than a timer per request: arming and
   // cancelling a timer for every request costs system calls (timerfd) on the hot path. A
@@ -200,8 +314,16 @@ class HttpTransport final : public Transport {
   }
 
   void Write(Connection* c) {
+    if (c->region) {
+      // What a shared-memory client does per request: put the inputs in the region.
+      uint8_t* out = c->region->data();
+      for (const Tensor& input : pool_->requests[c->index].inputs) {
+        std::memcpy(out, input.data.data(), input.data.size());
+        out += input.data.size();
+      }
+    }
     asio::async_write(
-        c->socket, asio::buffer(pool_->wire[c->index]), [this, c](error_code ec, size_t) {
+        c->socket, asio::buffer(WireOf(c)), [this, c](error_code ec, size_t) {
           if (ec) return OnIoError(c, ec, "write");
           c->parser.emplace(&c->body);
           c->parser->body_limit(pool_->options.max_response_bytes);
@@ -263,7 +385,7 @@ class HttpTransport final : public Transport {
     completion.status_code = status;
     completion.sent_nanos = c->sent_nanos;
     completion.done_nanos = Clock::Real()->NowNanos();
-    completion.bytes_sent = pool_->wire[c->index].size();
+    completion.bytes_sent = WireOf(c).size();
     completion.bytes_received = c->body.size();
     if (!detail.empty()) {
       // Copied: the sink may reuse this connection, and so its body, before returning.
@@ -297,8 +419,18 @@ class HttpTransportFactory final : public TransportFactory {
   std::unique_ptr<Transport> NewTransport(asio::io_context& io, CompletionSink* sink) override {
     return std::make_unique<HttpTransport>(pool_, io, sink);
   }
-  size_t pool_size() const override { return pool_->wire.size(); }
+  size_t pool_size() const override {
+    return pool_->requests.empty() ? pool_->wire.size() : pool_->requests.size();
+  }
   uint64_t mean_request_bytes() const override {
+    if (!pool_->requests.empty()) {
+      // The message naming the region (its name's length is about that of the example).
+      uint64_t total = 0;
+      for (const RequestData& r : pool_->requests) {
+        total += EncodeShmInferRequest(r, "ferry_bench_00000_0").size() + 200;
+      }
+      return total / pool_->requests.size();
+    }
     uint64_t total = 0;
     for (const std::string& w : pool_->wire) total += w.size();
     return pool_->wire.empty() ? 0 : total / pool_->wire.size();
@@ -363,13 +495,30 @@ class HttpControlClient final : public ControlClient {
 
 absl::StatusOr<HttpResult> HttpGet(const Endpoint& endpoint, absl::string_view target,
                                    std::chrono::milliseconds timeout) {
+  return HttpCall(endpoint, "GET", target, "", timeout);
+}
+
+absl::StatusOr<HttpResult> HttpPost(const Endpoint& endpoint, absl::string_view target,
+                                    absl::string_view body, std::chrono::milliseconds timeout) {
+  return HttpCall(endpoint, "POST", target, body, timeout);
+}
+
+absl::StatusOr<HttpResult> HttpCall(const Endpoint& endpoint, absl::string_view method,
+                                    absl::string_view target, absl::string_view body,
+                                    std::chrono::milliseconds timeout) {
   asio::io_context io;
   tcp::resolver resolver(io);
   beast::tcp_stream stream(io);
-  http::request<http::empty_body> request(http::verb::get,
-                                          beast::string_view(target.data(), target.size()), 11);
+  http::request<http::string_body> request(
+      method == "POST" ? http::verb::post : http::verb::get,
+      beast::string_view(target.data(), target.size()), 11);
   request.set(http::field::host, endpoint.host + ":" + endpoint.port);
   request.set(http::field::user_agent, "ferry-bench");
+  if (method == "POST") {
+    request.set(http::field::content_type, "application/json");
+    request.body().assign(body.data(), body.size());
+    request.prepare_payload();
+  }
   http::response<http::string_body> response;
   beast::flat_buffer buffer;
   error_code result;
@@ -402,8 +551,8 @@ absl::StatusOr<HttpResult> HttpGet(const Endpoint& endpoint, absl::string_view t
   });
   io.run();
   if (!done || result) {
-    return absl::UnavailableError(absl::StrCat("GET http://", endpoint.host, ":", endpoint.port,
-                                               target, ": ", result.message()));
+    return absl::UnavailableError(absl::StrCat(method, " http://", endpoint.host, ":",
+                                               endpoint.port, target, ": ", result.message()));
   }
   error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
@@ -412,8 +561,9 @@ absl::StatusOr<HttpResult> HttpGet(const Endpoint& endpoint, absl::string_view t
 
 absl::StatusOr<std::unique_ptr<TransportFactory>> CreateHttpTransportFactory(
     const TransportOptions& options, const Workload& workload) {
-  if (options.protocol != Protocol::kHttpJson && options.protocol != Protocol::kHttpBinary) {
-    return absl::InvalidArgumentError("the HTTP transport takes http-json or http-binary");
+  if (options.protocol != Protocol::kHttpJson && options.protocol != Protocol::kHttpBinary &&
+      options.protocol != Protocol::kHttpShm) {
+    return absl::InvalidArgumentError("the HTTP transport takes http-json, http-binary or http-shm");
   }
   if (options.max_connections < 1) {
     return absl::InvalidArgumentError("--max-connections must be >= 1; was 0");
@@ -430,6 +580,44 @@ absl::StatusOr<std::unique_ptr<TransportFactory>> CreateHttpTransportFactory(
   pool->outputs = workload.outputs;
   const std::string target = ModelPath(options.model, options.version, "/infer");
   const std::string host = options.endpoint.host + ":" + options.endpoint.port;
+  if (options.protocol == Protocol::kHttpShm) {
+    pool->requests = workload.requests;
+    for (const RequestData& request : workload.requests) {
+      // Outputs in the region: their size from the metadata, the batch dimension (-1)
+      // taken from the first input.
+      std::vector<std::pair<std::string, uint64_t>> outputs;
+      uint64_t bytes = ShmInputBytes(request);
+      for (const std::string& name : options.shm_outputs) {
+        const TensorSpec* spec = nullptr;
+        for (const TensorSpec& s : workload.outputs) {
+          if (s.name == name) spec = &s;
+        }
+        if (spec == nullptr) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("--shm-outputs: the model has no output '", name, "'"));
+        }
+        uint64_t size = DataTypeByteSize(spec->dtype);
+        bool batch_used = false;
+        for (int64_t d : spec->shape) {
+          if (d < 0 && !batch_used && !request.inputs.empty() && !request.inputs[0].shape.empty()) {
+            d = request.inputs[0].shape[0];
+            batch_used = true;
+          }
+          if (d < 0 || size == 0) {
+            return absl::InvalidArgumentError(absl::StrCat(
+                "--shm-outputs: output '", name, "' has no fixed byte size (shape ",
+                ShapeToString(spec->shape), ", ", DataTypeName(spec->dtype), ")"));
+          }
+          size *= static_cast<uint64_t>(d);
+        }
+        outputs.emplace_back(name, size);
+        bytes += size;
+      }
+      pool->shm_outputs.push_back(std::move(outputs));
+      pool->shm_bytes = std::max(pool->shm_bytes, bytes);
+    }
+    return std::unique_ptr<TransportFactory>(new HttpTransportFactory(std::move(pool)));
+  }
   pool->wire.reserve(workload.requests.size());
   for (const RequestData& request : workload.requests) {
     if (options.protocol == Protocol::kHttpJson) {

@@ -14,7 +14,11 @@
 
 namespace ferry::loadgen {
 
-// REQUIRES: options.protocol is kHttpJson or kHttpBinary. Resolves the host (blocking).
+// REQUIRES: options.protocol is kHttpJson, kHttpBinary or kHttpShm. Resolves the host
+// (blocking). With kHttpShm each connection makes a POSIX shared-memory object and
+// registers it as a region on its first request (blocking), copies each request's inputs
+// into it and sends JSON that names it; the region is unregistered and unlinked with the
+// transport.
 absl::StatusOr<std::unique_ptr<TransportFactory>> CreateHttpTransportFactory(
     const TransportOptions& options, const Workload& workload);
 
@@ -30,6 +34,12 @@ struct HttpResult {
 // does not answer within `timeout`.
 absl::StatusOr<HttpResult> HttpGet(const Endpoint& endpoint, absl::string_view target,
                                    std::chrono::milliseconds timeout);
+// The same with POST and a JSON body; HttpCall takes "GET" or "POST".
+absl::StatusOr<HttpResult> HttpPost(const Endpoint& endpoint, absl::string_view target,
+                                    absl::string_view body, std::chrono::milliseconds timeout);
+absl::StatusOr<HttpResult> HttpCall(const Endpoint& endpoint, absl::string_view method,
+                                    absl::string_view target, absl::string_view body,
+                                    std::chrono::milliseconds timeout);
 
 }  // namespace ferry::loadgen
 

@@ -25,9 +25,10 @@ constexpr absl::string_view kGrpcNotBuilt =
 absl::StatusOr<Protocol> ParseProtocol(absl::string_view name) {
   if (name == "http-json") return Protocol::kHttpJson;
   if (name == "http-binary") return Protocol::kHttpBinary;
+  if (name == "http-shm") return Protocol::kHttpShm;
   if (name == "grpc") return Protocol::kGrpc;
   return absl::InvalidArgumentError(
-      absl::StrCat("--protocol '", name, "': expected http-json, http-binary or grpc"));
+      absl::StrCat("--protocol '", name, "': expected http-json, http-binary, http-shm or grpc"));
 }
 
 absl::string_view ProtocolName(Protocol protocol) {
@@ -36,6 +37,8 @@ absl::string_view ProtocolName(Protocol protocol) {
       return "http-json";
     case Protocol::kHttpBinary:
       return "http-binary";
+    case Protocol::kHttpShm:
+      return "http-shm";
     case Protocol::kGrpc:
       return "grpc";
   }
@@ -121,6 +124,7 @@ absl::StatusOr<std::unique_ptr<TransportFactory>> CreateTransportFactory(
   switch (options.protocol) {
     case Protocol::kHttpJson:
     case Protocol::kHttpBinary:
+    case Protocol::kHttpShm:
       return CreateHttpTransportFactory(options, workload);
     case Protocol::kGrpc:
 #if FERRY_LOADGEN_GRPC
@@ -137,6 +141,7 @@ absl::StatusOr<std::unique_ptr<ControlClient>> CreateControlClient(
   switch (options.protocol) {
     case Protocol::kHttpJson:
     case Protocol::kHttpBinary:
+    case Protocol::kHttpShm:
       return CreateHttpControlClient(options);
     case Protocol::kGrpc:
 #if FERRY_LOADGEN_GRPC

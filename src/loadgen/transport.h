@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -28,9 +29,12 @@ class io_context;
 
 namespace ferry::loadgen {
 
-enum class Protocol { kHttpJson, kHttpBinary, kGrpc };
+// kHttpShm: the inputs go through a POSIX shared-memory region the client registers per
+// connection (the server's system_shared_memory extension; client and server on one host),
+// the outputs come back as binary tensor data.
+enum class Protocol { kHttpJson, kHttpBinary, kHttpShm, kGrpc };
 
-// "http-json", "http-binary", "grpc".
+// "http-json", "http-binary", "http-shm", "grpc".
 absl::StatusOr<Protocol> ParseProtocol(absl::string_view name);
 absl::string_view ProtocolName(Protocol protocol);
 
@@ -54,6 +58,8 @@ struct TransportOptions {
   // Parse and check every response body (counts and sizes against the shape). Off, only the
   // status is looked at, which saves client CPU on large outputs.
   bool check_responses = true;
+  // http-shm: outputs written into the region too (BenchOptions::shm_outputs).
+  std::vector<std::string> shm_outputs;
   // Responses larger than this are errors (bad response).
   uint64_t max_response_bytes = 256ull << 20;
 };

@@ -90,7 +90,7 @@ ServerMetadata InferenceServer::Metadata() const {
   // contents), the others are on both transports.
   return {kServerName, kServerVersion,
           {"classification", "binary_tensor_data", "model_repository", "statistics",
-           "model_configuration", "logging"}};
+           "model_configuration", "logging", "system_shared_memory"}};
 }
 
 bool InferenceServer::IsReady() const { return !draining_.load(std::memory_order_acquire); }

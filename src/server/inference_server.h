@@ -28,6 +28,7 @@
 #include "monitor/metrics.h"
 #include "monitor/observer.h"
 #include "server/model_configuration.h"
+#include "sharedmem/shared_memory.h"
 #include "uncertainty/uncertainty_outputs.h"
 
 namespace ferry {
@@ -177,6 +178,11 @@ class InferenceServer {
   // The clock deadlines are measured on (RequestContext::deadline_ns).
   Clock* clock() const { return options_.clock; }
 
+  // System shared memory extension: the regions clients registered, for both transports
+  // (sharedmem/shared_memory.h). Unmapped when the server is destroyed, or later once the
+  // last request holding one finishes.
+  SharedMemoryRegistry& shared_memory() { return shared_memory_; }
+
   // Prometheus text for /metrics.
   std::string RenderMetrics() const;
   MetricsRegistry& metrics() { return metrics_; }
@@ -197,6 +203,7 @@ class InferenceServer {
 
   ServerOptions options_;
   MetricsRegistry metrics_;
+  SharedMemoryRegistry shared_memory_;
   std::unique_ptr<ModelManager> models_;
   std::atomic<bool> draining_{false};
   // The metrics observer first, then ServerOptions::observers. Fixed after Create.

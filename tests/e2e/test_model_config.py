@@ -206,10 +206,8 @@ class ModelConfigTest(GrpcTestCase):
         for call in calls:
             self.assertGrpcError(call, grpc.StatusCode.FAILED_PRECONDITION,
                                  mentions=["CUDA shared memory is not supported"])
-        self.assertGrpcError(
-            lambda: self.stub.SystemSharedMemoryStatus(
-                self.pb.SystemSharedMemoryStatusRequest(), timeout=10),
-            grpc.StatusCode.UNIMPLEMENTED, mentions=["system_shared_memory"])
+        # System shared memory is served (test_shared_memory.py).
+        self.stub.SystemSharedMemoryStatus(self.pb.SystemSharedMemoryStatusRequest(), timeout=10)
         self.assertGrpcAnswers()
 
 

@@ -1,5 +1,6 @@
 // Triton's extension RPCs beyond inference, statistics and the repository: the model
-// configuration, log and trace settings, and the RPCs Ferry refuses with a reason.
+// configuration, log and trace settings, system shared memory, and CUDA shared memory,
+// which Ferry refuses with a reason.
 #include <string>
 #include <utility>
 
@@ -9,16 +10,6 @@
 namespace ferry {
 namespace grpc_api {
 namespace {
-
-using StreamReactor =
-    grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>;
-
-// Ends a stream at once with `status`: the stream never reads or writes.
-class RefusedStream final : public StreamReactor {
- public:
-  explicit RefusedStream(grpc::Status status) { Finish(std::move(status)); }
-  void OnDone() override { delete this; }
-};
 
 void FillTensor(const TritonTensorConfig& from, inference::ModelInput* to) {
   to->set_name(from.name);
@@ -74,12 +65,6 @@ void FillConfig(const TritonModelConfig& from, inference::ModelConfig* to) {
   for (const auto& [key, value] : from.parameters) {
     (*to->mutable_parameters())[key].set_string_value(value);
   }
-}
-
-grpc::Status Unimplemented(const char* rpc, const char* extension) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                      absl::StrCat(rpc, ": Ferry does not serve the ", extension,
-                                   " extension yet"));
 }
 
 // FAILED_PRECONDITION rather than UNIMPLEMENTED: the RPC is understood, but the server lacks
@@ -149,27 +134,35 @@ grpc::ServerUnaryReactor* InferenceService::TraceSetting(grpc::CallbackServerCon
   return FinishNow(ctx, grpc::Status::OK);
 }
 
-grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>*
-InferenceService::ModelStreamInfer(grpc::CallbackServerContext*) {
-  return new RefusedStream(Unimplemented("ModelStreamInfer", "streaming inference"));
-}
-
 grpc::ServerUnaryReactor* InferenceService::SystemSharedMemoryStatus(
-    grpc::CallbackServerContext* ctx, const inference::SystemSharedMemoryStatusRequest*,
-    inference::SystemSharedMemoryStatusResponse*) {
-  return FinishNow(ctx, Unimplemented("SystemSharedMemoryStatus", "system_shared_memory"));
+    grpc::CallbackServerContext* ctx, const inference::SystemSharedMemoryStatusRequest* req,
+    inference::SystemSharedMemoryStatusResponse* resp) {
+  absl::StatusOr<std::vector<SharedMemoryRegionStatus>> status =
+      server_->shared_memory().Status(req->name());
+  if (!status.ok()) return FinishNow(ctx, status.status());
+  for (const SharedMemoryRegionStatus& s : *status) {
+    auto& out = (*resp->mutable_regions())[s.name];
+    out.set_name(s.name);
+    out.set_key(s.key);
+    out.set_offset(s.offset);
+    out.set_byte_size(s.byte_size);
+  }
+  return FinishNow(ctx, grpc::Status::OK);
 }
 
 grpc::ServerUnaryReactor* InferenceService::SystemSharedMemoryRegister(
-    grpc::CallbackServerContext* ctx, const inference::SystemSharedMemoryRegisterRequest*,
+    grpc::CallbackServerContext* ctx, const inference::SystemSharedMemoryRegisterRequest* req,
     inference::SystemSharedMemoryRegisterResponse*) {
-  return FinishNow(ctx, Unimplemented("SystemSharedMemoryRegister", "system_shared_memory"));
+  // NOT_FOUND for a key no object has, INVALID_ARGUMENT for the rest (SharedMemoryRegistry).
+  return FinishNow(ctx, server_->shared_memory().Register(req->name(), req->key(), req->offset(),
+                                                          req->byte_size()));
 }
 
 grpc::ServerUnaryReactor* InferenceService::SystemSharedMemoryUnregister(
-    grpc::CallbackServerContext* ctx, const inference::SystemSharedMemoryUnregisterRequest*,
+    grpc::CallbackServerContext* ctx, const inference::SystemSharedMemoryUnregisterRequest* req,
     inference::SystemSharedMemoryUnregisterResponse*) {
-  return FinishNow(ctx, Unimplemented("SystemSharedMemoryUnregister", "system_shared_memory"));
+  server_->shared_memory().Unregister(req->name());  // empty: every region
+  return FinishNow(ctx, grpc::Status::OK);
 }
 
 grpc::ServerUnaryReactor* InferenceService::CudaSharedMemoryStatus(

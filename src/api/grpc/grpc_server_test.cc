@@ -590,35 +590,74 @@ TEST_F(GrpcServerTest, UnservedRpcsSayWhy) {
     EXPECT_EQ(stub_->CudaSharedMemoryUnregister(&ctx, {}, &resp).error_code(),
               grpc::StatusCode::FAILED_PRECONDITION);
   }
+  // System shared memory is served: bad registrations name what is wrong.
   {
     grpc::ClientContext ctx;
     inference::SystemSharedMemoryRegisterResponse resp;
     grpc::Status s = stub_->SystemSharedMemoryRegister(&ctx, {}, &resp);
-    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-    EXPECT_THAT(s.error_message(), HasSubstr("system_shared_memory"));
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(s.error_message(), HasSubstr("name must be set"));
   }
   {
     grpc::ClientContext ctx;
     inference::SystemSharedMemoryStatusResponse resp;
-    EXPECT_EQ(stub_->SystemSharedMemoryStatus(&ctx, {}, &resp).error_code(),
-              grpc::StatusCode::UNIMPLEMENTED);
+    EXPECT_TRUE(stub_->SystemSharedMemoryStatus(&ctx, {}, &resp).ok());
+    EXPECT_EQ(resp.regions_size(), 0);
   }
   {
     grpc::ClientContext ctx;
     inference::SystemSharedMemoryUnregisterResponse resp;
-    EXPECT_EQ(stub_->SystemSharedMemoryUnregister(&ctx, {}, &resp).error_code(),
-              grpc::StatusCode::UNIMPLEMENTED);
-  }
-  {
-    grpc::ClientContext ctx;
-    auto stream = stub_->ModelStreamInfer(&ctx);
-    inference::ModelStreamInferResponse resp;
-    EXPECT_FALSE(stream->Read(&resp));
-    grpc::Status s = stream->Finish();
-    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-    EXPECT_THAT(s.error_message(), HasSubstr("streaming inference"));
+    EXPECT_TRUE(stub_->SystemSharedMemoryUnregister(&ctx, {}, &resp).ok());
   }
   // The server still serves after all of them.
+  inference::ModelInferResponse resp;
+  EXPECT_TRUE(Infer(SimpleRequest(), &resp).ok());
+}
+
+// ModelStreamInfer: responses in request order with their ids, an error in the middle
+// carried in error_message without ending the stream, OK once the client half-closes.
+TEST_F(GrpcServerTest, StreamAnswersInOrderAndKeepsGoingAfterAnError) {
+  StartGrpc();
+  grpc::ClientContext ctx;
+  auto stream = stub_->ModelStreamInfer(&ctx);
+  for (int i = 0; i < 6; ++i) {
+    inference::ModelInferRequest req = SimpleRequest(i == 3 ? "nope" : "simple");
+    req.set_id(absl::StrCat("s", i));
+    ASSERT_TRUE(stream->Write(req));
+  }
+  ASSERT_TRUE(stream->WritesDone());
+  for (int i = 0; i < 6; ++i) {
+    inference::ModelStreamInferResponse resp;
+    ASSERT_TRUE(stream->Read(&resp)) << i;
+    EXPECT_EQ(resp.infer_response().id(), absl::StrCat("s", i));
+    if (i == 3) {
+      EXPECT_THAT(resp.error_message(), HasSubstr("nope"));
+      EXPECT_EQ(resp.infer_response().outputs_size(), 0);
+    } else {
+      EXPECT_EQ(resp.error_message(), "");
+      ASSERT_EQ(resp.infer_response().raw_output_contents_size(), 2);
+      EXPECT_EQ(Ints(resp.infer_response().raw_output_contents(0))[5], 7);
+    }
+  }
+  inference::ModelStreamInferResponse extra;
+  EXPECT_FALSE(stream->Read(&extra));
+  grpc::Status s = stream->Finish();
+  EXPECT_TRUE(s.ok()) << s.error_message();
+}
+
+TEST_F(GrpcServerTest, ACancelledStreamEndsCleanly) {
+  StartGrpc();
+  for (int round = 0; round < 3; ++round) {
+    grpc::ClientContext ctx;
+    auto stream = stub_->ModelStreamInfer(&ctx);
+    for (int i = 0; i < 20; ++i) ASSERT_TRUE(stream->Write(SimpleRequest()));
+    inference::ModelStreamInferResponse resp;
+    ASSERT_TRUE(stream->Read(&resp));
+    ctx.TryCancel();
+    while (stream->Read(&resp)) {
+    }
+    EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
   inference::ModelInferResponse resp;
   EXPECT_TRUE(Infer(SimpleRequest(), &resp).ok());
 }

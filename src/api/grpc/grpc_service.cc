@@ -55,16 +55,6 @@ class InferReactor final : public grpc::ServerUnaryReactor {
   std::shared_ptr<RequestContext> context_;
 };
 
-// The value of metadata `key` (lower case), or nothing; a repeated key gives the first.
-std::optional<std::string_view> Metadata(const grpc::CallbackServerContext& ctx,
-                                         const std::string& key) {
-  if (key.empty()) return std::nullopt;
-  const auto& metadata = ctx.client_metadata();
-  auto it = metadata.find(grpc::string_ref(key.data(), key.size()));
-  if (it == metadata.end()) return std::nullopt;
-  return std::string_view(it->second.data(), it->second.size());
-}
-
 // Exceptions must not unwind into gRPC's threads (they would terminate the process). The
 // codecs' allocations are bounded by the message size limit, so this is a last resort.
 grpc::Status ExceptionStatus(const std::exception& e) {
@@ -82,6 +72,26 @@ void SetDuration(const DurationStat& from, inference::StatisticDuration* to) {
 constexpr char kInferenceServiceName[] = "inference.GRPCInferenceService";
 
 }  // namespace
+
+std::optional<std::string_view> InferenceService::MetadataValue(
+    const grpc::CallbackServerContext& ctx, const std::string& key) {
+  if (key.empty()) return std::nullopt;
+  const auto& metadata = ctx.client_metadata();
+  auto it = metadata.find(grpc::string_ref(key.data(), key.size()));
+  if (it == metadata.end()) return std::nullopt;
+  return std::string_view(it->second.data(), it->second.size());
+}
+
+int64_t InferenceService::DeadlineOf(const grpc::CallbackServerContext& ctx) const {
+  const auto deadline = ctx.deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) return 0;
+  const int64_t left_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - std::chrono::system_clock::now())
+          .count();
+  // A deadline centuries away (or one the sum would overflow) is no deadline.
+  if (left_ns >= RequestContext::kNoDeadline / 4) return 0;
+  return server_->clock()->NowNanos() + left_ns;
+}
 
 grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, grpc::Status status) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
@@ -105,6 +115,7 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
     case absl::StatusCode::kInternal: code = grpc::StatusCode::INTERNAL; break;
     case absl::StatusCode::kUnimplemented: code = grpc::StatusCode::UNIMPLEMENTED; break;
     case absl::StatusCode::kAlreadyExists: code = grpc::StatusCode::ALREADY_EXISTS; break;
+    case absl::StatusCode::kPermissionDenied: code = grpc::StatusCode::PERMISSION_DENIED; break;
     case absl::StatusCode::kDeadlineExceeded: code = grpc::StatusCode::DEADLINE_EXCEEDED; break;
     default: break;
   }
@@ -176,14 +187,14 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerConte
                                                        inference::ModelInferResponse* resp) {
   auto* reactor = new InferReactor();
   RequestContext& context = *reactor->context();
-  absl::StatusOr<InferRequest> decoded;
+  absl::StatusOr<DecodedInfer> decoded;
   try {
-    decoded = DecodeInferRequest(*req);
+    decoded = Decode(*req);
   } catch (const std::exception& e) {
     reactor->Finish(ExceptionStatus(e));
     return reactor;
   }
-  absl::StatusOr<std::string> id = ChooseRequestId(Metadata(*ctx, kRequestIdKey),
+  absl::StatusOr<std::string> id = ChooseRequestId(MetadataValue(*ctx, kRequestIdKey),
                                                    "x-request-id metadata", req->id());
   // The client's id when it was usable, so that a failure can still be matched up.
   ctx->AddInitialMetadata(kRequestIdKey, id.ok() ? *id : NewRequestId());
@@ -192,37 +203,63 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerConte
     return reactor;
   }
   context.id = std::move(*id);
-  if (auto key = Metadata(*ctx, routing_key_header_)) context.routing_key = std::string(*key);
+  if (auto key = MetadataValue(*ctx, routing_key_header_)) context.routing_key = std::string(*key);
   // The client's deadline, moved onto the server's clock.
-  const auto deadline = ctx->deadline();
-  if (deadline != std::chrono::system_clock::time_point::max()) {
-    const int64_t left_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                deadline - std::chrono::system_clock::now())
-                                .count();
-    // A deadline centuries away (or one the sum would overflow) is no deadline.
-    if (left_ns < RequestContext::kNoDeadline / 4) {
-      context.TightenDeadline(server_->clock()->NowNanos() + left_ns);
-    }
+  if (const int64_t deadline_ns = DeadlineOf(*ctx); deadline_ns != 0) {
+    context.TightenDeadline(deadline_ns);
   }
   // `req` and `resp` stay valid until the reactor's OnDone, which cannot come before
   // Finish below. The callback runs exactly once: here (errors found before queueing,
   // in which case Finish runs before the reactor is returned, which gRPC allows) or on a
   // batch worker.
-  server_->Infer(reactor->context(), req->model_name(), req->model_version(), std::move(*decoded),
-                 [reactor, resp](absl::StatusOr<InferResponse> result) {
+  RunInfer(reactor->context(), *std::move(decoded), req->model_name(), req->model_version(), resp,
+           [reactor](grpc::Status status) { reactor->Finish(std::move(status)); });
+  return reactor;
+}
+
+absl::StatusOr<DecodedInfer> InferenceService::Decode(const inference::ModelInferRequest& req) {
+  DecodedInfer d;
+  SharedMemoryTensors shm;
+  absl::StatusOr<InferRequest> request = DecodeInferRequest(req, &shm);
+  if (!request.ok()) return request.status();
+  d.request = *std::move(request);
+  if (!shm.empty()) {
+    absl::StatusOr<SharedMemoryOutputs> outputs =
+        ResolveSharedMemory(server_->shared_memory(), shm, d.request);
+    if (!outputs.ok()) return outputs.status();
+    d.shm_outputs = *std::move(outputs);
+  }
+  return d;
+}
+
+void InferenceService::RunInfer(std::shared_ptr<RequestContext> context, DecodedInfer decoded,
+                                const std::string& model, const std::string& version,
+                                inference::ModelInferResponse* resp,
+                                std::function<void(grpc::Status)> done) {
+  server_->Infer(std::move(context), model, version, std::move(decoded.request),
+                 [resp, done = std::move(done), shm_outputs = std::move(decoded.shm_outputs)](
+                     absl::StatusOr<InferResponse> result) {
                    if (!result.ok()) {
-                     reactor->Finish(ToGrpcStatus(result.status()));
+                     done(ToGrpcStatus(result.status()));
                      return;
                    }
                    grpc::Status status = grpc::Status::OK;
                    try {
-                     EncodeInferResponse(std::move(*result), resp);
+                     std::vector<std::optional<SharedMemoryRef>> in_shm;
+                     if (!shm_outputs.empty()) {
+                       auto written = shm_outputs.Write(*result);
+                       if (!written.ok()) {
+                         done(ToGrpcStatus(written.status()));
+                         return;
+                       }
+                       in_shm = *std::move(written);
+                     }
+                     EncodeInferResponse(std::move(*result), resp, &in_shm);
                    } catch (const std::exception& e) {
                      status = ExceptionStatus(e);
                    }
-                   reactor->Finish(std::move(status));
+                   done(std::move(status));
                  });
-  return reactor;
 }
 
 grpc::ServerUnaryReactor* InferenceService::ModelStatistics(

@@ -10,7 +10,11 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
+#include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "health.grpc.pb.h"
@@ -36,6 +40,12 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 // Finishes an RPC whose answer is already known, on the calling thread.
 grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, grpc::Status status);
 grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, const absl::Status& status);
+
+// A ModelInferRequest decoded, its shared-memory inputs read and its output regions held.
+struct DecodedInfer {
+  InferRequest request;
+  SharedMemoryOutputs shm_outputs;
+};
 
 // inference.GRPCInferenceService over an InferenceServer, with the repository RPCs handed
 // to an AdminService (neither owned; both must outlive it).
@@ -78,9 +88,9 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
 
   // Triton's extensions, in grpc_extensions.cc: the model configuration (the same
   // TritonModelConfig the HTTP route writes as JSON), log and trace settings (through the
-  // AdminService), and the RPCs Ferry does not serve, each refused with a message naming
-  // what is missing: streaming and system shared memory UNIMPLEMENTED (not yet), CUDA
-  // shared memory FAILED_PRECONDITION (this server has no GPU, so it never will).
+  // AdminService), system shared memory (InferenceServer::shared_memory), and CUDA shared
+  // memory, refused with FAILED_PRECONDITION (this server has no GPU, so it never will).
+  // ModelStreamInfer is in grpc_stream.cc.
   grpc::ServerUnaryReactor* ModelConfig(grpc::CallbackServerContext* ctx,
                                         const inference::ModelConfigRequest* req,
                                         inference::ModelConfigResponse* resp) override;
@@ -112,6 +122,22 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
       inference::CudaSharedMemoryUnregisterResponse* resp) override;
 
  private:
+  friend class InferStream;  // ModelStreamInfer's reactor, in grpc_stream.cc
+
+  // The value of metadata `key` (lower case), or nothing; a repeated key gives the first.
+  static std::optional<std::string_view> MetadataValue(const grpc::CallbackServerContext& ctx,
+                                                       const std::string& key);
+  // The call's deadline on the server's clock (RequestContext::deadline_ns); 0 for none.
+  int64_t DeadlineOf(const grpc::CallbackServerContext& ctx) const;
+  // Decodes a request, reading its shared-memory inputs (errors are InvalidArgument).
+  absl::StatusOr<DecodedInfer> Decode(const inference::ModelInferRequest& req);
+  // Runs a decoded request and fills `resp` (written into shared memory where asked).
+  // `done` runs exactly once: before RunInfer returns for errors found before queueing,
+  // else on a batch worker. `resp` must stay valid until then.
+  void RunInfer(std::shared_ptr<RequestContext> context, DecodedInfer decoded,
+                const std::string& model, const std::string& version,
+                inference::ModelInferResponse* resp, std::function<void(grpc::Status)> done);
+
   InferenceServer* server_;
   AdminService* admin_;
   const std::string routing_key_header_;  // lower case

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -195,6 +196,52 @@ absl::Status ConvertTyped(const inference::InferTensorContents& c, const InputTe
   return absl::InternalError("unreachable: datatype without a typed field");
 }
 
+using ParameterMap = google::protobuf::Map<std::string, inference::InferParameter>;
+
+// A tensor's system shared memory parameters: nullopt when it has none. InvalidArgument
+// naming the tensor and the parameter for a wrong kind of value, a negative number, an
+// offset or size without a region, or a region without a byte size.
+absl::StatusOr<std::optional<SharedMemoryRef>> DecodeShmParams(const ParameterMap& params,
+                                                               const std::string& label) {
+  const auto region = params.find(kShmRegionParam);
+  const auto offset = params.find(kShmOffsetParam);
+  const auto size = params.find(kShmByteSizeParam);
+  if (region == params.end()) {
+    if (offset == params.end() && size == params.end()) return std::nullopt;
+    return absl::InvalidArgumentError(absl::StrCat(
+        label, ": parameter '", offset != params.end() ? kShmOffsetParam : kShmByteSizeParam,
+        "' needs '", kShmRegionParam, "' (the registered region)"));
+  }
+  if (region->second.parameter_choice_case() != inference::InferParameter::kStringParam) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(label, ": parameter '", kShmRegionParam, "' must be a string (string_param)"));
+  }
+  if (size == params.end()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(label, ": parameter '", kShmRegionParam, "' needs '", kShmByteSizeParam, "'"));
+  }
+  const auto number = [&](const inference::InferParameter& p, const char* name,
+                          uint64_t& out) -> absl::Status {
+    if (p.parameter_choice_case() == inference::InferParameter::kUint64Param) {
+      out = p.uint64_param();
+      return absl::OkStatus();
+    }
+    if (p.parameter_choice_case() == inference::InferParameter::kInt64Param &&
+        p.int64_param() >= 0) {
+      out = static_cast<uint64_t>(p.int64_param());
+      return absl::OkStatus();
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat(label, ": parameter '", name,
+                     "' must be a non-negative integer (int64_param or uint64_param)"));
+  };
+  SharedMemoryRef ref;
+  ref.region = region->second.string_param();
+  FERRY_RETURN_IF_ERROR(number(size->second, kShmByteSizeParam, ref.byte_size));
+  if (offset != params.end()) FERRY_RETURN_IF_ERROR(number(offset->second, kShmOffsetParam, ref.offset));
+  return ref;
+}
+
 absl::StatusOr<RequestedOutput> DecodeRequestedOutput(
     const inference::ModelInferRequest::InferRequestedOutputTensor& output) {
   RequestedOutput out;
@@ -315,53 +362,108 @@ absl::StatusOr<Tensor> DecodeRawInput(const InputTensor& input, const std::strin
   return t;
 }
 
-absl::StatusOr<InferRequest> DecodeInferRequest(const inference::ModelInferRequest& request) {
+absl::StatusOr<InferRequest> DecodeInferRequest(const inference::ModelInferRequest& request,
+                                                SharedMemoryTensors* shared_memory) {
   InferRequest out;
   out.id = request.id();
   FERRY_RETURN_IF_ERROR(DecodeParameters(request, out));
+  // Inputs in shared memory take no raw_input_contents entry: the entries belong to the
+  // other inputs, in order (as Triton's clients send them).
+  std::vector<std::optional<SharedMemoryRef>> in_shm(request.inputs_size());
+  int body_inputs = 0;
+  for (int i = 0; i < request.inputs_size(); ++i) {
+    const InputTensor& input = request.inputs(i);
+    FERRY_ASSIGN_OR_RETURN(in_shm[i], DecodeShmParams(input.parameters(), InputLabel(input)));
+    if (!in_shm[i]) {
+      ++body_inputs;
+      continue;
+    }
+    if (shared_memory == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(InputLabel(input), ": shared memory is not served here"));
+    }
+    if (HasContents(input)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(InputLabel(input), " sets both contents and '", kShmRegionParam,
+                       "'; send its values in one place"));
+    }
+  }
   const int raw_count = request.raw_input_contents_size();
   if (raw_count > 0) {
-    for (const InputTensor& input : request.inputs()) {
-      if (HasContents(input)) {
+    for (int i = 0; i < request.inputs_size(); ++i) {
+      const InputTensor& input = request.inputs(i);
+      if (!in_shm[i] && HasContents(input)) {
         return absl::InvalidArgumentError(absl::StrCat(
             error_text::ContentsWithRaw(input.name(), request.model_name()),
             ": use one or the other for all inputs"));
       }
     }
-    if (raw_count != request.inputs_size()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("raw_input_contents has ", raw_count, " entries for ", request.inputs_size(),
-                       " inputs; expected one per input, in the order of 'inputs'"));
+    if (raw_count != body_inputs) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "raw_input_contents has ", raw_count, " entries for ", body_inputs,
+          " inputs", body_inputs != request.inputs_size() ? " not in shared memory" : "",
+          "; expected one per input, in the order of 'inputs'"));
     }
   }
   out.inputs.reserve(request.inputs_size());
+  int raw_index = 0;
   for (int i = 0; i < request.inputs_size(); ++i) {
     const InputTensor& input = request.inputs(i);
-    absl::StatusOr<Tensor> t = raw_count > 0
-                                   ? DecodeRawInput(input, request.raw_input_contents(i), i)
-                                   : DecodeTypedInput(input);
+    if (in_shm[i]) {
+      // Its bytes come from the region (ResolveSharedMemory), which checks them.
+      int64_t count = 0;
+      FERRY_ASSIGN_OR_RETURN(Tensor t, StartTensor(input, &count));
+      shared_memory->inputs.emplace_back(out.inputs.size(), *std::move(in_shm[i]));
+      out.inputs.push_back(std::move(t));
+      continue;
+    }
+    absl::StatusOr<Tensor> t =
+        raw_count > 0 ? DecodeRawInput(input, request.raw_input_contents(raw_index), raw_index)
+                      : DecodeTypedInput(input);
+    ++raw_index;
     if (!t.ok()) return t.status();
     out.inputs.push_back(std::move(*t));
   }
   out.outputs.reserve(request.outputs_size());
   for (const auto& output : request.outputs()) {
     FERRY_ASSIGN_OR_RETURN(RequestedOutput o, DecodeRequestedOutput(output));
+    const std::string label = absl::StrCat("output '", output.name(), "'");
+    FERRY_ASSIGN_OR_RETURN(std::optional<SharedMemoryRef> ref,
+                           DecodeShmParams(output.parameters(), label));
+    if (ref) {
+      if (shared_memory == nullptr) {
+        return absl::InvalidArgumentError(absl::StrCat(label, ": shared memory is not served here"));
+      }
+      shared_memory->outputs.emplace_back(output.name(), *std::move(ref));
+    }
     out.outputs.push_back(std::move(o));
   }
   return out;
 }
 
-void EncodeInferResponse(InferResponse response, inference::ModelInferResponse* out) {
+void EncodeInferResponse(InferResponse response, inference::ModelInferResponse* out,
+                         const std::vector<std::optional<SharedMemoryRef>>* shared_memory) {
   out->set_model_name(std::move(response.model_name));
   out->set_model_version(std::move(response.model_version));
   out->set_id(std::move(response.id));
   out->mutable_outputs()->Reserve(static_cast<int>(response.outputs.size()));
   out->mutable_raw_output_contents()->Reserve(static_cast<int>(response.outputs.size()));
-  for (Tensor& t : response.outputs) {
+  for (size_t i = 0; i < response.outputs.size(); ++i) {
+    Tensor& t = response.outputs[i];
     auto* o = out->add_outputs();
     o->set_name(std::move(t.name));
     o->set_datatype(std::string(DataTypeName(t.dtype)));
     o->mutable_shape()->Add(t.shape.begin(), t.shape.end());
+    if (shared_memory != nullptr && i < shared_memory->size() && (*shared_memory)[i]) {
+      // Written into the region: the output names it, and its raw entry stays empty.
+      const SharedMemoryRef& ref = *(*shared_memory)[i];
+      auto& params = *o->mutable_parameters();
+      params[kShmRegionParam].set_string_param(ref.region);
+      params[kShmOffsetParam].set_int64_param(static_cast<int64_t>(ref.offset));
+      params[kShmByteSizeParam].set_int64_param(static_cast<int64_t>(ref.byte_size));
+      out->add_raw_output_contents();
+      continue;
+    }
     // Always present, even at 0 bytes, so entry i stays output i.
     out->add_raw_output_contents()->assign(reinterpret_cast<const char*>(t.data.data()),
                                            t.data.size());

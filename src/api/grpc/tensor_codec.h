@@ -14,20 +14,29 @@
 #ifndef FERRY_API_GRPC_TENSOR_CODEC_H_
 #define FERRY_API_GRPC_TENSOR_CODEC_H_
 
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "core/infer.h"
 #include "core/tensor.h"
 #include "inference.pb.h"
+#include "sharedmem/shared_memory.h"
 
 namespace ferry {
 namespace grpc_api {
 
 // Decodes the inputs, the requested outputs (with their `classification` parameter), the
-// id and the request-level parameters (uint64 values must fit in int64). Every error is InvalidArgument naming the input or output and what was expected.
-// The tensors are not checked against any model signature; InferenceServer::Infer does that.
-absl::StatusOr<InferRequest> DecodeInferRequest(const inference::ModelInferRequest& request);
+// id and the request-level parameters (uint64 values must fit in int64). Every error is
+// InvalidArgument naming the input or output and what was expected. The tensors are not
+// checked against any model signature; InferenceServer::Infer does that.
+// System shared memory: a tensor with the parameter `shared_memory_region` goes into
+// `*shared_memory` (an input then has no data yet, and no contents or raw entry of its
+// own: raw_input_contents holds one entry per other input); with `shared_memory` null
+// such a tensor is InvalidArgument.
+absl::StatusOr<InferRequest> DecodeInferRequest(const inference::ModelInferRequest& request,
+                                                SharedMemoryTensors* shared_memory = nullptr);
 
 // One input from its typed `contents`. Exposed for tests.
 absl::StatusOr<Tensor> DecodeTypedInput(
@@ -39,7 +48,11 @@ absl::StatusOr<Tensor> DecodeRawInput(const inference::ModelInferRequest::InferI
 
 // Fills `out` with model_name, model_version, id and, per output, name/datatype/shape plus
 // one raw_output_contents entry. Takes the response by value so callers can move it in.
-void EncodeInferResponse(InferResponse response, inference::ModelInferResponse* out);
+// An output with a `shared_memory` entry was written into that region: it carries the
+// region's parameters instead, and an empty raw entry.
+void EncodeInferResponse(InferResponse response, inference::ModelInferResponse* out,
+                         const std::vector<std::optional<SharedMemoryRef>>* shared_memory =
+                             nullptr);
 
 }  // namespace grpc_api
 }  // namespace ferry

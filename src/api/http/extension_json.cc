@@ -217,4 +217,55 @@ absl::StatusOr<TraceSettings> DecodeTraceSettingsRequest(std::string_view body) 
   return updates;
 }
 
+std::string EncodeSharedMemoryStatus(const std::vector<SharedMemoryRegionStatus>& regions) {
+  std::string out = "[";
+  for (size_t i = 0; i < regions.size(); ++i) {
+    if (i != 0) out.push_back(',');
+    json_writer::Object o(out);
+    o.String("name", regions[i].name);
+    o.String("key", regions[i].key);
+    json_writer::AppendInt(o.Key("offset"), regions[i].offset);
+    json_writer::AppendInt(o.Key("byte_size"), regions[i].byte_size);
+    o.Close();
+  }
+  out.push_back(']');
+  return out;
+}
+
+absl::StatusOr<SharedMemoryRegistration> DecodeSharedMemoryRegister(std::string_view body) {
+  absl::StatusOr<json::value> v = ParseJsonObjectBody(body);
+  if (!v.ok()) return v.status();
+  if (v->is_null()) {
+    return absl::InvalidArgumentError(
+        "register: the body must be {\"key\": ..., \"offset\": ..., \"byte_size\": ...}");
+  }
+  const json::object& o = v->get_object();
+  SharedMemoryRegistration reg;
+  const json::value* key = o.if_contains("key");
+  if (key == nullptr || !key->is_string()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "register: 'key' (the shared memory name) must be a string, not ",
+        key == nullptr ? "missing" : KindName(*key)));
+  }
+  reg.key = Str(key->get_string());
+  const auto number = [&](const char* field, bool required, uint64_t& out) -> absl::Status {
+    const json::value* n = o.if_contains(field);
+    if (n == nullptr && !required) return absl::OkStatus();
+    if (n != nullptr && n->is_uint64()) {
+      out = n->get_uint64();
+      return absl::OkStatus();
+    }
+    if (n != nullptr && n->is_int64() && n->get_int64() >= 0) {
+      out = static_cast<uint64_t>(n->get_int64());
+      return absl::OkStatus();
+    }
+    return absl::InvalidArgumentError(absl::StrCat(
+        "register: '", field, "' must be a non-negative integer, not ",
+        n == nullptr ? "missing" : n->is_int64() ? "negative" : KindName(*n)));
+  };
+  if (absl::Status s = number("offset", false, reg.offset); !s.ok()) return s;
+  if (absl::Status s = number("byte_size", true, reg.byte_size); !s.ok()) return s;
+  return reg;
+}
+
 }  // namespace ferry

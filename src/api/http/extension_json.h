@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "server/log_settings.h"
 #include "server/model_configuration.h"
+#include "sharedmem/shared_memory.h"
 
 namespace ferry {
 
@@ -41,6 +42,21 @@ absl::StatusOr<SettingUpdates> DecodeLogSettingsRequest(std::string_view body);
 // A POST trace/setting body: a JSON object whose values are a string, an array of strings,
 // or null (clear: no values). An empty body changes nothing. InvalidArgument otherwise.
 absl::StatusOr<TraceSettings> DecodeTraceSettingsRequest(std::string_view body);
+
+// System shared memory extension: the status of regions, a bare array of
+// {"name", "key", "offset", "byte_size"}.
+std::string EncodeSharedMemoryStatus(const std::vector<SharedMemoryRegionStatus>& regions);
+
+struct SharedMemoryRegistration {
+  std::string key;
+  uint64_t offset = 0;
+  uint64_t byte_size = 0;
+};
+
+// A POST /v2/systemsharedmemory/region/{r}/register body: {"key": string, "offset":
+// integer (default 0), "byte_size": integer}. InvalidArgument naming the field when one
+// is missing or of the wrong kind.
+absl::StatusOr<SharedMemoryRegistration> DecodeSharedMemoryRegister(std::string_view body);
 
 }  // namespace ferry
 

@@ -44,10 +44,16 @@ Field FieldOf(Ctx ctx, absl::string_view key) {
       break;
     case Ctx::kInputParams:
       if (key == "binary_data_size") return Field::kBinaryDataSize;
+      if (key == kShmRegionParam) return Field::kShmRegion;
+      if (key == kShmOffsetParam) return Field::kShmOffset;
+      if (key == kShmByteSizeParam) return Field::kShmByteSize;
       break;
     case Ctx::kOutputParams:
       if (key == "classification") return Field::kClassification;
       if (key == "binary_data") return Field::kBinaryData;
+      if (key == kShmRegionParam) return Field::kShmRegion;
+      if (key == kShmOffsetParam) return Field::kShmOffset;
+      if (key == kShmByteSizeParam) return Field::kShmByteSize;
       break;
     default:
       break;
@@ -120,6 +126,7 @@ bool RequestHandler::Value(Json kind, const Leaf& leaf, json::error_code& ec) {
       request_.outputs.emplace_back();
       result_.binary_data.push_back(-1);
       output_named_ = false;
+      output_shm_ = ShmParams();
       return Push(Ctx::kOutput);
     case Ctx::kOutput:
       return OutputValue(frame.field, kind, leaf, ec);
@@ -353,6 +360,7 @@ bool RequestHandler::FinishInput(json::error_code& ec) {
                              "BF16, BYTES)"),
                 ec);
   }
+  if (in.shm.has_region || in.shm.has_offset || in.shm.has_byte_size) return FinishShmInput(ec);
   if (in.binary_size >= 0) return FinishBinaryInput(ec);
   if (dt == DataType::kFp16 || dt == DataType::kBf16) {
     return Fail(absl::StrCat(in.label, ": ", DataTypeName(dt),
@@ -444,7 +452,7 @@ bool RequestHandler::End(std::size_t n, json::error_code& ec) {
       ok = EndDataArray(n, ec);
       break;
     case Ctx::kOutput:
-      if (!output_named_) ok = Fail(absl::StrCat(OutputLabel(), ": 'name' is required"), ec);
+      ok = FinishOutput(ec);
       break;
     default:
       break;

@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "core/infer.h"
 #include "server/inference_server.h"
+#include "sharedmem/shared_memory.h"
 
 namespace ferry {
 
@@ -43,6 +45,9 @@ struct RestInferRequest {
   // The request parameter "binary_data_output" (also kept in request.parameters): every
   // output binary unless its own "binary_data" says otherwise.
   bool binary_data_output = false;
+  // System shared memory extension: the inputs whose bytes are in a region (their data is
+  // empty until ResolveSharedMemory) and the outputs to be written into one.
+  SharedMemoryTensors shared_memory;
 };
 
 // Decodes the JSON of an inference request, which may be followed by binary tensor data.
@@ -85,6 +90,14 @@ struct EncodedInferResponse {
 // bytes per element) follow the JSON in output order.
 EncodedInferResponse EncodeInferResponse(const InferResponse& response,
                                          const std::vector<bool>& binary);
+
+// The same with the system shared memory extension: output i, when shared_memory[i] is
+// set, was written into that region, and appears with "parameters":
+// {"shared_memory_region", "shared_memory_offset", "shared_memory_byte_size"} and no data
+// (whatever its binary flag says).
+EncodedInferResponse EncodeInferResponse(const InferResponse& response, std::vector<bool> binary,
+                                         const std::vector<std::optional<SharedMemoryRef>>&
+                                             shared_memory);
 
 // {"error": "<message>"}.
 std::string ErrorBody(std::string_view message);

@@ -71,6 +71,9 @@ std::string Shown(Json kind, const Leaf& leaf) {
 
 bool RequestHandler::InputParamValue(Field field, Json kind, const Leaf& leaf,
                                      json::error_code& ec) {
+  if (field == Field::kShmRegion || field == Field::kShmOffset || field == Field::kShmByteSize) {
+    return ShmParamValue(input_.shm, input_.label, field, kind, leaf, ec);
+  }
   if (field != Field::kBinaryDataSize) return SkipValue(kind);
   if (kind != Json::kInt || leaf.i < 0) {
     return Fail(absl::StrCat(input_.label,
@@ -112,9 +115,96 @@ bool RequestHandler::OutputParamValue(Field field, Json kind, const Leaf& leaf,
       }
       result_.binary_data.back() = leaf.b ? 1 : 0;
       return true;
+    case Field::kShmRegion:
+    case Field::kShmOffset:
+    case Field::kShmByteSize:
+      return ShmParamValue(output_shm_, OutputLabel(), field, kind, leaf, ec);
     default:
       return SkipValue(kind);
   }
+}
+
+// System shared memory extension: "shared_memory_region" (a string), and
+// "shared_memory_offset" and "shared_memory_byte_size" (non-negative integers).
+bool RequestHandler::ShmParamValue(ShmParams& shm, const std::string& label, Field field,
+                                   Json kind, const Leaf& leaf, json::error_code& ec) {
+  if (field == Field::kShmRegion) {
+    if (kind != Json::kString) {
+      return Fail(absl::StrCat(label, ": parameter '", kShmRegionParam, "' must be a string, not ",
+                               JsonName(kind)),
+                  ec);
+    }
+    shm.ref.region.assign(leaf.text.data(), leaf.text.size());
+    shm.has_region = true;
+    return true;
+  }
+  const char* name = field == Field::kShmOffset ? kShmOffsetParam : kShmByteSizeParam;
+  uint64_t value = 0;
+  if (kind == Json::kInt && leaf.i >= 0) {
+    value = static_cast<uint64_t>(leaf.i);
+  } else if (kind == Json::kUint) {
+    value = leaf.u;
+  } else {
+    return Fail(absl::StrCat(label, ": parameter '", name,
+                             "' must be a non-negative integer, not ", Shown(kind, leaf)),
+                ec);
+  }
+  if (field == Field::kShmOffset) {
+    shm.ref.offset = value;
+    shm.has_offset = true;
+  } else {
+    shm.ref.byte_size = value;
+    shm.has_byte_size = true;
+  }
+  return true;
+}
+
+bool RequestHandler::CheckShmParams(const ShmParams& shm, const std::string& label,
+                                    json::error_code& ec) {
+  if (!shm.has_region) {
+    return Fail(absl::StrCat(label, ": parameter '",
+                             shm.has_offset ? kShmOffsetParam : kShmByteSizeParam,
+                             "' needs '", kShmRegionParam, "' (the registered region)"),
+                ec);
+  }
+  if (!shm.has_byte_size) {
+    return Fail(absl::StrCat(label, ": parameter '", kShmRegionParam, "' needs '",
+                             kShmByteSizeParam, "'"),
+                ec);
+  }
+  return true;
+}
+
+// An input whose bytes are in a shared-memory region: they are read once the request is
+// decoded (ResolveSharedMemory), which also checks the byte size against the shape.
+bool RequestHandler::FinishShmInput(json::error_code& ec) {
+  InputState& in = input_;
+  if (!CheckShmParams(in.shm, in.label, ec)) return false;
+  if (in.has_data || in.binary_size >= 0) {
+    return Fail(absl::StrCat(in.label, ": has both '", in.has_data ? "data" : "binary_data_size",
+                             "' and '", kShmRegionParam,
+                             "'; send its values in one place"),
+                ec);
+  }
+  if (!in.has_shape) return Fail(absl::StrCat(in.label, ": 'shape' is required"), ec);
+  result_.shared_memory.inputs.emplace_back(request_.inputs.size(), std::move(in.shm.ref));
+  request_.inputs.push_back(std::move(in.tensor));
+  result_.binary_data_size.push_back(-1);
+  return true;
+}
+
+bool RequestHandler::FinishOutput(json::error_code& ec) {
+  if (!output_named_) return Fail(absl::StrCat(OutputLabel(), ": 'name' is required"), ec);
+  const ShmParams& shm = output_shm_;
+  if (!shm.has_region && !shm.has_offset && !shm.has_byte_size) return true;
+  if (!CheckShmParams(shm, OutputLabel(), ec)) return false;
+  if (result_.binary_data.back() == 1) {
+    return Fail(absl::StrCat(OutputLabel(), ": has both 'binary_data' and '", kShmRegionParam,
+                             "'; its values go to one place"),
+                ec);
+  }
+  result_.shared_memory.outputs.emplace_back(request_.outputs.back().name, shm.ref);
+  return true;
 }
 
 // An input whose bytes follow the JSON. Its size is checked against the shape here when

@@ -623,5 +623,62 @@ TEST(EncodeTest, RepositoryIndexIsABareArrayWithoutEmptyFields) {
   EXPECT_EQ(EncodeRepositoryIndex({}), "[]");
 }
 
+// System shared memory: inputs and outputs that name a region are collected, not decoded.
+TEST(SharedMemoryParamsTest, InputsAndOutputsNamingARegion) {
+  absl::StatusOr<RestInferRequest> r = DecodeInferHeader(
+      R"({"inputs":[{"name":"a","shape":[2],"datatype":"FP32","parameters":)"
+      R"({"shared_memory_region":"r","shared_memory_offset":8,"shared_memory_byte_size":8}},)"
+      R"({"name":"b","shape":[1],"datatype":"FP32","data":[1]}],)"
+      R"("outputs":[{"name":"y","parameters":{"shared_memory_region":"o",)"
+      R"("shared_memory_byte_size":40}},{"name":"z"}]})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->request.inputs.size(), 2u);
+  EXPECT_TRUE(r->request.inputs[0].data.empty());
+  EXPECT_EQ(r->request.inputs[1].data.size(), 4u);
+  ASSERT_EQ(r->shared_memory.inputs.size(), 1u);
+  EXPECT_EQ(r->shared_memory.inputs[0].first, 0u);
+  EXPECT_EQ(r->shared_memory.inputs[0].second, (SharedMemoryRef{"r", 8, 8}));
+  ASSERT_EQ(r->shared_memory.outputs.size(), 1u);
+  EXPECT_EQ(r->shared_memory.outputs[0].first, "y");
+  EXPECT_EQ(r->shared_memory.outputs[0].second, (SharedMemoryRef{"o", 0, 40}));
+  EXPECT_EQ(r->binary_data_size, (std::vector<int64_t>{-1, -1}));
+}
+
+TEST(SharedMemoryParamsTest, BadParametersNameTheTensor) {
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({"inputs":[{"name":"a","shape":[1],"datatype":"FP32","data":[1],"parameters":)"
+       R"({"shared_memory_region":"r","shared_memory_byte_size":4}}]})",
+       "input 'a': has both 'data' and 'shared_memory_region'"},
+      {R"({"inputs":[{"name":"a","shape":[1],"datatype":"FP32","parameters":)"
+       R"({"shared_memory_region":"r","shared_memory_byte_size":4,"binary_data_size":4}}]})",
+       "has both 'binary_data_size' and 'shared_memory_region'"},
+      {R"({"inputs":[{"name":"a","shape":[1],"datatype":"FP32","parameters":)"
+       R"({"shared_memory_byte_size":4}}]})",
+       "input 'a': parameter 'shared_memory_byte_size' needs 'shared_memory_region'"},
+      {R"({"inputs":[{"name":"a","shape":[1],"datatype":"FP32","parameters":)"
+       R"({"shared_memory_region":"r"}}]})",
+       "parameter 'shared_memory_region' needs 'shared_memory_byte_size'"},
+      {R"({"inputs":[{"name":"a","shape":[1],"datatype":"FP32","parameters":)"
+       R"({"shared_memory_region":"r","shared_memory_byte_size":-4}}]})",
+       "'shared_memory_byte_size' must be a non-negative integer, not -4"},
+      {R"({"inputs":[{"name":"a","shape":[1],"datatype":"FP32","parameters":)"
+       R"({"shared_memory_region":1,"shared_memory_byte_size":4}}]})",
+       "'shared_memory_region' must be a string, not a number"},
+      {R"({"inputs":[{"name":"a","datatype":"FP32","parameters":)"
+       R"({"shared_memory_region":"r","shared_memory_byte_size":4}}]})",
+       "input 'a': 'shape' is required"},
+      {R"({"inputs":[],"outputs":[{"name":"y","parameters":{"shared_memory_offset":4}}]})",
+       "output 'y': parameter 'shared_memory_offset' needs 'shared_memory_region'"},
+      {R"({"inputs":[],"outputs":[{"name":"y","parameters":{"binary_data":true,)"
+       R"("shared_memory_region":"r","shared_memory_byte_size":4}}]})",
+       "output 'y': has both 'binary_data' and 'shared_memory_region'"},
+  };
+  for (const auto& [body, message] : cases) {
+    absl::StatusOr<RestInferRequest> r = DecodeInferHeader(body);
+    EXPECT_TRUE(absl::IsInvalidArgument(r.status())) << body;
+    EXPECT_THAT(std::string(r.status().message()), testing::HasSubstr(message)) << body;
+  }
+}
+
 }  // namespace
 }  // namespace ferry

@@ -3,6 +3,7 @@
 // json/writer.h rather than through a DOM.
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,10 +32,14 @@ void AppendDuration(std::string& out, const DurationStat& d) {
   o.Close();
 }
 
+using SharedMemoryOutputRefs = std::vector<std::optional<SharedMemoryRef>>;
+
 // Writes the response JSON; outputs flagged in `binary` get "binary_data_size" instead
-// of "data". Returns the number of binary bytes that must follow.
+// of "data", outputs with a `shm` entry their region's parameters and no data. Returns the
+// number of binary bytes that must follow.
 size_t AppendInferResponseJson(std::string& out, const InferResponse& response,
-                               const std::vector<bool>& binary) {
+                               const std::vector<bool>& binary,
+                               const SharedMemoryOutputRefs& shm) {
   size_t binary_bytes = 0;
   json_writer::Object o(out);
   o.String("model_name", response.model_name);
@@ -48,7 +53,13 @@ size_t AppendInferResponseJson(std::string& out, const InferResponse& response,
     tensor.String("name", t.name);
     tensor.String("datatype", DataTypeName(t.dtype));
     tensor_json::AppendShape(tensor.Key("shape"), t.shape);
-    if (i < binary.size() && binary[i]) {
+    if (i < shm.size() && shm[i]) {
+      json_writer::Object params(tensor.Key("parameters"));
+      params.String(kShmRegionParam, shm[i]->region);
+      json_writer::AppendInt(params.Key(kShmOffsetParam), shm[i]->offset);
+      json_writer::AppendInt(params.Key(kShmByteSizeParam), shm[i]->byte_size);
+      params.Close();
+    } else if (i < binary.size() && binary[i]) {
       json_writer::Object params(tensor.Key("parameters"));
       json_writer::AppendInt(params.Key("binary_data_size"), t.data.size());
       params.Close();
@@ -71,6 +82,16 @@ std::string EncodeInferResponse(const InferResponse& response) {
 
 EncodedInferResponse EncodeInferResponse(const InferResponse& response,
                                          const std::vector<bool>& binary) {
+  return EncodeInferResponse(response, binary, {});
+}
+
+EncodedInferResponse EncodeInferResponse(const InferResponse& response,
+                                         std::vector<bool> binary,
+                                         const SharedMemoryOutputRefs& shared_memory) {
+  // An output in shared memory is in neither the JSON nor the binary part.
+  for (size_t i = 0; i < shared_memory.size() && i < binary.size(); ++i) {
+    if (shared_memory[i]) binary[i] = false;
+  }
   size_t estimate = 96 + response.model_name.size() + response.id.size();
   for (size_t i = 0; i < response.outputs.size(); ++i) {
     const Tensor& t = response.outputs[i];
@@ -86,7 +107,7 @@ EncodedInferResponse EncodeInferResponse(const InferResponse& response,
   }
   EncodedInferResponse r;
   r.body.reserve(estimate);
-  const size_t binary_bytes = AppendInferResponseJson(r.body, response, binary);
+  const size_t binary_bytes = AppendInferResponseJson(r.body, response, binary, shared_memory);
   r.json_size = r.body.size();
   if (binary_bytes == 0 && std::find(binary.begin(), binary.end(), true) == binary.end()) {
     return r;

@@ -68,7 +68,18 @@ enum class Field : uint8_t {
   kData,
   kClassification,
   kBinaryDataSize,
-  kBinaryData
+  kBinaryData,
+  kShmRegion,   // system shared memory extension: "shared_memory_region"
+  kShmOffset,   // "shared_memory_offset"
+  kShmByteSize  // "shared_memory_byte_size"
+};
+
+// A tensor's shared-memory parameters as they arrive.
+struct ShmParams {
+  bool has_region = false;
+  bool has_offset = false;
+  bool has_byte_size = false;
+  SharedMemoryRef ref;
 };
 
 enum class Json : uint8_t { kObject, kArray, kString, kInt, kUint, kDouble, kBool, kNull };
@@ -93,6 +104,7 @@ struct InputState {
   bool has_datatype = false;
   bool has_data = false;
   int64_t binary_size = -1;  // "binary_data_size", when given
+  ShmParams shm;
   std::string datatype_text;
   std::string label;  // "input 'x'" or "inputs[3]" until the name is known
 
@@ -268,6 +280,12 @@ class RequestHandler {
   bool InputParamValue(Field field, Json kind, const Leaf& leaf, json::error_code& ec);
   bool OutputParamValue(Field field, Json kind, const Leaf& leaf, json::error_code& ec);
   bool FinishBinaryInput(json::error_code& ec);
+  bool ShmParamValue(ShmParams& shm, const std::string& label, Field field, Json kind,
+                     const Leaf& leaf, json::error_code& ec);
+  // Checks a tensor's shared-memory parameters once its object ends.
+  bool CheckShmParams(const ShmParams& shm, const std::string& label, json::error_code& ec);
+  bool FinishShmInput(json::error_code& ec);
+  bool FinishOutput(json::error_code& ec);
   bool InputValue(Field field, Json kind, const Leaf& leaf, json::error_code& ec);
   bool ShapeValue(Json kind, const Leaf& leaf, json::error_code& ec);
   bool DataValue(Json kind, const Leaf& leaf, json::error_code& ec);
@@ -291,6 +309,7 @@ class RequestHandler {
   std::vector<Frame> stack_;
   InputState input_;
   bool output_named_ = false;
+  ShmParams output_shm_;  // the output being parsed
   std::string key_buf_;
   std::string str_buf_;
   std::string num_buf_;

@@ -84,6 +84,9 @@ enum class RouteKind {
   kModelConfig,
   kLogging,       // GET or POST
   kTraceSetting,  // GET or POST; `model` empty for the whole server
+  kShmStatus,      // system shared memory; `region` empty for every region
+  kShmRegister,
+  kShmUnregister,  // `region` empty for every region
   kNotFound,    // `error` says what was not found
   kBadRequest,  // the path is recognizable but malformed; `error` says how
 };
@@ -95,6 +98,7 @@ struct Route {
   std::string path;            // without the query, for messages
   std::string model;           // empty for kStats: every model
   std::string version;         // empty: the server picks
+  std::string region;          // a shared memory region's name
   std::string error;
 };
 
@@ -173,6 +177,39 @@ Route ParseModelControlRoute(std::string_view path, const std::vector<std::strin
   return r;
 }
 
+// /v2/systemsharedmemory[/region/{region}]/status|unregister, and
+// /v2/systemsharedmemory/region/{region}/register, given what follows "systemsharedmemory/".
+Route ParseSharedMemoryRoute(std::string_view path, const std::vector<std::string_view>& seg) {
+  Route r;
+  std::string_view action;
+  if (seg.size() == 1) {
+    action = seg[0];
+  } else if (seg.size() == 3 && seg[0] == "region" && !seg[1].empty()) {
+    std::optional<std::string> region = PercentDecode(seg[1]);
+    if (!region) {
+      r.kind = RouteKind::kBadRequest;
+      r.error = absl::StrCat("the region name in '", AbslView(path), "' has a malformed %-escape");
+      return r;
+    }
+    r.region = std::move(*region);
+    action = seg[2];
+  } else {
+    return NotFound(path);
+  }
+  if (action == "status") {
+    r.kind = RouteKind::kShmStatus;
+  } else if (action == "unregister") {
+    r.kind = RouteKind::kShmUnregister;
+    r.method = "POST";
+  } else if (action == "register" && !r.region.empty()) {
+    r.kind = RouteKind::kShmRegister;
+    r.method = "POST";
+  } else {
+    return NotFound(path);
+  }
+  return r;
+}
+
 Route ParseTarget(std::string_view target) {
   const std::string_view path = target.substr(0, target.find('?'));
   Route r;
@@ -201,6 +238,8 @@ Route ParseTarget(std::string_view target) {
     // /v2/repository/models/{model}/load|unload
     const std::vector<std::string_view> seg = Split(path.substr(22));
     r = ParseModelControlRoute(path, seg);
+  } else if (path.substr(0, 23) == "/v2/systemsharedmemory/") {
+    r = ParseSharedMemoryRoute(path, Split(path.substr(23)));
   } else if (path.substr(0, 11) == "/v2/models/") {
     const std::vector<std::string_view> seg = Split(path.substr(11));
     r = ParseModelRoute(path, seg);
@@ -397,6 +436,30 @@ HttpResponse Router::HandleSync(const Route& route, std::string_view body,
       r.body = EncodeModelStatistics(*stats);
       return r;
     }
+    case RouteKind::kShmStatus: {
+      absl::StatusOr<std::vector<SharedMemoryRegionStatus>> status =
+          server_->shared_memory().Status(route.region);
+      if (!status.ok()) return ErrorResponse(status.status());
+      r.body = EncodeSharedMemoryStatus(*status);
+      return r;
+    }
+    case RouteKind::kShmRegister: {
+      absl::StatusOr<SharedMemoryRegistration> reg = DecodeSharedMemoryRegister(body);
+      if (!reg.ok()) return ErrorResponse(reg.status());
+      absl::Status s =
+          server_->shared_memory().Register(route.region, reg->key, reg->offset, reg->byte_size);
+      // A missing key is the request's fault, not a missing route: 400, as any bad field.
+      if (absl::IsNotFound(s) || absl::IsPermissionDenied(s)) {
+        s = absl::InvalidArgumentError(s.message());
+      }
+      if (!s.ok()) return ErrorResponse(s);
+      r.body = "{}";
+      return r;
+    }
+    case RouteKind::kShmUnregister:
+      server_->shared_memory().Unregister(route.region);
+      r.body = "{}";
+      return r;
     default:
       return ErrorResponse(500, "internal error: unhandled route");
   }
@@ -440,6 +503,16 @@ void Router::StartInfer(const Route& route, const HttpRequest& http_request,
                         std::shared_ptr<RequestContext> context, Responder respond) {
   MetricsRegistry* metrics = &server_->metrics();
   absl::StatusOr<RestInferRequest> request = DecodeInfer(route, http_request);
+  SharedMemoryOutputs shm_outputs;
+  if (request.ok() && !request->shared_memory.empty()) {
+    absl::StatusOr<SharedMemoryOutputs> resolved = ResolveSharedMemory(
+        server_->shared_memory(), request->shared_memory, request->request);
+    if (resolved.ok()) {
+      shm_outputs = *std::move(resolved);
+    } else {
+      request = resolved.status();
+    }
+  }
   absl::StatusOr<std::string> id = ChooseRequestId(
       http_request.request_id, "X-Request-Id header", request.ok() ? request->request.id : "");
   if (!request.ok() || !id.ok()) {
@@ -474,14 +547,24 @@ void Router::StartInfer(const Route& route, const HttpRequest& http_request,
   try {
     BinaryOutputs binary(*request);
     server_->Infer(context, route.model, route.version, std::move(request->request),
-                   [finish, binary = std::move(binary)](absl::StatusOr<InferResponse> result) {
+                   [finish, binary = std::move(binary),
+                    shm_outputs = std::move(shm_outputs)](absl::StatusOr<InferResponse> result) {
                      // Runs on an inference worker: nothing may escape into it.
                      try {
+                       std::vector<std::optional<SharedMemoryRef>> in_shm;
+                       if (result.ok() && !shm_outputs.empty()) {
+                         auto written = shm_outputs.Write(*result);
+                         if (written.ok()) {
+                           in_shm = *std::move(written);
+                         } else {
+                           result = written.status();
+                         }
+                       }
                        if (result.ok()) {
                          HttpResponse r;
-                         if (binary.Any()) {
+                         if (binary.Any() || !in_shm.empty()) {
                            EncodedInferResponse e =
-                               EncodeInferResponse(*result, binary.Flags(*result));
+                               EncodeInferResponse(*result, binary.Flags(*result), in_shm);
                            if (e.binary) {
                              r.content_type = "application/octet-stream";
                              r.headers.emplace_back(kInferenceHeaderContentLength,

@@ -208,7 +208,7 @@ TEST_F(RouterTest, ServerMetadataListsTheImplementedExtensions) {
   json::value v = Parse(Call("GET", "/v2").body);
   EXPECT_EQ(json::serialize(v.at("extensions")),
             R"(["classification","binary_tensor_data","model_repository","statistics",)"
-            R"("model_configuration","logging"])");
+            R"("model_configuration","logging","system_shared_memory"])");
 }
 
 TEST_F(RouterTest, StatisticsOfAnEmptyRepositoryAndUnknownModels) {
