@@ -18,7 +18,7 @@
 namespace ferry {
 namespace {
 
-constexpr absl::string_view kPlatforms[] = {"torchscript", "xgboost", "ensemble", "cascade"};
+constexpr absl::string_view kPlatforms[] = {"torchscript", "xgboost", "builtin", "ensemble", "cascade"};
 constexpr size_t kMaxCascadeStages = 8;  // as many as the metrics track
 // Each batch runs as one forward of passes x rows, so this bounds that forward's size.
 constexpr int64_t kMaxMcDropoutPasses = 256;
@@ -287,6 +287,26 @@ absl::Status ParseMcDropout(const toml::table& root, ModelConfig& config, const 
   return absl::OkStatus();
 }
 
+// [builtin] operation = "...": required for platform "builtin", refused for the others.
+// The backend checks the name and the signature against it when the version loads.
+absl::Status ParseBuiltin(const toml::table& root, ModelConfig& config, const ConfigErrors& err) {
+  const toml::node* node = root.get("builtin");
+  if (config.platform != "builtin") {
+    if (node != nullptr) return err("builtin", "is only for platform \"builtin\"");
+    return absl::OkStatus();
+  }
+  constexpr char kRequired[] = "is required for platform \"builtin\", with operation = \"add_sub\", \"identity\" or \"accumulate\"";
+  if (node == nullptr || !node->is_table()) return err("builtin", kRequired);
+  const toml::table& t = *node->as_table();
+  FERRY_RETURN_IF_ERROR(CheckKnownKeys(t, {"operation"}, "builtin.", err));
+  const toml::node* operation = t.get("operation");
+  if (operation == nullptr || !operation->is_string() || operation->value<std::string>()->empty()) {
+    return err("builtin.operation", "must name an operation: \"add_sub\", \"identity\" or \"accumulate\"");
+  }
+  config.builtin.operation = *operation->value<std::string>();
+  return absl::OkStatus();
+}
+
 absl::StatusOr<toml::table> ParseToml(absl::string_view text, absl::string_view source) {
   try {
     return toml::parse(std::string_view(text.data(), text.size()),
@@ -323,20 +343,20 @@ absl::StatusOr<ModelConfig> ParseConfigTable(const toml::table& root, absl::stri
   const ConfigErrors err(source);
   FERRY_RETURN_IF_ERROR(CheckKnownKeys(
       root, {"platform", "max_batch_size", "labels", "inputs", "outputs", "batching", "execution",
-             "uncertainty", "ensemble", "cascade", "mc_dropout"},
+             "uncertainty", "ensemble", "cascade", "mc_dropout", "builtin"},
       "", err));
 
   ModelConfig config;
   config.name = std::string(model_name);
   const auto platform = root.get("platform") ? root.get("platform")->value<std::string>() : std::nullopt;
   if (!platform) {
-    return err("platform", "is required (\"torchscript\", \"xgboost\", \"ensemble\" or \"cascade\")");
+    return err("platform", "is required (\"torchscript\", \"xgboost\", \"builtin\", \"ensemble\" or \"cascade\")");
   }
   bool known = false;
   for (absl::string_view p : kPlatforms) known |= (p == *platform);
   if (!known) {
     return err("platform", absl::StrCat("unknown platform \"", *platform,
-                                        "\"; expected \"torchscript\", \"xgboost\", \"ensemble\" or \"cascade\""));
+                                        "\"; expected \"torchscript\", \"xgboost\", \"builtin\", \"ensemble\" or \"cascade\""));
   }
   config.platform = *platform;
 
@@ -416,6 +436,7 @@ absl::StatusOr<ModelConfig> ParseConfigTable(const toml::table& root, absl::stri
   FERRY_RETURN_IF_ERROR(ParseUncertainty(root, config, err));
   FERRY_RETURN_IF_ERROR(ParseComposite(root, config, err));
   FERRY_RETURN_IF_ERROR(ParseMcDropout(root, config, err));
+  FERRY_RETURN_IF_ERROR(ParseBuiltin(root, config, err));
   return config;
 }
 

@@ -45,9 +45,15 @@ struct McDropoutConfig {
   int passes = 0;  // 0: off (one deterministic pass)
 };
 
+// [builtin] (platform "builtin" only): the operation Ferry computes itself
+// (backends/builtin/builtin_backend.h).
+struct BuiltinConfig {
+  std::string operation;
+};
+
 struct ModelConfig {
   std::string name;      // the model's folder name
-  std::string platform;  // "torchscript", "xgboost", "ensemble" or "cascade"
+  std::string platform;  // "torchscript", "xgboost", "builtin", "ensemble" or "cascade"
   ModelSignature signature;
   std::string labels_file;  // relative to the model folder; empty when there is none
   BatchingConfig batching;
@@ -55,6 +61,7 @@ struct ModelConfig {
   UncertaintyConfig uncertainty;  // [uncertainty]; see docs/uncertainty.md
   CompositeConfig composite;      // ensemble and cascade only
   McDropoutConfig mc_dropout;     // torchscript only
+  BuiltinConfig builtin;          // builtin only
   bool is_composite() const { return platform == "ensemble" || platform == "cascade"; }
 };
 

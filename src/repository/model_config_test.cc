@@ -390,3 +390,44 @@ TEST_F(VersionOverrideTest, ABadOverrideIsAnErrorNamingBothFilesAndTheKey) {
 
 }  // namespace
 }  // namespace ferry
+
+namespace ferry {
+namespace {
+
+constexpr char kBuiltin[] = R"(
+platform = "builtin"
+[builtin]
+operation = "add_sub"
+[[inputs]]
+name = "INPUT0"
+datatype = "BYTES"
+shape = [-1, 16]
+[[outputs]]
+name = "OUTPUT0"
+datatype = "BYTES"
+shape = [-1, 16]
+)";
+
+TEST(ModelConfigBuiltinTest, ParsesTheOperation) {
+  absl::StatusOr<ModelConfig> c = ParseModelConfig(kBuiltin, "m/config.toml", "m");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->platform, "builtin");
+  EXPECT_EQ(c->builtin.operation, "add_sub");
+}
+
+TEST(ModelConfigBuiltinTest, ErrorsNameTheKey) {
+  std::string text = kBuiltin;
+  EXPECT_THAT(ErrorFor(text.substr(0, text.find("[builtin]")) + text.substr(text.find("[[inputs]]"))),
+              HasSubstr("builtin: is required for platform \"builtin\""));
+  std::string empty = text;
+  empty.replace(empty.find("\"add_sub\""), 9, "\"\"");
+  EXPECT_THAT(ErrorFor(empty), HasSubstr("builtin.operation: must name an operation"));
+  std::string extra = text;
+  extra.replace(extra.find("operation"), 0, "speed = 1\n");
+  EXPECT_THAT(ErrorFor(extra), HasSubstr("builtin.speed: unknown key"));
+  EXPECT_THAT(ErrorFor(std::string(kMinimal) + "[builtin]\noperation = \"identity\"\n"),
+              HasSubstr("builtin: is only for platform \"builtin\""));
+}
+
+}  // namespace
+}  // namespace ferry

@@ -300,6 +300,9 @@ void InferenceServer::Run(std::shared_ptr<RequestContext> context, const std::st
     status = level.ok() ? ValidateRequestedOutputs(sig, request.outputs) : level.status();
     absl::StatusOr<int64_t> rows =
         status.ok() ? ValidateInputs(sig, request.inputs) : absl::StatusOr<int64_t>(status);
+    if (rows.ok()) {
+      if (status = served->backend->CheckRequest(request.inputs); !status.ok()) rows = status;
+    }
     if (!rows.ok()) return fail(served.get(), rows.status());
     if (options_.after_route) options_.after_route(served->version);
 

@@ -294,6 +294,7 @@ absl::Status ModelManager::StartVersion(const std::string& path, ServedVersion& 
     backend_options.signature = config.signature;
     backend_options.intra_op_threads = config.execution.intra_op_threads;
     backend_options.optimize = options_.optimize;
+    backend_options.operation = config.builtin.operation;
     if (config.mc_dropout.passes > 0) {
       FERRY_ASSIGN_OR_RETURN(version.backend, CreateMcDropout(config, std::move(backend_options),
                                                               options_.backend_factory));
