@@ -41,6 +41,15 @@ std::string SequenceBatcher::Describe(const Key& key) {
   return absl::StrCat("sequence ", key.first);
 }
 
+int64_t SequenceBatcher::ViewLocked(const Key& key, SequenceView& view) const {
+  view = SequenceView();
+  auto it = sequences_.find(key);
+  if (it == sequences_.end()) return static_cast<int64_t>(sequences_.size());
+  const Sequence& s = it->second;
+  view = {true, s.busy || !s.waiting.empty(), s.ended, s.last_active_ns};
+  return static_cast<int64_t>(sequences_.size()) - 1;
+}
+
 void SequenceBatcher::SweepLocked(int64_t now_ns) {
   for (auto it = sequences_.begin(); it != sequences_.end();) {
     const Sequence& s = it->second;
@@ -70,20 +79,12 @@ absl::Status SequenceBatcher::Enqueue(const SequenceControl& control,
   {
     absl::MutexLock lock(&mu_);
     const int64_t now_ns = clock_->NowNanos();
-    const auto view_of = [&](SequenceView& view) {
-      view = SequenceView();
-      auto it = sequences_.find(key);
-      if (it == sequences_.end()) return static_cast<int64_t>(sequences_.size());
-      const Sequence& s = it->second;
-      view = {true, s.busy || !s.waiting.empty(), s.ended, s.last_active_ns};
-      return static_cast<int64_t>(sequences_.size()) - 1;
-    };
     SequenceView view;
-    int64_t others = view_of(view);
+    int64_t others = ViewLocked(key, view);
     // Only a new sequence needs room; idle ones are freed when it does.
     if (control.start && others >= options_.max_sequences) {
       SweepLocked(now_ns);
-      others = view_of(view);
+      others = ViewLocked(key, view);
     }
     const SequenceAdmission admission = AdmitSequenceRequest(
         view, control.start, others, options_.max_sequences, now_ns, idle_timeout_ns_);

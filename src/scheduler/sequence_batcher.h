@@ -36,6 +36,7 @@
 #include "core/infer.h"
 #include "core/tensor.h"
 #include "scheduler/dynamic_batcher.h"
+#include "scheduler/sequence_rule.h"
 
 namespace ferry {
 
@@ -98,6 +99,8 @@ class SequenceBatcher {
   // the sequence's next request, if any, ready to send.
   std::unique_ptr<BatchTask> Finished(const Key& key, absl::StatusOr<std::vector<Tensor>>& outputs)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // What the batcher holds for `key` into `view`; returns how many other sequences it holds.
+  int64_t ViewLocked(const Key& key, SequenceView& view) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Frees every idle-expired sequence.
   void SweepLocked(int64_t now_ns) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
