@@ -15,7 +15,14 @@ std::vector<Tensor> ZeroInputs(const ModelSignature& signature, int64_t rows) {
     for (size_t d = 0; d < t.shape.size(); ++d) {
       if (t.shape[d] < 0) t.shape[d] = d == 0 ? rows : 1;
     }
-    t.data.assign(static_cast<size_t>(t.element_count()) * DataTypeByteSize(t.dtype), 0);
+    if (t.dtype == DataType::kBytes) {
+      // Each element: a 4-byte little-endian length of 1, then '0'.
+      for (int64_t i = 0; i < t.element_count(); ++i) {
+        t.data.insert(t.data.end(), {1, 0, 0, 0, '0'});
+      }
+    } else {
+      t.data.assign(static_cast<size_t>(t.element_count()) * DataTypeByteSize(t.dtype), 0);
+    }
     inputs.push_back(std::move(t));
   }
   return inputs;

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "core/request_context.h"
 #include "core/signature.h"
@@ -19,7 +20,7 @@
 namespace ferry {
 
 struct BackendOptions {
-  std::string platform;      // "torchscript" or "xgboost"
+  std::string platform;      // "torchscript", "xgboost" or "builtin"
   std::string version_path;  // the version folder, e.g. models/fashion_cnn/1
   ModelSignature signature;
   // Intra-op threads each worker thread may use inside one Execute call (libtorch's
@@ -32,6 +33,9 @@ struct BackendOptions {
   // layers (nn.Dropout and its kin) in training mode, so that every forward samples new
   // masks. InvalidArgument when the model has none.
   bool keep_dropout_active = false;
+  // Builtin only: the operation it computes (config.toml's [builtin] operation; see
+  // backends/builtin/builtin_backend.h).
+  std::string operation;
 };
 
 // The requests one batch computes for, in batch order; a null entry is work no request
@@ -49,6 +53,15 @@ class Backend {
   // Thread-safe: several workers may call it at once. A model error is INTERNAL and fails
   // only this batch.
   virtual absl::StatusOr<std::vector<Tensor>> Execute(std::vector<Tensor>& inputs) = 0;
+
+  // Checks one request's inputs (in signature order, already validated against the
+  // signature) for what the signature cannot say, e.g. that BYTES hold numbers, before
+  // the request joins a batch: a bad value then fails its own request (InvalidArgument,
+  // naming the tensor) instead of the batch it would have joined. Thread-safe.
+  virtual absl::Status CheckRequest(const std::vector<Tensor>& inputs) const {
+    (void)inputs;
+    return absl::OkStatus();
+  }
 
   // True for a backend whose batches wait on other work (a composite waits on its member
   // models): the server then runs its batches with ExecuteAsync, and no thread blocks
@@ -85,7 +98,8 @@ using BackendFactory =
 absl::Status WarmUp(Backend& backend, const ModelSignature& signature,
                     const std::vector<int64_t>& batch_sizes, int repeats = 3);
 
-// Zero-filled inputs for the signature with `rows` rows, in signature order.
+// Zero-filled inputs for the signature with `rows` rows, in signature order; each BYTES
+// element is the string "0".
 std::vector<Tensor> ZeroInputs(const ModelSignature& signature, int64_t rows);
 
 }  // namespace ferry

@@ -1,4 +1,5 @@
-// The real backends by platform: TorchScript (torch/) and XGBoost (xgboost/). The programs
+// The real backends by platform: TorchScript (torch/), XGBoost (xgboost/) and Ferry's
+// own operations (builtin/). The programs
 // hand CreateBackend to the server as its BackendFactory; linking it (library
 // ferry_backends) links libtorch and libxgboost. Tests of the server and the transports
 // use testing/fake_backend.h instead.

@@ -24,6 +24,20 @@ struct RequestedOutput {
 // InferParameter). Numbers keep their wire kind: 0.1 is a double, 3 an int64.
 using ParameterValue = std::variant<bool, int64_t, double, std::string>;
 
+// Sequence extension: the stateful sequence a request belongs to, from the request
+// parameters sequence_id, sequence_start and sequence_end (core/sequence_parameters.h;
+// the transports fill it). The sequence batcher (scheduler/sequence_batcher.h) routes the
+// requests of one sequence to its state, in order.
+struct SequenceControl {
+  uint64_t id = 0;        // a numeric sequence_id; 0 = none
+  std::string string_id;  // a string sequence_id; "" = none
+  bool start = false;     // sequence_start: the first request; the state starts over
+  bool end = false;       // sequence_end: the last request; the state is freed after it
+  bool has_id() const { return id != 0 || !string_id.empty(); }
+  // Whether the request said anything about sequences.
+  bool any() const { return has_id() || start || end; }
+};
+
 struct InferRequest {
   // The V2 `id`, echoed in the response. The server's own request id is in the
   // RequestContext (core/request_context.h), which carries everything not on the wire.
@@ -34,6 +48,8 @@ struct InferRequest {
   // Request-level parameters (e.g. "alpha" for prediction sets). Transports fill this;
   // the server checks the ones it knows and ignores the rest, as other V2 servers do.
   std::map<std::string, ParameterValue> parameters;
+  // The sequence parameters, checked and typed (they are not in `parameters`).
+  SequenceControl sequence;
 };
 
 // Which model, and which of its versions, a call goes to (a composite's member).

@@ -174,7 +174,48 @@ absl::StatusOr<Tensor> GatherRows(const Tensor& t, absl::Span<const int64_t> ind
   return out;
 }
 
+namespace {
+
+// SplitRows for BYTES: rows hold a fixed number of elements of varying length, so each
+// piece's bytes are found by walking the length prefixes.
+absl::StatusOr<std::vector<Tensor>> SplitBytesRows(const Tensor& t, absl::Span<const int64_t> rows) {
+  const int64_t row_elems = ElementCount(absl::MakeConstSpan(t.shape).subspan(1));
+  const absl::Status size = CheckByteSize(t);
+  if (row_elems < 0 || !size.ok()) {
+    return absl::InternalError(absl::StrCat("tensor '", t.name, "' holds BYTES that do not match its shape ",
+                                            ShapeToString(t.shape)));
+  }
+  std::vector<Tensor> pieces(rows.size());
+  size_t offset = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    Tensor& piece = pieces[i];
+    piece.name = t.name;
+    piece.dtype = t.dtype;
+    piece.shape = t.shape;
+    piece.shape[0] = rows[i];
+    const size_t begin = offset;
+    for (int64_t e = 0; e < rows[i] * row_elems; ++e) {
+      uint32_t len = 0;
+      std::memcpy(&len, t.data.data() + offset, sizeof(len));
+      offset += sizeof(len) + len;
+    }
+    piece.data.assign(t.data.begin() + begin, t.data.begin() + offset);
+  }
+  return pieces;
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<Tensor>> SplitRows(const Tensor& t, absl::Span<const int64_t> rows) {
+  if (t.dtype == DataType::kBytes && !t.shape.empty()) {
+    int64_t total = 0;
+    for (int64_t r : rows) total += r;
+    if (total != t.shape[0]) {
+      return absl::InternalError(absl::StrCat("output '", t.name, "' has ", t.shape[0],
+                                              " rows but the batch holds ", total));
+    }
+    return SplitBytesRows(t, rows);
+  }
   FERRY_ASSIGN_OR_RETURN(const size_t row_bytes, RowBytes(t));
   int64_t total = 0;
   for (int64_t r : rows) total += r;

@@ -72,7 +72,8 @@ absl::Status CheckByteSize(const Tensor& t);
 Tensor ConcatRows(absl::Span<const Tensor* const> parts);
 
 // Splits `t` along dimension 0 into pieces of `rows[i]` rows each. The rows must add up
-// to t.shape[0]. Fails for BYTES or a rank-0 tensor.
+// to t.shape[0], and BYTES data must be well formed for the shape. Fails for a rank-0
+// tensor.
 absl::StatusOr<std::vector<Tensor>> SplitRows(const Tensor& t, absl::Span<const int64_t> rows);
 
 // The rows of `t` at `indices` (each in [0, t.shape[0]), any order, repeats allowed), in

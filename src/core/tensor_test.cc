@@ -1,6 +1,7 @@
 #include "core/tensor.h"
 
 #include <cstring>
+#include <string>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -104,7 +105,33 @@ TEST(SplitRowsTest, RejectsMismatchedRowsAndBytes) {
   s.dtype = DataType::kBytes;
   s.shape = {1};
   const int64_t one[] = {1};
-  EXPECT_FALSE(SplitRows(s, one).ok());
+  EXPECT_FALSE(SplitRows(s, one).ok());  // no element where the shape needs one
+}
+
+// BYTES elements vary in length: [3, 2] strings split into rows of 2 and 1.
+TEST(SplitRowsTest, SplitsBytesByTheirLengthPrefixes) {
+  Tensor t;
+  t.name = "s";
+  t.dtype = DataType::kBytes;
+  t.shape = {3, 2};
+  const std::vector<std::string> words = {"a", "", "ccc", "dd", "eeeee", "f"};
+  for (const std::string& w : words) {
+    const uint32_t len = static_cast<uint32_t>(w.size());
+    const auto* p = reinterpret_cast<const uint8_t*>(&len);
+    t.data.insert(t.data.end(), p, p + 4);
+    t.data.insert(t.data.end(), w.begin(), w.end());
+  }
+  const int64_t rows[] = {2, 1};
+  absl::StatusOr<std::vector<Tensor>> parts = SplitRows(t, rows);
+  ASSERT_TRUE(parts.ok()) << parts.status();
+  EXPECT_EQ((*parts)[0].shape, (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ((*parts)[1].shape, (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ((*parts)[0].data.size(), 4u * 4 + 1 + 0 + 3 + 2);
+  EXPECT_EQ((*parts)[1].data.size(), 4u * 2 + 5 + 1);
+  const Tensor* both[] = {&(*parts)[0], &(*parts)[1]};
+  EXPECT_EQ(ConcatRows(both).data, t.data);
+  const int64_t wrong[] = {1, 1};
+  EXPECT_EQ(SplitRows(t, wrong).status().code(), absl::StatusCode::kInternal);
 }
 
 TEST(GatherRowsTest, PicksRowsInTheGivenOrder) {

@@ -18,7 +18,7 @@
 namespace ferry {
 namespace {
 
-constexpr absl::string_view kPlatforms[] = {"torchscript", "xgboost", "ensemble", "cascade"};
+constexpr absl::string_view kPlatforms[] = {"torchscript", "xgboost", "builtin", "ensemble", "cascade"};
 constexpr size_t kMaxCascadeStages = 8;  // as many as the metrics track
 // Each batch runs as one forward of passes x rows, so this bounds that forward's size.
 constexpr int64_t kMaxMcDropoutPasses = 256;
@@ -287,6 +287,97 @@ absl::Status ParseMcDropout(const toml::table& root, ModelConfig& config, const 
   return absl::OkStatus();
 }
 
+// [builtin] operation = "...": required for platform "builtin", refused for the others.
+// The backend checks the name and the signature against it when the version loads.
+absl::Status ParseBuiltin(const toml::table& root, ModelConfig& config, const ConfigErrors& err) {
+  const toml::node* node = root.get("builtin");
+  if (config.platform != "builtin") {
+    if (node != nullptr) return err("builtin", "is only for platform \"builtin\"");
+    return absl::OkStatus();
+  }
+  constexpr char kRequired[] = "is required for platform \"builtin\", with operation = \"add_sub\", \"identity\" or \"accumulate\"";
+  if (node == nullptr || !node->is_table()) return err("builtin", kRequired);
+  const toml::table& t = *node->as_table();
+  FERRY_RETURN_IF_ERROR(CheckKnownKeys(t, {"operation"}, "builtin.", err));
+  const toml::node* operation = t.get("operation");
+  if (operation == nullptr || !operation->is_string() || operation->value<std::string>()->empty()) {
+    return err("builtin.operation", "must name an operation: \"add_sub\", \"identity\" or \"accumulate\"");
+  }
+  config.builtin.operation = *operation->value<std::string>();
+  return absl::OkStatus();
+}
+
+// [sequence]: optional; see SequenceConfig.
+absl::Status ParseSequence(const toml::table& root, ModelConfig& config, const ConfigErrors& err) {
+  const toml::node* node = root.get("sequence");
+  if (node == nullptr) return absl::OkStatus();
+  if (!node->is_table()) return err("sequence", "must be a table");
+  if (config.is_composite()) return err("sequence", "is not for ensembles and cascades");
+  const toml::table& t = *node->as_table();
+  FERRY_RETURN_IF_ERROR(CheckKnownKeys(
+      t, {"enabled", "max_sequences", "idle_timeout_ms", "state", "state_input", "state_output",
+          "state_datatype", "state_shape", "initial_state"},
+      "sequence.", err));
+  SequenceConfig& q = config.sequence;
+  q.enabled = true;
+  if (const toml::node* enabled = t.get("enabled")) {
+    if (!enabled->is_boolean()) return err("sequence.enabled", "must be true or false");
+    q.enabled = *enabled->value<bool>();
+  }
+  FERRY_ASSIGN_OR_RETURN(q.max_sequences, GetInt(t, "max_sequences", "sequence.max_sequences",
+                                                 q.max_sequences, 1, err));
+  FERRY_ASSIGN_OR_RETURN(q.idle_timeout_ms, GetInt(t, "idle_timeout_ms", "sequence.idle_timeout_ms",
+                                                   q.idle_timeout_ms, 1, err));
+  constexpr int64_t kMaxSequences = 1 << 20;
+  constexpr int64_t kMaxIdleMs = int64_t{1} << 40;  // about 35 years; keeps nanoseconds in range
+  if (q.max_sequences > kMaxSequences) {
+    return err("sequence.max_sequences", absl::StrCat("must be at most ", kMaxSequences));
+  }
+  if (q.idle_timeout_ms > kMaxIdleMs) {
+    return err("sequence.idle_timeout_ms", absl::StrCat("must be at most ", kMaxIdleMs));
+  }
+  if (const toml::node* state = t.get("state")) {
+    if (!state->is_string() || *state->value<std::string>() != "implicit") {
+      return err("sequence.state", "must be \"implicit\" (Ferry holds each sequence's state)");
+    }
+  }
+  const auto name = [&](const char* key) -> absl::StatusOr<std::string> {
+    const std::string path = absl::StrCat("sequence.", key);
+    const toml::node* n = t.get(key);
+    if (n == nullptr || !n->is_string() || n->value<std::string>()->empty()) {
+      return err(path, "is required: the name of the model's state tensor");
+    }
+    const std::string value = *n->value<std::string>();
+    if (FindTensor(config.signature.inputs, value) >= 0 ||
+        FindTensor(config.signature.outputs, value) >= 0) {
+      return err(path, absl::StrCat("'", value, "' must not be one of [[inputs]] or [[outputs]]: "
+                                    "clients never send or see the state"));
+    }
+    return value;
+  };
+  FERRY_ASSIGN_OR_RETURN(q.state_input.name, name("state_input"));
+  FERRY_ASSIGN_OR_RETURN(q.state_output, name("state_output"));
+  const auto dtype = t.get("state_datatype") ? t.get("state_datatype")->value<std::string>() : std::nullopt;
+  if (!dtype) return err("sequence.state_datatype", "is required (e.g. \"INT32\")");
+  q.state_input.dtype = ParseDataType(*dtype);
+  if (q.state_input.dtype == DataType::kInvalid || q.state_input.dtype == DataType::kBytes) {
+    return err("sequence.state_datatype",
+               absl::StrCat("must be a numeric or BOOL datatype; was \"", *dtype, "\""));
+  }
+  if (t.get("state_shape") == nullptr) return err("sequence.state_shape", "is required (e.g. [-1, 1])");
+  FERRY_ASSIGN_OR_RETURN(q.state_input.shape, GetIntList(t, "state_shape", "sequence.state_shape", -1, err));
+  if (q.state_input.shape.empty() || q.state_input.shape[0] != -1) {
+    return err("sequence.state_shape", "must start with -1, the batch dimension");
+  }
+  for (size_t d = 1; d < q.state_input.shape.size(); ++d) {
+    if (q.state_input.shape[d] < 0) {
+      return err("sequence.state_shape", "must be fixed past the batch dimension (no -1)");
+    }
+  }
+  FERRY_ASSIGN_OR_RETURN(q.initial_state, GetDouble(t, "initial_state", "sequence.initial_state", 0, err));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<toml::table> ParseToml(absl::string_view text, absl::string_view source) {
   try {
     return toml::parse(std::string_view(text.data(), text.size()),
@@ -323,20 +414,20 @@ absl::StatusOr<ModelConfig> ParseConfigTable(const toml::table& root, absl::stri
   const ConfigErrors err(source);
   FERRY_RETURN_IF_ERROR(CheckKnownKeys(
       root, {"platform", "max_batch_size", "labels", "inputs", "outputs", "batching", "execution",
-             "uncertainty", "ensemble", "cascade", "mc_dropout"},
+             "uncertainty", "ensemble", "cascade", "mc_dropout", "builtin", "sequence"},
       "", err));
 
   ModelConfig config;
   config.name = std::string(model_name);
   const auto platform = root.get("platform") ? root.get("platform")->value<std::string>() : std::nullopt;
   if (!platform) {
-    return err("platform", "is required (\"torchscript\", \"xgboost\", \"ensemble\" or \"cascade\")");
+    return err("platform", "is required (\"torchscript\", \"xgboost\", \"builtin\", \"ensemble\" or \"cascade\")");
   }
   bool known = false;
   for (absl::string_view p : kPlatforms) known |= (p == *platform);
   if (!known) {
     return err("platform", absl::StrCat("unknown platform \"", *platform,
-                                        "\"; expected \"torchscript\", \"xgboost\", \"ensemble\" or \"cascade\""));
+                                        "\"; expected \"torchscript\", \"xgboost\", \"builtin\", \"ensemble\" or \"cascade\""));
   }
   config.platform = *platform;
 
@@ -416,10 +507,22 @@ absl::StatusOr<ModelConfig> ParseConfigTable(const toml::table& root, absl::stri
   FERRY_RETURN_IF_ERROR(ParseUncertainty(root, config, err));
   FERRY_RETURN_IF_ERROR(ParseComposite(root, config, err));
   FERRY_RETURN_IF_ERROR(ParseMcDropout(root, config, err));
+  FERRY_RETURN_IF_ERROR(ParseBuiltin(root, config, err));
+  FERRY_RETURN_IF_ERROR(ParseSequence(root, config, err));
   return config;
 }
 
 }  // namespace
+
+ModelSignature ExecutionSignature(const ModelConfig& config) {
+  ModelSignature sig = config.signature;
+  if (!config.sequence.enabled) return sig;
+  sig.inputs.push_back(config.sequence.state_input);
+  TensorSpec out = config.sequence.state_input;
+  out.name = config.sequence.state_output;
+  sig.outputs.push_back(std::move(out));
+  return sig;
+}
 
 absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view text, absl::string_view source,
                                              absl::string_view model_name) {

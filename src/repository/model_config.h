@@ -45,9 +45,29 @@ struct McDropoutConfig {
   int passes = 0;  // 0: off (one deterministic pass)
 };
 
+// [builtin] (platform "builtin" only): the operation Ferry computes itself
+// (backends/builtin/builtin_backend.h).
+struct BuiltinConfig {
+  std::string operation;
+};
+
+// [sequence]: a stateful model (the sequence extension; scheduler/sequence_batcher.h).
+// Ferry holds each sequence's state tensor between its requests ("implicit" state): the
+// model takes it as its last input and returns the next one as its last output. Clients
+// never see the state tensors: they are not among [[inputs]] and [[outputs]].
+struct SequenceConfig {
+  bool enabled = false;  // the table is present and not enabled = false
+  int64_t max_sequences = 64;
+  int64_t idle_timeout_ms = 60'000;
+  std::string state = "implicit";  // how the state is held; the only way so far
+  TensorSpec state_input;           // name, datatype, shape (batch dimension first)
+  std::string state_output;         // the same datatype and shape
+  double initial_state = 0;         // every element of a sequence's first state
+};
+
 struct ModelConfig {
   std::string name;      // the model's folder name
-  std::string platform;  // "torchscript", "xgboost", "ensemble" or "cascade"
+  std::string platform;  // "torchscript", "xgboost", "builtin", "ensemble" or "cascade"
   ModelSignature signature;
   std::string labels_file;  // relative to the model folder; empty when there is none
   BatchingConfig batching;
@@ -55,8 +75,14 @@ struct ModelConfig {
   UncertaintyConfig uncertainty;  // [uncertainty]; see docs/uncertainty.md
   CompositeConfig composite;      // ensemble and cascade only
   McDropoutConfig mc_dropout;     // torchscript only
+  BuiltinConfig builtin;          // builtin only
+  SequenceConfig sequence;        // not for ensembles and cascades
   bool is_composite() const { return platform == "ensemble" || platform == "cascade"; }
 };
+
+// What the model itself computes: the config's signature, plus, for a stateful model,
+// the state input and output after the others.
+ModelSignature ExecutionSignature(const ModelConfig& config);
 
 // Parses config text. `source` names the file in error messages. Does not read the labels
 // file (see LoadModelConfig). Errors are InvalidArgument.

@@ -390,3 +390,122 @@ TEST_F(VersionOverrideTest, ABadOverrideIsAnErrorNamingBothFilesAndTheKey) {
 
 }  // namespace
 }  // namespace ferry
+
+namespace ferry {
+namespace {
+
+constexpr char kBuiltin[] = R"(
+platform = "builtin"
+[builtin]
+operation = "add_sub"
+[[inputs]]
+name = "INPUT0"
+datatype = "BYTES"
+shape = [-1, 16]
+[[outputs]]
+name = "OUTPUT0"
+datatype = "BYTES"
+shape = [-1, 16]
+)";
+
+TEST(ModelConfigBuiltinTest, ParsesTheOperation) {
+  absl::StatusOr<ModelConfig> c = ParseModelConfig(kBuiltin, "m/config.toml", "m");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->platform, "builtin");
+  EXPECT_EQ(c->builtin.operation, "add_sub");
+}
+
+TEST(ModelConfigBuiltinTest, ErrorsNameTheKey) {
+  std::string text = kBuiltin;
+  EXPECT_THAT(ErrorFor(text.substr(0, text.find("[builtin]")) + text.substr(text.find("[[inputs]]"))),
+              HasSubstr("builtin: is required for platform \"builtin\""));
+  std::string empty = text;
+  empty.replace(empty.find("\"add_sub\""), 9, "\"\"");
+  EXPECT_THAT(ErrorFor(empty), HasSubstr("builtin.operation: must name an operation"));
+  std::string extra = text;
+  extra.replace(extra.find("operation"), 0, "speed = 1\n");
+  EXPECT_THAT(ErrorFor(extra), HasSubstr("builtin.speed: unknown key"));
+  EXPECT_THAT(ErrorFor(std::string(kMinimal) + "[builtin]\noperation = \"identity\"\n"),
+              HasSubstr("builtin: is only for platform \"builtin\""));
+}
+
+}  // namespace
+}  // namespace ferry
+
+namespace ferry {
+namespace {
+
+constexpr char kSequence[] = R"(
+platform = "builtin"
+[builtin]
+operation = "accumulate"
+[[inputs]]
+name = "INPUT"
+datatype = "INT32"
+shape = [-1, 1]
+[[outputs]]
+name = "OUTPUT"
+datatype = "INT32"
+shape = [-1, 1]
+[sequence]
+max_sequences = 3
+idle_timeout_ms = 500
+state_input = "STATE_IN"
+state_output = "STATE_OUT"
+state_datatype = "INT32"
+state_shape = [-1, 1]
+initial_state = 7
+)";
+
+TEST(ModelConfigSequenceTest, ParsesTheTableAndAddsTheStateToTheExecutionSignature) {
+  absl::StatusOr<ModelConfig> c = ParseModelConfig(kSequence, "m/config.toml", "m");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->sequence.enabled);
+  EXPECT_EQ(c->sequence.max_sequences, 3);
+  EXPECT_EQ(c->sequence.idle_timeout_ms, 500);
+  EXPECT_EQ(c->sequence.initial_state, 7);
+  EXPECT_EQ(c->signature.inputs.size(), 1u);  // clients see no state
+  const ModelSignature sig = ExecutionSignature(*c);
+  ASSERT_EQ(sig.inputs.size(), 2u);
+  EXPECT_EQ(sig.inputs[1].name, "STATE_IN");
+  EXPECT_EQ(sig.inputs[1].dtype, DataType::kInt32);
+  ASSERT_EQ(sig.outputs.size(), 2u);
+  EXPECT_EQ(sig.outputs[1].name, "STATE_OUT");
+  EXPECT_EQ(sig.outputs[1].shape, (std::vector<int64_t>{-1, 1}));
+  // Without the table (or disabled) nothing changes.
+  absl::StatusOr<ModelConfig> plain = ParseModelConfig(kMinimal, "m/config.toml", "m");
+  EXPECT_FALSE(plain->sequence.enabled);
+  EXPECT_EQ(ExecutionSignature(*plain).inputs.size(), 1u);
+  std::string off = kSequence;
+  off.replace(off.find("max_sequences"), 0, "enabled = false\n");
+  absl::StatusOr<ModelConfig> disabled = ParseModelConfig(off, "m/config.toml", "m");
+  ASSERT_TRUE(disabled.ok());
+  EXPECT_EQ(ExecutionSignature(*disabled).inputs.size(), 1u);
+}
+
+TEST(ModelConfigSequenceTest, ErrorsNameTheKey) {
+  const auto with = [](const std::string& from, const std::string& to) {
+    std::string text = kSequence;
+    text.replace(text.find(from), from.size(), to);
+    return ErrorFor(text);
+  };
+  EXPECT_THAT(with("max_sequences = 3", "max_sequences = 0"),
+              HasSubstr("sequence.max_sequences: must be at least 1; was 0"));
+  EXPECT_THAT(with("idle_timeout_ms = 500", "idle_timeout_ms = \"soon\""),
+              HasSubstr("sequence.idle_timeout_ms: must be an integer"));
+  EXPECT_THAT(with("state_input = \"STATE_IN\"", "state_input = \"INPUT\""),
+              HasSubstr("sequence.state_input: 'INPUT' must not be one of [[inputs]]"));
+  EXPECT_THAT(with("state_output = \"STATE_OUT\"\n", ""), HasSubstr("sequence.state_output: is required"));
+  EXPECT_THAT(with("\"INT32\"\nstate_shape", "\"BYTES\"\nstate_shape"),
+              HasSubstr("sequence.state_datatype: must be a numeric or BOOL datatype"));
+  EXPECT_THAT(with("state_shape = [-1, 1]", "state_shape = [-1, -1]"),
+              HasSubstr("sequence.state_shape: must be fixed past the batch dimension"));
+  EXPECT_THAT(with("state_shape = [-1, 1]", "state_shape = [1]"),
+              HasSubstr("sequence.state_shape: must start with -1"));
+  EXPECT_THAT(with("max_sequences", "state = \"explicit\"\nmax_sequences"),
+              HasSubstr("sequence.state: must be \"implicit\""));
+  EXPECT_THAT(with("max_sequences", "colour = 1\nmax_sequences"), HasSubstr("sequence.colour: unknown key"));
+}
+
+}  // namespace
+}  // namespace ferry

@@ -9,6 +9,25 @@
 #include "common/thread_name.h"
 
 namespace ferry {
+namespace {
+
+// Whether the two tasks' inputs agree in every dimension but the batch one, so that their
+// rows can share a batch.
+bool SameRowShapes(const BatchTask& a, const BatchTask& b) {
+  if (&a == &b) return true;
+  if (a.inputs.size() != b.inputs.size()) return false;
+  for (size_t i = 0; i < a.inputs.size(); ++i) {
+    const std::vector<int64_t>& x = a.inputs[i].shape;
+    const std::vector<int64_t>& y = b.inputs[i].shape;
+    if (x.size() != y.size() || !std::equal(x.begin() + (x.empty() ? 0 : 1), x.end(),
+                                            y.begin() + (y.empty() ? 0 : 1))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
 
 absl::Status DynamicBatcher::CheckOptions(const BatcherOptions& options) {
   if (options.max_batch_size < 1) {
@@ -167,6 +186,13 @@ BatchDecision DynamicBatcher::TakeLocked(std::vector<std::unique_ptr<BatchTask>>
     std::vector<int64_t> rows;
     rows.reserve(queue_.size());
     for (const auto& task : queue_) {
+      // Rows of different widths (a variable dimension past the batch one) cannot be
+      // concatenated: a request whose inputs differ from the oldest's ends the batch, as
+      // one too large to fit would (DecideBatch then runs what came before it).
+      if (!SameRowShapes(*queue_.front(), *task)) {
+        rows.push_back(rule_.max_batch_size + 1);
+        break;
+      }
       rows.push_back(task->rows);
       // The walk never goes past max_batch_size rows, so neither does this copy.
       if (static_cast<int64_t>(rows.size()) > rule_.max_batch_size) break;

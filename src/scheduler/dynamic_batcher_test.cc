@@ -162,6 +162,42 @@ TEST_F(DynamicBatcherTest, NeverExceedsMaxBatchSizeAndSplitsRowsBack) {
   EXPECT_THAT(r[3].values, ElementsAre(600));
 }
 
+// A variable dimension past the batch one: rows of different widths never share a batch,
+// so each width runs on its own, oldest first, without waiting for the delay.
+TEST_F(DynamicBatcherTest, RowsOfDifferentWidthsDoNotShareABatch) {
+  BatcherOptions o;
+  o.max_batch_size = 8;
+  o.max_queue_delay_us = 100;
+  auto b = Make(o);
+  Result narrow1, wide, narrow2;
+  ASSERT_TRUE(Submit(*b, 1, 1, &narrow1).ok());
+  auto task = std::make_unique<BatchTask>();
+  Tensor t;
+  t.name = "x";
+  t.dtype = DataType::kInt32;
+  t.shape = {1, 2};
+  t.data.resize(8);
+  t.mutable_data_as<int32_t>()[0] = 5;
+  t.mutable_data_as<int32_t>()[1] = 6;
+  task->inputs.push_back(std::move(t));
+  task->done = [&wide](absl::StatusOr<std::vector<Tensor>> out, const TaskTiming&) {
+    wide.called = true;
+    wide.status = out.status();
+    if (out.ok()) wide.values.assign((*out)[0].data_as<int32_t>(), (*out)[0].data_as<int32_t>() + 2);
+  };
+  ASSERT_TRUE(b->Enqueue(task).ok());
+  ASSERT_TRUE(Submit(*b, 1, 3, &narrow2).ok());
+  EXPECT_TRUE(b->RunOnce());  // the first narrow row: the wide one ends its batch
+  EXPECT_TRUE(b->RunOnce());  // the wide row alone: the narrow one after it ends it
+  EXPECT_FALSE(b->RunOnce()); // the last narrow row waits for company, as usual
+  clock_.AdvanceMicros(100);
+  EXPECT_TRUE(b->RunOnce());
+  EXPECT_THAT(backend_.batch_rows(), ElementsAre(1, 1, 1));
+  EXPECT_THAT(narrow1.values, ElementsAre(2));
+  EXPECT_THAT(wide.values, ElementsAre(10, 12));
+  EXPECT_THAT(narrow2.values, ElementsAre(6));
+}
+
 TEST_F(DynamicBatcherTest, PreferredSizeRunsWithoutWaiting) {
   BatcherOptions o;
   o.max_batch_size = 8;

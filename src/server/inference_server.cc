@@ -90,7 +90,7 @@ ServerMetadata InferenceServer::Metadata() const {
   // contents), the others are on both transports.
   return {kServerName, kServerVersion,
           {"classification", "binary_tensor_data", "model_repository", "statistics",
-           "model_configuration", "logging", "system_shared_memory"}};
+           "model_configuration", "logging", "system_shared_memory", "sequence"}};
 }
 
 bool InferenceServer::IsReady() const { return !draining_.load(std::memory_order_acquire); }
@@ -302,6 +302,14 @@ void InferenceServer::Run(std::shared_ptr<RequestContext> context, const std::st
     status = level.ok() ? ValidateRequestedOutputs(sig, served->model, request.outputs) : level.status();
     absl::StatusOr<int64_t> rows =
         status.ok() ? ValidateInputs(sig, request.inputs, served->model) : absl::StatusOr<int64_t>(status);
+    if (rows.ok()) {
+      if (status = served->backend->CheckRequest(request.inputs); !status.ok()) rows = status;
+    }
+    if (rows.ok() && served->sequences == nullptr && request.sequence.any()) {
+      rows = absl::InvalidArgumentError(absl::StrCat(
+          "model '", served->model, "' is not stateful (its config has no [sequence] table): "
+          "it takes no sequence_id, sequence_start or sequence_end"));
+    }
     if (!rows.ok()) return fail(served.get(), rows.status());
     if (options_.after_route) options_.after_route(served->version);
 
@@ -337,7 +345,8 @@ void InferenceServer::Run(std::shared_ptr<RequestContext> context, const std::st
       response.outputs = std::move(*result);
       Complete(*context, served.get(), inputs, std::move(response), timing, done);
     };
-    status = served->batcher->Enqueue(task);
+    status = served->sequences != nullptr ? served->sequences->Enqueue(request.sequence, task)
+                                          : served->batcher->Enqueue(task);
     if (status.ok()) return;
     // The task stayed with us; its inputs are still in it.
     request.inputs = std::move(task->inputs);

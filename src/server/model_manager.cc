@@ -257,6 +257,36 @@ absl::Status LoadCalibration(const std::string& path, ServedVersion& version) {
   return absl::OkStatus();
 }
 
+// One row of a sequence's state, every element `value` in the spec's datatype.
+Tensor StateRow(const TensorSpec& spec, double value) {
+  Tensor t;
+  t.name = spec.name;
+  t.dtype = spec.dtype;
+  t.shape = spec.shape;
+  t.shape[0] = 1;
+  const int64_t n = t.element_count();
+  t.data.resize(static_cast<size_t>(n) * DataTypeByteSize(t.dtype));
+  const auto fill = [&](auto typed) {
+    using T = decltype(typed);
+    for (int64_t i = 0; i < n; ++i) t.mutable_data_as<T>()[i] = static_cast<T>(value);
+  };
+  switch (t.dtype) {
+    case DataType::kBool: fill(uint8_t{}); for (auto& b : t.data) b = b != 0; break;
+    case DataType::kUint8: fill(uint8_t{}); break;
+    case DataType::kUint16: fill(uint16_t{}); break;
+    case DataType::kUint32: fill(uint32_t{}); break;
+    case DataType::kUint64: fill(uint64_t{}); break;
+    case DataType::kInt8: fill(int8_t{}); break;
+    case DataType::kInt16: fill(int16_t{}); break;
+    case DataType::kInt32: fill(int32_t{}); break;
+    case DataType::kInt64: fill(int64_t{}); break;
+    case DataType::kFp32: fill(float{}); break;
+    case DataType::kFp64: fill(double{}); break;
+    default: break;  // FP16 and BF16 states start at zero
+  }
+  return t;
+}
+
 // A [mc_dropout] version: its model with dropout kept active, under MC dropout.
 absl::StatusOr<std::unique_ptr<Backend>> CreateMcDropout(const ModelConfig& config,
                                                          BackendOptions options,
@@ -292,9 +322,10 @@ absl::Status ModelManager::StartVersion(const std::string& path, ServedVersion& 
     BackendOptions backend_options;
     backend_options.platform = config.platform;
     backend_options.version_path = path;
-    backend_options.signature = config.signature;
+    backend_options.signature = ExecutionSignature(config);
     backend_options.intra_op_threads = config.execution.intra_op_threads;
     backend_options.optimize = options_.optimize;
+    backend_options.operation = config.builtin.operation;
     if (config.mc_dropout.passes > 0) {
       FERRY_ASSIGN_OR_RETURN(version.backend, CreateMcDropout(config, std::move(backend_options),
                                                               options_.backend_factory));
@@ -302,7 +333,7 @@ absl::Status ModelManager::StartVersion(const std::string& path, ServedVersion& 
       FERRY_ASSIGN_OR_RETURN(version.backend, options_.backend_factory(backend_options));
     }
   }
-  FERRY_RETURN_IF_ERROR(WarmUp(*version.backend, config.signature,
+  FERRY_RETURN_IF_ERROR(WarmUp(*version.backend, ExecutionSignature(config),
                                config.execution.warmup_batch_sizes));
 
   Backend* backend = version.backend.get();
@@ -337,6 +368,16 @@ absl::Status ModelManager::StartVersion(const std::string& path, ServedVersion& 
         DynamicBatcher::Create(std::move(batcher), [backend](std::vector<Tensor>& inputs) {
           return backend->Execute(inputs);
         }));
+  }
+  if (config.sequence.enabled) {
+    SequenceBatcherOptions sequences;
+    sequences.max_sequences = config.sequence.max_sequences;
+    sequences.idle_timeout_ms = config.sequence.idle_timeout_ms;
+    sequences.initial_state = StateRow(config.sequence.state_input, config.sequence.initial_state);
+    sequences.model_name = version.model;
+    sequences.clock = options_.clock;
+    FERRY_ASSIGN_OR_RETURN(version.sequences,
+                           SequenceBatcher::Create(std::move(sequences), version.batcher.get()));
   }
   version.batcher->Start();
   return absl::OkStatus();

@@ -37,6 +37,7 @@
 #include "repository/model_config.h"
 #include "rollout/version_policy.h"
 #include "scheduler/dynamic_batcher.h"
+#include "scheduler/sequence_batcher.h"
 #include "uncertainty/uncertainty_outputs.h"
 
 namespace ferry {
@@ -53,6 +54,10 @@ struct ServedVersion {
   // version only when this changes.
   std::string fingerprint;
   std::unique_ptr<Backend> backend;
+  // A stateful model's ([sequence]) requests go through this to the batcher; null for
+  // the others. Declared before the batcher, so that it outlives the batcher's shutdown,
+  // whose finishing requests call back into it.
+  std::unique_ptr<SequenceBatcher> sequences;
   std::unique_ptr<DynamicBatcher> batcher;
   ModelMetrics* metrics = nullptr;
   // <version>/calibration.json, parsed and checked against the config at load; null when

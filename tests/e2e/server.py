@@ -39,7 +39,7 @@ FASHION_LABELS = [
 START_TIMEOUT_S = 120.0
 # What GET /v2 and gRPC ServerMetadata list: exactly the extensions Ferry implements.
 EXTENSIONS = ["classification", "binary_tensor_data", "model_repository", "statistics",
-              "model_configuration", "logging", "system_shared_memory"]
+              "model_configuration", "logging", "system_shared_memory", "sequence"]
 LISTENING_RE = re.compile(r"listening on http://([^\s:/]+):(\d+)")
 
 

@@ -161,7 +161,7 @@ TEST(StatusMappingTest, KeepsCodesAndMessages) {
       {absl::ResourceExhaustedError("m"), StatusCode::UNAVAILABLE},
       {absl::CancelledError("m"), StatusCode::CANCELLED},
       {absl::InternalError("m"), StatusCode::INTERNAL},
-      {absl::FailedPreconditionError("m"), StatusCode::UNKNOWN},
+      {absl::FailedPreconditionError("m"), StatusCode::FAILED_PRECONDITION},
       {absl::DataLossError("m"), StatusCode::UNKNOWN},
   };
   for (const auto& c : kCases) {

@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "core/error_text.h"
+#include "core/sequence_parameters.h"
 
 namespace ferry {
 namespace grpc_api {
@@ -271,9 +272,29 @@ absl::StatusOr<RequestedOutput> DecodeRequestedOutput(
   }
 }
 
+// sequence_id, sequence_start, sequence_end: typed into the request's SequenceControl.
+absl::Status DecodeSequenceParameter(const std::string& key, const inference::InferParameter& p,
+                                     SequenceControl& sequence) {
+  SequenceParameterValue value;
+  switch (p.parameter_choice_case()) {
+    case inference::InferParameter::kBoolParam: value = p.bool_param(); break;
+    case inference::InferParameter::kInt64Param: value = p.int64_param(); break;
+    case inference::InferParameter::kUint64Param: value = p.uint64_param(); break;
+    case inference::InferParameter::kDoubleParam: value = p.double_param(); break;
+    case inference::InferParameter::kStringParam: value = p.string_param(); break;
+    default:
+      return absl::InvalidArgumentError(absl::StrCat("request parameter '", key, "' has no value"));
+  }
+  return ApplySequenceParameter(key, value, sequence);
+}
+
 // Request-level parameters as the wire gave them; the server interprets the ones it knows.
 absl::Status DecodeParameters(const inference::ModelInferRequest& request, InferRequest& out) {
   for (const auto& [key, p] : request.parameters()) {
+    if (IsSequenceParameter(key)) {
+      FERRY_RETURN_IF_ERROR(DecodeSequenceParameter(key, p, out.sequence));
+      continue;
+    }
     switch (p.parameter_choice_case()) {
       case inference::InferParameter::kBoolParam:
         out.parameters.emplace(key, p.bool_param());

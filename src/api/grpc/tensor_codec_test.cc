@@ -306,6 +306,28 @@ TEST(DecodeInferRequest, RequestParametersKeepTheirWireKind) {
   ExpectInvalid(DecodeInferRequest(r).status(), "request parameter 'empty' has no value");
 }
 
+TEST(DecodeInferRequest, SequenceParametersAreTyped) {
+  ModelInferRequest r = TwoInputRequest();
+  r.add_raw_input_contents(RawOf<int32_t>({1, 2}));
+  r.add_raw_input_contents(RawOf<int32_t>({3, 4}));
+  (*r.mutable_parameters())["sequence_id"].set_uint64_param(~uint64_t{0});
+  (*r.mutable_parameters())["sequence_start"].set_bool_param(true);
+  absl::StatusOr<InferRequest> req = DecodeInferRequest(r);
+  ASSERT_TRUE(req.ok()) << req.status();
+  EXPECT_EQ(req->sequence.id, ~uint64_t{0});
+  EXPECT_TRUE(req->sequence.start);
+  EXPECT_TRUE(req->parameters.empty());
+  (*r.mutable_parameters())["sequence_id"].set_string_param("s-1");
+  req = DecodeInferRequest(r);
+  ASSERT_TRUE(req.ok());
+  EXPECT_EQ(req->sequence.string_id, "s-1");
+  (*r.mutable_parameters())["sequence_id"].set_int64_param(-4);
+  ExpectInvalid(DecodeInferRequest(r).status(), "parameter 'sequence_id' must be an unsigned integer");
+  (*r.mutable_parameters())["sequence_id"].set_int64_param(4);
+  (*r.mutable_parameters())["sequence_end"].set_string_param("true");
+  ExpectInvalid(DecodeInferRequest(r).status(), "parameter 'sequence_end' must be true or false");
+}
+
 TEST(DecodeInferRequest, RawInputsInInputOrder) {
   ModelInferRequest r = TwoInputRequest();
   r.add_raw_input_contents(RawOf<int32_t>({1, 2}));

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "api/http/request_handler.h"
+#include "core/sequence_parameters.h"
 
 namespace ferry {
 namespace json_decode {
@@ -25,6 +26,10 @@ bool RequestHandler::RequestParamValue(Json kind, const Leaf& leaf, json::error_
                   ec);
     }
     result_.binary_data_output = leaf.b;
+  }
+  if (IsSequenceParameter(key) && kind != Json::kNull && kind != Json::kObject &&
+      kind != Json::kArray) {
+    return SequenceParamValue(kind, leaf, ec);
   }
   switch (kind) {
     case Json::kBool:
@@ -55,6 +60,37 @@ bool RequestHandler::RequestParamValue(Json kind, const Leaf& leaf, json::error_
                                "' must be a string, number or boolean, not ", JsonName(kind)),
                   ec);
   }
+}
+
+// sequence_id, sequence_start, sequence_end: typed into the request's SequenceControl
+// (core/sequence_parameters.h); a sequence_id beyond int64 is fine here.
+bool RequestHandler::SequenceParamValue(Json kind, const Leaf& leaf, json::error_code& ec) {
+  SequenceParameterValue value;
+  switch (kind) {
+    case Json::kBool:
+      value = leaf.b;
+      break;
+    case Json::kInt:
+      value = leaf.i;
+      break;
+    case Json::kUint:
+      value = leaf.u;
+      break;
+    case Json::kString:
+      value = std::string(leaf.text);
+      break;
+    default:
+      value = leaf.parsed;
+      break;
+  }
+  const absl::Status status = ApplySequenceParameter(param_key_, value, request_.sequence);
+  if (!status.ok()) return Fail(absl::StrCat("request: ", status.message()), ec);
+  // Also kept as the wire gave it (when it fits a ParameterValue), so that a repeated key
+  // is caught like any other.
+  if (kind == Json::kBool) request_.parameters.emplace(param_key_, leaf.b);
+  if (kind == Json::kInt) request_.parameters.emplace(param_key_, leaf.i);
+  if (kind == Json::kString) request_.parameters.emplace(param_key_, std::string(leaf.text));
+  return true;
 }
 
 namespace {

@@ -682,3 +682,35 @@ TEST(SharedMemoryParamsTest, BadParametersNameTheTensor) {
 
 }  // namespace
 }  // namespace ferry
+
+namespace ferry {
+namespace json_decode_sequence_test {
+
+TEST(DecodeInferRequestSequenceTest, SequenceParametersAreTyped) {
+  const std::string inputs = R"("inputs": [{"name": "x", "shape": [1], "datatype": "INT32", "data": [1]}])";
+  absl::StatusOr<InferRequest> r = DecodeInferRequest(
+      "{\"parameters\": {\"sequence_id\": 18446744073709551615, \"sequence_start\": true, "
+      "\"sequence_end\": false}, " + inputs + "}");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->sequence.id, 18446744073709551615u);
+  EXPECT_TRUE(r->sequence.start);
+  EXPECT_FALSE(r->sequence.end);
+  r = DecodeInferRequest("{\"parameters\": {\"sequence_id\": \"abc\"}, " + inputs + "}");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->sequence.string_id, "abc");
+  for (const auto& [params, want] : std::vector<std::pair<std::string, std::string>>{
+           {R"("sequence_id": -1)", "parameter 'sequence_id' must be an unsigned integer or a string; was -1"},
+           {R"("sequence_id": 2.5)", "parameter 'sequence_id'"},
+           {R"("sequence_start": "true")", "parameter 'sequence_start' must be true or false"},
+           {R"("sequence_end": 0)", "parameter 'sequence_end' must be true or false; was 0"},
+           {R"("sequence_id": null)", "parameter 'sequence_id' must be a string, number or boolean"},
+           {R"("sequence_id": 1, "sequence_id": 2)", "'sequence_id' appears more than once"}}) {
+    absl::StatusOr<InferRequest> bad = DecodeInferRequest("{\"parameters\": {" + params + "}, " + inputs + "}");
+    ASSERT_FALSE(bad.ok()) << params;
+    EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(bad.status().message()), testing::HasSubstr(want)) << params;
+  }
+}
+
+}  // namespace json_decode_sequence_test
+}  // namespace ferry

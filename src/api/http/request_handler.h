@@ -277,6 +277,7 @@ class RequestHandler {
 
   bool RequestValue(Field field, Json kind, const Leaf& leaf, json::error_code& ec);
   bool RequestParamValue(Json kind, const Leaf& leaf, json::error_code& ec);
+  bool SequenceParamValue(Json kind, const Leaf& leaf, json::error_code& ec);
   bool InputParamValue(Field field, Json kind, const Leaf& leaf, json::error_code& ec);
   bool OutputParamValue(Field field, Json kind, const Leaf& leaf, json::error_code& ec);
   bool FinishBinaryInput(json::error_code& ec);

@@ -208,7 +208,11 @@ TEST_F(RouterTest, ServerMetadataListsTheImplementedExtensions) {
   json::value v = Parse(Call("GET", "/v2").body);
   EXPECT_EQ(json::serialize(v.at("extensions")),
             R"(["classification","binary_tensor_data","model_repository","statistics",)"
-            R"("model_configuration","logging","system_shared_memory"])");
+            R"("model_configuration","logging","system_shared_memory","sequence"])");
+}
+
+TEST(RouterStatusTest, AStatefulModelsSequenceLimitIs409) {
+  EXPECT_EQ(Router::HttpStatusFor(absl::FailedPreconditionError("all sequences taken")), 409);
 }
 
 TEST_F(RouterTest, StatisticsOfAnEmptyRepositoryAndUnknownModels) {
