@@ -19,6 +19,10 @@ struct TensorSpec {
   DataType dtype = DataType::kInvalid;
   // Full shape including the batch dimension; -1 marks a variable dimension.
   std::vector<int64_t> shape;
+  // An image input's layout, "NCHW" or "NHWC" (config.toml's `format`); empty for any other
+  // tensor. Only reported (the model configuration extension's input format): clients such
+  // as image classifiers read it to lay out their pixels.
+  std::string format;
 };
 
 struct ModelSignature {

@@ -88,7 +88,7 @@ absl::StatusOr<std::vector<TensorSpec>> GetTensors(const toml::table& root, cons
     const toml::table* t = (*array)[i].as_table();
     if (t == nullptr) return err(path, "must be a table with name, datatype and shape");
     FERRY_RETURN_IF_ERROR(
-        CheckKnownKeys(*t, {"name", "datatype", "shape"}, path + ".", err));
+        CheckKnownKeys(*t, {"name", "datatype", "shape", "format"}, path + ".", err));
     TensorSpec spec;
     const auto name = t->get("name") ? t->get("name")->value<std::string>() : std::nullopt;
     if (!name || name->empty()) return err(path + ".name", "is required and must be a non-empty string");
@@ -108,6 +108,14 @@ absl::StatusOr<std::vector<TensorSpec>> GetTensors(const toml::table& root, cons
       return err(path + ".shape",
                  "must start with -1, the batch dimension (max_batch_size is " +
                      std::to_string(max_batch_size) + ")");
+    }
+    if (const toml::node* format = t->get("format")) {
+      const auto value = format->value<std::string>();
+      if (key != "inputs" || !value || (*value != "NCHW" && *value != "NHWC")) {
+        return err(path + ".format", key != "inputs" ? "is for inputs only"
+                                                     : "must be \"NCHW\" or \"NHWC\"");
+      }
+      spec.format = *value;
     }
     specs.push_back(std::move(spec));
   }

@@ -509,3 +509,33 @@ TEST(ModelConfigSequenceTest, ErrorsNameTheKey) {
 
 }  // namespace
 }  // namespace ferry
+
+namespace ferry {
+namespace {
+
+TEST(ModelConfigTest, AnImageInputMayNameItsLayout) {
+  const std::string with_format = R"(
+platform = "torchscript"
+[[inputs]]
+name = "x"
+datatype = "FP32"
+shape = [-1, 1, 28, 28]
+format = "NCHW"
+[[outputs]]
+name = "y"
+datatype = "FP32"
+shape = [-1, 2]
+)";
+  absl::StatusOr<ModelConfig> c = ParseModelConfig(with_format, "m/config.toml", "m");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->signature.inputs[0].format, "NCHW");
+  EXPECT_EQ(c->signature.outputs[0].format, "");
+  std::string bad = with_format;
+  bad.replace(bad.find("\"NCHW\""), 6, "\"CHW\"");
+  EXPECT_THAT(ErrorFor(bad), HasSubstr("inputs[0].format: must be \"NCHW\" or \"NHWC\""));
+  std::string on_output = std::string(kMinimal) + "format = \"NHWC\"\n";
+  EXPECT_THAT(ErrorFor(on_output), HasSubstr("outputs[0].format: is for inputs only"));
+}
+
+}  // namespace
+}  // namespace ferry

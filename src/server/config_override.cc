@@ -104,8 +104,8 @@ absl::StatusOr<std::vector<TritonTensorConfig>> Tensors(const json::value& v,
         }
       } else if (key == "format" && input) {
         FERRY_ASSIGN_OR_RETURN(t.format, String(value, f));
-        if (t.format != "FORMAT_NONE") {
-          return Bad(f, "Ferry keeps no tensor format; only FORMAT_NONE is accepted");
+        if (t.format != "FORMAT_NONE" && t.format != "FORMAT_NCHW" && t.format != "FORMAT_NHWC") {
+          return Bad(f, "must be FORMAT_NONE, FORMAT_NCHW or FORMAT_NHWC");
         }
       } else if (key == "label_filename" && !input) {
         FERRY_ASSIGN_OR_RETURN(t.label_filename, String(value, f));
@@ -133,7 +133,7 @@ bool SameTensors(const std::vector<TritonTensorConfig>& a, const std::vector<Tri
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
     if (a[i].name != b[i].name || a[i].data_type != b[i].data_type || a[i].dims != b[i].dims ||
-        a[i].label_filename != b[i].label_filename) {
+        a[i].format != b[i].format || a[i].label_filename != b[i].label_filename) {
       return false;
     }
   }
@@ -145,9 +145,13 @@ toml::array TomlTensors(const std::vector<TritonTensorConfig>& tensors) {
   for (const TritonTensorConfig& t : tensors) {
     toml::array shape{int64_t{-1}};
     for (int64_t d : t.dims) shape.push_back(d);
-    out.push_back(toml::table{{"name", t.name},
-                              {"datatype", FerryDataType(t.data_type)},
-                              {"shape", std::move(shape)}});
+    toml::table tensor{{"name", t.name},
+                       {"datatype", FerryDataType(t.data_type)},
+                       {"shape", std::move(shape)}};
+    if (t.format == "FORMAT_NCHW" || t.format == "FORMAT_NHWC") {
+      tensor.insert_or_assign("format", t.format.substr(7));
+    }
+    out.push_back(std::move(tensor));
   }
   return out;
 }

@@ -89,12 +89,13 @@ TEST_F(ConfigOverrideTest, EachFieldChangesItsKey) {
   EXPECT_TRUE(absl::IsInvalidArgument(s));
   EXPECT_THAT(s.message(), HasSubstr("preferred_batch_sizes"));
 
-  c = Applied(R"({"input": [{"name": "X", "data_type": "TYPE_FP32", "dims": [3, -1]}],
+  c = Applied(R"({"input": [{"name": "X", "data_type": "TYPE_FP32", "dims": [3, -1], "format": "FORMAT_NCHW"}],
                   "output": [{"name": "Y", "data_type": "TYPE_STRING", "dims": [1]}]})");
   ASSERT_EQ(c.signature.inputs.size(), 1u);
   EXPECT_EQ(c.signature.inputs[0].name, "X");
   EXPECT_EQ(c.signature.inputs[0].dtype, DataType::kFp32);
   EXPECT_EQ(c.signature.inputs[0].shape, (std::vector<int64_t>{-1, 3, -1}));
+  EXPECT_EQ(c.signature.inputs[0].format, "NCHW");
   EXPECT_EQ(c.signature.outputs[0].dtype, DataType::kBytes);
 }
 
@@ -131,7 +132,7 @@ TEST_F(ConfigOverrideTest, EveryBadFieldIsNamed) {
       {R"({"input": [{"name": "a", "data_type": "TYPE_FP8", "dims": [1]}]})", "config.input[0].data_type: 'TYPE_FP8'"},
       {R"({"input": [{"name": "a", "data_type": "FP32", "dims": [1]}]})", "config.input[0].data_type: 'FP32'"},
       {R"({"input": [{"name": "a", "data_type": "TYPE_FP32", "dims": [0]}]})", "config.input[0].dims: every dimension"},
-      {R"({"input": [{"name": "a", "data_type": "TYPE_FP32", "dims": [1], "format": "FORMAT_NCHW"}]})", "config.input[0].format"},
+      {R"({"input": [{"name": "a", "data_type": "TYPE_FP32", "dims": [1], "format": "FORMAT_NC"}]})", "config.input[0].format: must be"},
       {R"({"input": [{"name": "a", "data_type": "TYPE_FP32", "dims": [1], "reshape": {}}]})", "config.input[0].reshape: is not a field"},
       {R"({"output": [{"name": "a", "data_type": "TYPE_FP32", "dims": [1], "format": "FORMAT_NONE"}]})", "config.output[0].format: is not a field"},
       {R"({"input": [{"name": "a", "data_type": "TYPE_FP32", "dims": [1], "optional": true}]})", "config.input[0].optional: Ferry"},

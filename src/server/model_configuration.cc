@@ -30,6 +30,7 @@ TritonTensorConfig TensorConfig(const TensorSpec& spec) {
   TritonTensorConfig t;
   t.name = spec.name;
   t.data_type = TritonDataTypeName(spec.dtype);
+  if (!spec.format.empty()) t.format = "FORMAT_" + spec.format;
   // shape[0] is the batch dimension, which max_batch_size >= 1 implies (Triton's rule).
   t.dims.assign(spec.shape.begin() + (spec.shape.empty() ? 0 : 1), spec.shape.end());
   return t;
