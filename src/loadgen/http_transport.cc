@@ -363,11 +363,24 @@ class HttpControlClient final : public ControlClient {
 
 absl::StatusOr<HttpResult> HttpGet(const Endpoint& endpoint, absl::string_view target,
                                    std::chrono::milliseconds timeout) {
+  return HttpCall(endpoint, "GET", target, "", timeout);
+}
+
+absl::StatusOr<HttpResult> HttpCall(const Endpoint& endpoint, absl::string_view method,
+                                    absl::string_view target, absl::string_view body,
+                                    std::chrono::milliseconds timeout) {
   asio::io_context io;
   tcp::resolver resolver(io);
   beast::tcp_stream stream(io);
-  http::request<http::empty_body> request(http::verb::get,
-                                          beast::string_view(target.data(), target.size()), 11);
+  http::request<http::string_body> request;
+  request.method_string(beast::string_view(method.data(), method.size()));
+  request.target(beast::string_view(target.data(), target.size()));
+  request.version(11);
+  if (!body.empty()) {
+    request.set(http::field::content_type, "application/json");
+    request.body() = std::string(body);
+  }
+  request.prepare_payload();
   request.set(http::field::host, endpoint.host + ":" + endpoint.port);
   request.set(http::field::user_agent, "ferry-bench");
   http::response<http::string_body> response;
@@ -402,7 +415,7 @@ absl::StatusOr<HttpResult> HttpGet(const Endpoint& endpoint, absl::string_view t
   });
   io.run();
   if (!done || result) {
-    return absl::UnavailableError(absl::StrCat("GET http://", endpoint.host, ":", endpoint.port,
+    return absl::UnavailableError(absl::StrCat(method, " http://", endpoint.host, ":", endpoint.port,
                                                target, ": ", result.message()));
   }
   error_code ignored;

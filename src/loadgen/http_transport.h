@@ -31,6 +31,12 @@ struct HttpResult {
 absl::StatusOr<HttpResult> HttpGet(const Endpoint& endpoint, absl::string_view target,
                                    std::chrono::milliseconds timeout);
 
+// One blocking request with `method` ("GET", "PUT", ...) and a JSON `body` ("" for none)
+// on a fresh connection; errors as HttpGet.
+absl::StatusOr<HttpResult> HttpCall(const Endpoint& endpoint, absl::string_view method,
+                                    absl::string_view target, absl::string_view body,
+                                    std::chrono::milliseconds timeout);
+
 }  // namespace ferry::loadgen
 
 #endif  // FERRY_LOADGEN_HTTP_TRANSPORT_H_
