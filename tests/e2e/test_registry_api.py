@@ -12,8 +12,10 @@ import unittest
 from pathlib import Path
 
 import numpy as np
+import requests
 
-from server import MODELS, ServerTestCase, copy_model, ferry_bin, simple_request
+from server import (MODELS, FerryServer, ServerTestCase, copy_model, ferry_bin, require_models,
+                    simple_request)
 from test_grpc import GrpcTestCase
 
 
@@ -159,6 +161,82 @@ class RegistryApiTest(ServerTestCase):
         p = self.ferry("models", "show", "nope")
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("nope", p.stderr)
+        # Register a copy, move production to it with the expected version, read its lineage.
+        artifact = self.scratch / "cli" / "model.pt"
+        artifact.parent.mkdir(exist_ok=True)
+        shutil.copy(MODELS / "simple" / "1" / "model.pt", artifact)
+        lineage = self.scratch / "lineage.json"
+        lineage.write_text(json.dumps({"code_revision": "cli", "parent": {"version": 1}}))
+        p = self.ferry("models", "register", "simple", "--artifact", str(artifact),
+                       "--lineage", str(lineage), "--tag", "via=cli", "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        registered = json.loads(p.stdout)
+        self.assertEqual(registered["tags"], {"via": "cli"})
+        n = registered["version"]
+        current = self.api("GET", "/models/simple").json()["aliases"]["production"]
+        p = self.ferry("models", "alias", "simple", "production", str(n),
+                       "--expected", str(current + 100))
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("409", p.stderr)
+        p = self.ferry("models", "alias", "simple", "production", str(n), "--expected", str(current))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(f"production -> {n}", p.stdout)
+        self.assertEqual(self.infer_version("production").json()["model_version"], str(n))
+        p = self.ferry("models", "lineage", "simple", "production")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(f"simple version {n}", p.stdout)
+        self.assertIn("derived from\nsimple version 1", p.stdout)
+        p = self.ferry("audit", "list", "--action", "alias.set")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("alias.set", p.stdout)
+        p = self.ferry("audit", "verify")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(p.stdout.startswith("ok:"), p.stdout)
+        p = self.ferry("models", "register", "simple", "--artifact", str(artifact), "--tag", "bad")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("--tag", p.stderr)
+
+
+class RegistryRestartTest(unittest.TestCase):
+    """The first start imports; a restart on the same database imports nothing more and
+    keeps an alias moved before it."""
+
+    def test_restart_keeps_the_registry(self):
+        require_models("simple")
+        tmp = Path(tempfile.mkdtemp(prefix="ferry-e2e-registry-restart-"))
+        try:
+            repo = tmp / "repo"
+            repo.mkdir()
+            copy_model(repo, "simple")
+            (repo / "simple" / "2").mkdir()
+            shutil.copy(MODELS / "simple" / "1" / "model.pt", repo / "simple" / "2" / "model.pt")
+            args = ["--registry-db", str(tmp / "registry.db")]
+            server = FerryServer(repo, args, name="RegistryRestartTest").start()
+            try:
+                base = server.base_url + "/api/v1"
+                self.assertEqual(requests.get(base + "/models/simple").json()["aliases"],
+                                 {"production": 2})
+                r = requests.put(base + "/models/simple/aliases/production",
+                                 json={"version": 1, "expected_version": 2})
+                self.assertEqual(r.status_code, 200, r.text)
+                rows = len(requests.get(base + "/audit").json()["entries"])
+            finally:
+                self.assertIsNone(server.stop())
+            server = FerryServer(repo, args, name="RegistryRestartTest").start()
+            try:
+                base = server.base_url + "/api/v1"
+                self.assertEqual(requests.get(base + "/models/simple").json()["aliases"],
+                                 {"production": 1})
+                self.assertEqual(len(requests.get(base + "/audit").json()["entries"]), rows)
+                self.assertTrue(requests.get(base + "/audit/verify").json()["ok"])
+                a = np.arange(16)
+                r = requests.post(server.base_url + "/v2/models/simple/versions/production/infer",
+                                  json=simple_request(a, a))
+                self.assertEqual(r.json()["model_version"], "1")
+            finally:
+                self.assertIsNone(server.stop())
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 class GrpcAliasTest(GrpcTestCase):
