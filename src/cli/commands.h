@@ -24,6 +24,10 @@ void AddCalibrateCommand(CLI::App& app, std::function<int()>& run);
 // calibrated model version on a labeled set; src/uncertainty/evaluation.h) to `app`.
 void AddEvaluateCommand(CLI::App& app, std::function<int()>& run);
 
+// Adds `ferry models list|show|register|alias|lineage` and `ferry audit list|verify`, which
+// call a running server's /api/v1 (cli/registry_commands.cc).
+void AddRegistryCommands(CLI::App& app, std::function<int()>& run);
+
 }  // namespace ferry
 
 #endif  // FERRY_CLI_COMMANDS_H_

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   ferry::AddBenchCommand(app, run);
   ferry::AddCalibrateCommand(app, run);
   ferry::AddEvaluateCommand(app, run);
+  ferry::AddRegistryCommands(app, run);
   CLI11_PARSE(app, argc, argv);
   // A peer that closes a connection mid-write must give an error, not kill the process.
   signal(SIGPIPE, SIG_IGN);

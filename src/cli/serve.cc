@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "server/admin_service.h"
 #include "server/inference_server.h"
+#include "server/registry_service.h"
 #include "spdlog/spdlog.h"
 
 namespace ferry {
@@ -32,6 +33,7 @@ struct ServeFlags {
   bool no_optimize = false;
   std::string quantized_engine = "onednn";
   std::string log_level = "info";
+  std::string registry_db;  // empty: DefaultDatabasePath(model_repository)
 };
 
 int Serve(const ServeFlags& flags) {
@@ -52,8 +54,37 @@ int Serve(const ServeFlags& flags) {
     return 1;
   }
 
+  // The registry first: the bundled models are imported (once per database) and the
+  // aliases published before the first request can name one.
+  RegistryOptions registry_options;
+  registry_options.repository = flags.model_repository;
+  registry_options.database_path = flags.registry_db;
+  absl::StatusOr<std::unique_ptr<Registry>> registry = Registry::Open(registry_options);
+  if (!registry.ok()) {
+    spdlog::error("opening the model registry: {}", std::string(registry.status().message()));
+    return 1;
+  }
+  absl::StatusOr<ImportReport> imported = (*registry)->ImportBundled("");
+  if (!imported.ok()) {
+    // The models still serve; the registry lists what was imported, and the next start
+    // tries again.
+    spdlog::error("importing the repository into the registry: {}",
+                  std::string(imported.status().message()));
+  } else if (!imported->already_done) {
+    spdlog::info("registry: imported {} versions, set {} aliases", imported->versions_imported,
+                 imported->aliases_set);
+  }
+  auto aliases = std::make_shared<AliasTable>();
+  absl::StatusOr<std::unique_ptr<RegistryService>> registry_service =
+      RegistryService::Create(std::move(*registry), aliases);
+  if (!registry_service.ok()) {
+    spdlog::error("{}", std::string(registry_service.status().message()));
+    return 1;
+  }
+
   ServerOptions options;
   options.model_repository = flags.model_repository;
+  options.aliases = aliases;
   options.optimize = !flags.no_optimize;
   options.backend_factory = CreateBackend;
   spdlog::info("loading model repository '{}'", flags.model_repository);
@@ -68,6 +99,7 @@ int Serve(const ServeFlags& flags) {
   AdminOptions admin_options;
   admin_options.max_pending = flags.max_admin_work;
   admin_options.threads = std::min(admin_options.threads, flags.max_admin_work);
+  admin_options.registry = registry_service->get();
   absl::StatusOr<std::unique_ptr<AdminService>> admin =
       AdminService::Create(admin_options, server->get());
   if (!admin.ok()) {
@@ -172,6 +204,9 @@ void AddServeCommand(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--quantized-engine", flags->quantized_engine,
                   "libtorch kernels for int8 models: onednn or qnnpack")
       ->capture_default_str();
+  cmd->add_option("--registry-db", flags->registry_db,
+                  "The model registry's SQLite file; default: <repository>.registry.db next to "
+                  "the repository folder");
   cmd->add_option("--log-level", flags->log_level, "trace, debug, info, warn, error")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));

@@ -509,16 +509,17 @@ absl::StatusOr<HttpResult> HttpCall(const Endpoint& endpoint, absl::string_view 
   asio::io_context io;
   tcp::resolver resolver(io);
   beast::tcp_stream stream(io);
-  http::request<http::string_body> request(
-      method == "POST" ? http::verb::post : http::verb::get,
-      beast::string_view(target.data(), target.size()), 11);
+  http::request<http::string_body> request;
+  request.method_string(beast::string_view(method.data(), method.size()));
+  request.target(beast::string_view(target.data(), target.size()));
+  request.version(11);
+  if (!body.empty()) {
+    request.set(http::field::content_type, "application/json");
+    request.body() = std::string(body);
+  }
+  request.prepare_payload();
   request.set(http::field::host, endpoint.host + ":" + endpoint.port);
   request.set(http::field::user_agent, "ferry-bench");
-  if (method == "POST") {
-    request.set(http::field::content_type, "application/json");
-    request.body().assign(body.data(), body.size());
-    request.prepare_payload();
-  }
   http::response<http::string_body> response;
   beast::flat_buffer buffer;
   error_code result;
@@ -551,8 +552,8 @@ absl::StatusOr<HttpResult> HttpCall(const Endpoint& endpoint, absl::string_view 
   });
   io.run();
   if (!done || result) {
-    return absl::UnavailableError(absl::StrCat(method, " http://", endpoint.host, ":",
-                                               endpoint.port, target, ": ", result.message()));
+    return absl::UnavailableError(absl::StrCat(method, " http://", endpoint.host, ":", endpoint.port,
+                                               target, ": ", result.message()));
   }
   error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_both, ignored);

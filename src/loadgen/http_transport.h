@@ -34,9 +34,12 @@ struct HttpResult {
 // does not answer within `timeout`.
 absl::StatusOr<HttpResult> HttpGet(const Endpoint& endpoint, absl::string_view target,
                                    std::chrono::milliseconds timeout);
-// The same with POST and a JSON body; HttpCall takes "GET" or "POST".
+// The same with POST and a JSON body.
 absl::StatusOr<HttpResult> HttpPost(const Endpoint& endpoint, absl::string_view target,
                                     absl::string_view body, std::chrono::milliseconds timeout);
+
+// One blocking request with `method` ("GET", "PUT", ...) and a JSON `body` ("" for none)
+// on a fresh connection; errors as HttpGet.
 absl::StatusOr<HttpResult> HttpCall(const Endpoint& endpoint, absl::string_view method,
                                     absl::string_view target, absl::string_view body,
                                     std::chrono::milliseconds timeout);

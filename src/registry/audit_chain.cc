@@ -8,8 +8,8 @@ namespace ferry {
 
 const char kAuditGenesisHash[] = "0000000000000000000000000000000000000000000000000000000000000000";
 
-const char* VersionStateName(VersionState state) {
-  return state == VersionState::kArchived ? "archived" : "active";
+const char* VersionStatusName(VersionStatus state) {
+  return state == VersionStatus::kArchived ? "archived" : "active";
 }
 
 const char* ReleaseStateName(ReleaseState state) {

@@ -25,8 +25,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string VersionStateJson(int64_t version, VersionState state) {
-  return absl::StrCat("{\"version\":", version, ",\"state\":\"", VersionStateName(state), "\"}");
+std::string VersionStatusJson(int64_t version, VersionStatus state) {
+  return absl::StrCat("{\"version\":", version, ",\"state\":\"", VersionStatusName(state), "\"}");
 }
 
 std::string FilesJson(const std::vector<ArtifactFile>& files) {
@@ -371,11 +371,11 @@ absl::StatusOr<ModelVersion> Registry::ArchiveVersion(const std::string& model, 
                                                       const std::string& actor,
                                                       const std::string& reason) {
   FERRY_ASSIGN_OR_RETURN(ModelVersion current, store_->GetVersion(model, version));
-  if (current.state == VersionState::kArchived) return current;  // already: no audit row
+  if (current.state == VersionStatus::kArchived) return current;  // already: no audit row
   FERRY_RETURN_IF_ERROR(store_->SetVersionState(
-      model, version, VersionState::kArchived,
-      Audit(actor, "version.archive", model, VersionStateJson(version, current.state),
-            VersionStateJson(version, VersionState::kArchived), reason)));
+      model, version, VersionStatus::kArchived,
+      Audit(actor, "version.archive", model, VersionStatusJson(version, current.state),
+            VersionStatusJson(version, VersionStatus::kArchived), reason)));
   return store_->GetVersion(model, version);
 }
 
@@ -398,7 +398,7 @@ std::string FormatLineageChain(const std::vector<ModelVersion>& chain) {
   for (size_t i = 0; i < chain.size(); ++i) {
     const ModelVersion& v = chain[i];
     absl::StrAppend(&out, i == 0 ? "" : "  derived from\n", v.model, " version ", v.version, " (",
-                    VersionStateName(v.state), ", ", v.source, " by ", v.created_by, ")\n");
+                    VersionStatusName(v.state), ", ", v.source, " by ", v.created_by, ")\n");
     for (const ArtifactFile& f : v.files) {
       absl::StrAppend(&out, "    file        ", f.path, "  sha256 ", f.sha256, "\n");
     }

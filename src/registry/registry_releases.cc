@@ -49,7 +49,7 @@ absl::StatusOr<Release> Registry::StartRelease(const ReleaseSpec& spec, const st
   for (int64_t v : {spec.candidate, spec.baseline}) {
     if (v == 0) continue;
     FERRY_ASSIGN_OR_RETURN(ModelVersion version, store_->GetVersion(spec.model, v));
-    if (version.state == VersionState::kArchived) {
+    if (version.state == VersionStatus::kArchived) {
       return absl::FailedPreconditionError(absl::StrCat("version ", v, " of model '", spec.model,
                                                         "' is archived: it cannot be released"));
     }

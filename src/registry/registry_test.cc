@@ -239,7 +239,7 @@ TEST_F(RegistryTest, ArchivedVersionsCannotBeAliasedOrReleased) {
             absl::StatusCode::kFailedPrecondition);
   absl::StatusOr<ModelVersion> archived = registry_->ArchiveVersion("m", 2, "", "old");
   ASSERT_TRUE(archived.ok()) << archived.status();
-  EXPECT_EQ(archived->state, VersionState::kArchived);
+  EXPECT_EQ(archived->state, VersionStatus::kArchived);
   const int64_t rows = AuditRows();
   EXPECT_TRUE(registry_->ArchiveVersion("m", 2, "", "again").ok());
   EXPECT_EQ(AuditRows(), rows);  // archiving twice changes nothing
@@ -510,7 +510,7 @@ class FailingStore : public RegistryStore {
     if (adds_left_-- <= 0) return absl::UnavailableError("injected failure");
     return base_->AddVersion(v, a);
   }
-  absl::Status SetVersionState(const std::string& m, int64_t v, VersionState s,
+  absl::Status SetVersionState(const std::string& m, int64_t v, VersionStatus s,
                                const AuditEntry& a) override {
     return base_->SetVersionState(m, v, s, a);
   }

@@ -85,7 +85,7 @@ class RegistryStore {
   // Sets a version's state. NotFound for an unknown version. Archiving is
   // FailedPrecondition while an alias or an active release names the version.
   virtual absl::Status SetVersionState(const std::string& model, int64_t version,
-                                       VersionState state, const AuditEntry& audit) = 0;
+                                       VersionStatus state, const AuditEntry& audit) = 0;
   // Description and tags of the model (version 0) or of one of its versions.
   virtual absl::Status UpdateMetadata(const std::string& model, int64_t version,
                                       const MetadataUpdate& update, const AuditEntry& audit) = 0;

@@ -29,15 +29,15 @@ struct ArtifactFile {
   int64_t bytes = 0;
 };
 
-enum class VersionState { kActive, kArchived };
-const char* VersionStateName(VersionState state);  // "active", "archived"
+enum class VersionStatus { kActive, kArchived };
+const char* VersionStatusName(VersionStatus state);  // "active", "archived"
 
 // A registered version. Immutable once registered, except its state (archive), tags and
 // description.
 struct ModelVersion {
   std::string model;
   int64_t version = 0;  // >= 1
-  VersionState state = VersionState::kActive;
+  VersionStatus state = VersionStatus::kActive;
   std::string description;
   Tags tags;
   std::vector<ArtifactFile> files;  // sorted by path

@@ -39,6 +39,8 @@
 
 namespace ferry {
 
+class RegistryService;  // server/registry_service.h
+
 struct AdminOptions {
   // Admin operations waiting or running at once, over every transport; one more fails
   // at once with ResourceExhausted naming this limit. At least 1 (`ferry serve
@@ -51,6 +53,9 @@ struct AdminOptions {
   // For tests: called on the admin thread just before each operation runs, with what it
   // is ("load model 'm'"). A test blocks here to hold a slot without a slow model.
   std::function<void(std::string_view what)> before_work;
+  // The model registry (/api/v1); not owned, must outlive the service. Null: the server
+  // runs without one and /api/v1 answers 404.
+  RegistryService* registry = nullptr;
 };
 
 // A load's parameters (the repository extension): "config", Triton's model configuration
@@ -115,6 +120,10 @@ class AdminService {
                                         const TraceSettings& updates) const;
 
   int max_pending() const { return options_.max_pending; }
+  // The registry, or null (AdminOptions::registry). Its calls are quick (a SQLite
+  // transaction, or a file copy for a registration) and run on the caller's thread; the
+  // load that follows a registration is LoadModel's.
+  RegistryService* registry() const { return options_.registry; }
 
   // Refuses new work (Unavailable), fails work still queued with Unavailable (its callbacks
   // run on the calling thread, before this waits), lets running work finish and joins the

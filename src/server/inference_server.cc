@@ -65,6 +65,7 @@ absl::StatusOr<std::unique_ptr<InferenceServer>> InferenceServer::Create(ServerO
   manager.clock = server->options_.clock;
   manager.metrics = &server->metrics_;
   manager.backend_factory = server->options_.backend_factory;
+  manager.aliases = server->options_.aliases;
   // Members answer composites even while draining, so queued composite work can finish.
   InferenceServer* self = server.get();
   manager.member_infer = [self](const ModelRef& member, std::shared_ptr<RequestContext> context,
@@ -107,7 +108,8 @@ absl::StatusOr<ModelMetadata> InferenceServer::GetModelMetadata(const std::strin
   }
   if (!version.empty()) {
     // Any version that exists on disk has metadata, ready or not.
-    const int64_t wanted = ParseVersion(version);
+    FERRY_ASSIGN_OR_RETURN(const std::string number, models_->ResolveAlias(model, version));
+    const int64_t wanted = ParseVersion(number);
     bool found = false;
     for (const auto& v : served->versions) found |= (wanted != 0 && v.version == wanted);
     if (!found) return absl::NotFoundError(error_text::UnknownVersion(model, wanted));

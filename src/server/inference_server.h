@@ -27,6 +27,7 @@
 #include "core/signature.h"
 #include "monitor/metrics.h"
 #include "monitor/observer.h"
+#include "server/alias_table.h"
 #include "server/model_configuration.h"
 #include "sharedmem/shared_memory.h"
 #include "uncertainty/uncertainty_outputs.h"
@@ -59,6 +60,10 @@ struct ServerOptions {
   // (backends/create_backend.h, the real TorchScript and XGBoost backends); tests pass a
   // FakeBackendFactory's (testing/fake_backend.h), so they need no libtorch.
   BackendFactory backend_factory;
+  // The registry's aliases, so that a request may name a version by alias
+  // (`versions/production`); resolved to the number before routing (server/alias_table.h).
+  // Null: a request names versions by number only (an alias is NotFound).
+  std::shared_ptr<const AliasTable> aliases;
 };
 
 // The request parameter that sets a deadline: a positive whole number of microseconds

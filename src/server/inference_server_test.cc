@@ -129,7 +129,9 @@ TEST_F(InferenceServerTest, HonoursRequestedOutputsAndClassification) {
 TEST_F(InferenceServerTest, ErrorsCarryTheRightCodes) {
   EXPECT_EQ(Infer("nope", SimpleRequest()).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(Infer("simple", SimpleRequest(), "2").status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(Infer("simple", SimpleRequest(), "abc").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Infer("simple", SimpleRequest(), "Abc").status().code(), absl::StatusCode::kInvalidArgument);
+  // Alias-shaped, and this server has no aliases.
+  EXPECT_EQ(Infer("simple", SimpleRequest(), "abc").status().code(), absl::StatusCode::kNotFound);
   InferRequest bad = SimpleRequest();
   bad.inputs.pop_back();
   absl::StatusOr<InferResponse> r = Infer("simple", std::move(bad));

@@ -166,7 +166,8 @@ TEST_F(GetModelConfigTest, ErrorsNameTheProblem) {
   for (const Case& c : std::vector<Case>{
            {"nope", "", absl::StatusCode::kNotFound, "Request for unknown model: 'nope' is not found"},
            {"simple", "9", absl::StatusCode::kNotFound, "Request for unknown model: 'simple' version 9 is not found"},
-           {"simple", "abc", absl::StatusCode::kInvalidArgument, "'abc' is not a positive integer"},
+           {"simple", "Abc", absl::StatusCode::kInvalidArgument, "'Abc' is not a positive integer"},
+           {"simple", "abc", absl::StatusCode::kNotFound, "model 'simple' has no version alias 'abc'"},
            {"simple", "0", absl::StatusCode::kInvalidArgument, "'0' is not a positive integer"},
            {"simple", "-1", absl::StatusCode::kInvalidArgument, "not a positive integer"},
            {"", "", absl::StatusCode::kInvalidArgument, "a model name is required"},

@@ -504,7 +504,8 @@ absl::StatusOr<std::shared_ptr<ServedVersion>> ModelManager::Resolve(
   // A handful of versions: the views live on the stack of this call.
   absl::InlinedVector<VersionView, 4> views;
   for (const VersionEntry& e : model->versions) views.push_back({e.version, e.state, e.reason});
-  FERRY_ASSIGN_OR_RETURN(const int64_t chosen, RouteVersion(name, views, version));
+  FERRY_ASSIGN_OR_RETURN(const std::string requested, ResolveAlias(name, version));
+  FERRY_ASSIGN_OR_RETURN(const int64_t chosen, RouteVersion(name, views, requested));
   return FindEntry(model.get(), chosen)->served;
 }
 

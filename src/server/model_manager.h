@@ -36,6 +36,7 @@
 #include "pipeline/composite.h"
 #include "repository/model_config.h"
 #include "rollout/version_policy.h"
+#include "server/alias_table.h"
 #include "scheduler/dynamic_batcher.h"
 #include "scheduler/sequence_batcher.h"
 #include "uncertainty/uncertainty_outputs.h"
@@ -112,6 +113,8 @@ struct ManagerOptions {
   MemberInfer member_infer;
   // Makes each version's backend (and MC dropout's stochastic one); required.
   BackendFactory backend_factory;
+  // Aliases a requested version may name; null: none (server/alias_table.h).
+  std::shared_ptr<const AliasTable> aliases;
 };
 
 class ModelManager {
@@ -141,10 +144,18 @@ class ModelManager {
 
   // The version that serves `version` ("" = the default version), by RouteVersion over
   // the model's current snapshot. NotFound: unknown or unloaded model, or no such version.
+  // `version` may be an alias (ResolveVersionAlias; NotFound naming an unknown one).
   // InvalidArgument: `version` is not a positive integer. Unavailable: the version (or
   // every version) is not ready.
   absl::StatusOr<std::shared_ptr<ServedVersion>> Resolve(const std::string& name,
                                                          const std::string& version) const;
+
+  // `version` with an alias replaced by the number it names (ResolveVersionAlias over
+  // this manager's aliases): the one place a requested version string is interpreted.
+  absl::StatusOr<std::string> ResolveAlias(const std::string& name,
+                                           const std::string& version) const {
+    return ResolveVersionAlias(options_.aliases.get(), name, version);
+  }
 
   // Drains and stops every batcher. Idempotent.
   void ShutdownAll();

@@ -218,8 +218,12 @@ class FerryServer:
     def command(self) -> List[str]:
         # A free gRPC port too, so that test servers never contend for the default 8001.
         grpc = [] if "--grpc-port" in self.args else ["--grpc-port", "0"]
+        # The registry's database in the server's own folder, removed with it.
+        workdir = getattr(self, "workdir", None)
+        db = [] if "--registry-db" in self.args or workdir is None else [
+            "--registry-db", str(workdir / "registry.db")]
         return [str(ferry_bin()), "serve", "--model-repository", str(self.repository),
-                "--http-port", "0", "--host", "127.0.0.1", *grpc, *self.args]
+                "--http-port", "0", "--host", "127.0.0.1", *grpc, *db, *self.args]
 
     def start(self, timeout: float = START_TIMEOUT_S) -> "FerryServer":
         binary = ferry_bin()

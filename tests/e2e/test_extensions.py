@@ -106,7 +106,8 @@ class ExtensionsTest(ServerTestCase):
     def test_statistics_errors(self):
         self.assertError(self.get("/v2/models/no_such_model/stats"), 404, mentions=["no_such_model"])
         self.assertError(self.get("/v2/models/counted/versions/9/stats"), 404, mentions=["9"])
-        self.assertError(self.get("/v2/models/counted/versions/x/stats"), 400, mentions=["x"])
+        self.assertError(self.get("/v2/models/counted/versions/x/stats"), 404, mentions=["'x'"])
+        self.assertError(self.get("/v2/models/counted/versions/X/stats"), 400, mentions=["X"])
         r = self.post("/v2/models/counted/stats", body={})
         self.assertError(r, 405)
         self.assertEqual(r.headers.get("Allow"), "GET")

@@ -124,15 +124,19 @@ class ModelConfigTest(GrpcTestCase):
         self.assertError(self.get("/v2/models/nope/config"), 404, mentions=["nope"])
         self.assertError(self.get("/v2/models/simple/versions/9/config"), 404,
                          mentions=["version 9 is not found"])
-        self.assertError(self.get("/v2/models/simple/versions/abc/config"), 400,
-                         mentions=["abc"])
+        self.assertError(self.get("/v2/models/simple/versions/abc/config"), 404,
+                         mentions=["no version alias 'abc'"])
+        self.assertError(self.get("/v2/models/simple/versions/1.5/config"), 400,
+                         mentions=["1.5"])
         self.assertError(self.post("/v2/models/simple/config", body={}), 405)
         self.assertGrpcError(lambda: self.grpc_config("nope"), grpc.StatusCode.NOT_FOUND,
                              mentions=["nope"])
         self.assertGrpcError(lambda: self.grpc_config("simple", "9"), grpc.StatusCode.NOT_FOUND,
                              mentions=["version 9 is not found"])
         self.assertGrpcError(lambda: self.grpc_config("simple", "abc"),
-                             grpc.StatusCode.INVALID_ARGUMENT, mentions=["abc"])
+                             grpc.StatusCode.NOT_FOUND, mentions=["no version alias 'abc'"])
+        self.assertGrpcError(lambda: self.grpc_config("simple", "Abc"),
+                             grpc.StatusCode.INVALID_ARGUMENT, mentions=["Abc"])
         self.assertGrpcError(lambda: self.grpc_config(""), grpc.StatusCode.INVALID_ARGUMENT,
                              mentions=["model name"])
 

@@ -469,7 +469,8 @@ TEST_F(GrpcServerTest, ModelConfigErrors) {
   for (const Case& c : std::vector<Case>{
            {"nope", "", grpc::StatusCode::NOT_FOUND, "Request for unknown model: 'nope' is not found"},
            {"simple", "3", grpc::StatusCode::NOT_FOUND, "Request for unknown model: 'simple' version 3 is not found"},
-           {"simple", "abc", grpc::StatusCode::INVALID_ARGUMENT, "'abc' is not a positive integer"},
+           {"simple", "Abc", grpc::StatusCode::INVALID_ARGUMENT, "'Abc' is not a positive integer"},
+           {"simple", "abc", grpc::StatusCode::NOT_FOUND, "model 'simple' has no version alias 'abc'"},
            {"simple", "1.0", grpc::StatusCode::INVALID_ARGUMENT, "not a positive integer"},
            {"", "", grpc::StatusCode::INVALID_ARGUMENT, "a model name is required"},
        }) {

@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "api/http/admin_api.h"
 #include "api/http/binary_framing.h"
 #include "api/http/extension_json.h"
 
@@ -131,10 +132,12 @@ Route ParseModelRoute(std::string_view path, const std::vector<std::string_view>
   size_t next = 1;
   if (seg.size() > 1 && seg[1] == "versions") {
     if (seg.size() < 3 || seg[2].empty()) return NotFound(path);
-    if (!IsNumber(seg[2])) {
+    // A number, or an alias the server resolves (server/alias_table.h).
+    if (!IsNumber(seg[2]) && !LooksLikeAlias(seg[2])) {
       r.kind = RouteKind::kBadRequest;
       r.error = absl::StrCat("version '", AbslView(seg[2]),
-                             "' in the path is not a number; versions are positive integers");
+                             "' in the path is not a number; versions are positive integers "
+                             "or aliases");
       return r;
     }
     r.version = std::string(seg[2]);
@@ -353,6 +356,14 @@ void Router::Handle(const HttpRequest& request, std::shared_ptr<RequestContext> 
   };
   HttpResponse response;
   try {
+    if (IsAdminApiTarget(request.target)) {  // the registry's API: api/http/admin_api.h
+      MetricsRegistry* counted = &metrics;
+      return HandleAdminApi(request, *context, server_, admin_,
+                            [counted, respond = std::move(respond)](std::optional<HttpResponse> r) {
+                              if (r) counted->CountHttpResponse(r->status);
+                              respond(std::move(r));
+                            });
+    }
     const Route route = ParseTarget(request.target);
     if (route.kind == RouteKind::kNotFound) return send(ErrorResponse(404, route.error));
     if (route.kind == RouteKind::kBadRequest) return send(ErrorResponse(400, route.error));

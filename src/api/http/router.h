@@ -67,8 +67,9 @@ class Router {
 
   // Routes one request. `respond` runs before Handle returns for every route except infer,
   // whose response comes later on an inference worker thread (or at once, for errors
-  // found before queueing), and model load and unload, whose response comes from an
-  // admin thread (AdminService). The views in `request` need only live until Handle returns.
+  // found before queueing), and model load and unload and a registry registration
+  // (/api/v1, api/http/admin_api.h), whose response comes from an admin thread
+  // (AdminService). The views in `request` need only live until Handle returns.
   // `context` (made by the transport, which may Cancel it) is filled with the request id
   // and routing key and handed to InferenceServer::Infer. Every response is counted in
   // the server's metrics by status code; a cancelled one is not.

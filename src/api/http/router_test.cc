@@ -144,9 +144,9 @@ TEST_F(RouterTest, UnknownModelsAndPaths) {
   r = Call("GET", "/v2/models/a%20b");
   EXPECT_EQ(r.status, 404);
   EXPECT_THAT(r.body, HasSubstr("a b"));
-  r = Call("GET", "/v2/models/nope/versions/latest");
+  r = Call("GET", "/v2/models/nope/versions/1.5");
   EXPECT_EQ(r.status, 400);
-  EXPECT_THAT(r.body, HasSubstr("version 'latest' in the path is not a number"));
+  EXPECT_THAT(r.body, HasSubstr("version '1.5' in the path is not a number"));
   EXPECT_EQ(Call("GET", "/v2/models/bad%zzname").status, 400);
 }
 
@@ -506,9 +506,12 @@ TEST_F(SimpleRouterTest, ModelConfigErrors) {
   r = Call("GET", "/v2/models/simple/versions/7/config");
   EXPECT_EQ(r.status, 404);
   EXPECT_THAT(r.body, HasSubstr("version 7 is not found"));
-  r = Call("GET", "/v2/models/simple/versions/abc/config");
+  r = Call("GET", "/v2/models/simple/versions/abc/config");  // alias-shaped, and unknown
+  EXPECT_EQ(r.status, 404);
+  EXPECT_THAT(r.body, HasSubstr("model 'simple' has no version alias 'abc'"));
+  r = Call("GET", "/v2/models/simple/versions/Abc/config");
   EXPECT_EQ(r.status, 400);
-  EXPECT_THAT(r.body, HasSubstr("version 'abc' in the path is not a number"));
+  EXPECT_THAT(r.body, HasSubstr("version 'Abc' in the path is not a number"));
   r = Call("GET", "/v2/models/simple/versions/0/config");
   EXPECT_EQ(r.status, 400);
   EXPECT_THAT(r.body, HasSubstr("'0' is not a positive integer"));

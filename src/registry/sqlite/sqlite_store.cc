@@ -215,7 +215,7 @@ class SqliteStore final : public RegistryStore {
                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"));
     insert.Bind(1, version.model)
         .Bind(2, version.version)
-        .Bind(3, VersionStateName(version.state))
+        .Bind(3, VersionStatusName(version.state))
         .Bind(4, version.description)
         .Bind(5, version.lineage_json.empty() ? std::string("{}") : version.lineage_json)
         .Bind(6, version.parent_model)
@@ -241,17 +241,17 @@ class SqliteStore final : public RegistryStore {
     return tx.Commit();
   }
 
-  absl::Status SetVersionState(const std::string& model, int64_t version, VersionState state,
+  absl::Status SetVersionState(const std::string& model, int64_t version, VersionStatus state,
                                const AuditEntry& audit) override {
     absl::MutexLock lock(&mu_);
     FERRY_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_));
     FERRY_RETURN_IF_ERROR(RequireVersion(model, version));
-    if (state == VersionState::kArchived) FERRY_RETURN_IF_ERROR(RequireUnused(model, version));
+    if (state == VersionStatus::kArchived) FERRY_RETURN_IF_ERROR(RequireUnused(model, version));
     FERRY_ASSIGN_OR_RETURN(
         Statement stmt,
         db_->Prepare("UPDATE versions SET state = ?3 WHERE model = ?1 AND version = ?2"));
     FERRY_RETURN_IF_ERROR(
-        stmt.Bind(1, model).Bind(2, version).Bind(3, VersionStateName(state)).Run());
+        stmt.Bind(1, model).Bind(2, version).Bind(3, VersionStatusName(state)).Run());
     FERRY_RETURN_IF_ERROR(Touch(model, audit.time_ms));
     FERRY_RETURN_IF_ERROR(Append(audit));
     return tx.Commit();
@@ -494,7 +494,7 @@ class SqliteStore final : public RegistryStore {
     ModelVersion v;
     v.model = model;
     v.version = version;
-    v.state = stmt.Text(0) == "archived" ? VersionState::kArchived : VersionState::kActive;
+    v.state = stmt.Text(0) == "archived" ? VersionStatus::kArchived : VersionStatus::kActive;
     v.description = stmt.Text(1);
     v.lineage_json = stmt.Text(2);
     v.parent_model = stmt.Text(3);
@@ -577,7 +577,7 @@ class SqliteStore final : public RegistryStore {
     FERRY_ASSIGN_OR_RETURN(ModelVersion target, ReadVersion(model, change.version));
     FERRY_ASSIGN_OR_RETURN(std::optional<Alias> current, ReadAlias(model, change.alias));
     FERRY_RETURN_IF_ERROR(CheckExpected(model, change.alias, current, change.expected));
-    if (target.state == VersionState::kArchived) {
+    if (target.state == VersionStatus::kArchived) {
       return absl::FailedPreconditionError(absl::StrCat("version ", change.version, " of model '",
                                                         model,
                                                         "' is archived: an alias cannot name it"));

@@ -175,7 +175,7 @@ TEST_F(RegistryStoreTest, VersionsAreUniqueAndReadBack) {
   EXPECT_EQ(read->lineage_json, v.lineage_json);
   EXPECT_EQ(read->parent_model, "base");
   EXPECT_EQ(read->parent_version, 4);
-  EXPECT_EQ(read->state, VersionState::kActive);
+  EXPECT_EQ(read->state, VersionStatus::kActive);
   EXPECT_EQ(*store_->MaxVersion("m"), 1);
   EXPECT_EQ(*store_->MaxVersion("other"), 0);
   EXPECT_EQ(store_->GetVersion("m", 2).status().code(), absl::StatusCode::kNotFound);
@@ -215,12 +215,12 @@ TEST_F(RegistryStoreTest, ArchivedVersionsTakeNoAliasAndAliasedOnesCannotBeArchi
   AddVersions("m", 2);
   ASSERT_TRUE(store_->SetAlias("m", "production", 1, kAliasAbsent, Row("alias.set")).ok());
   absl::Status refused =
-      store_->SetVersionState("m", 1, VersionState::kArchived, Row("version.archive"));
+      store_->SetVersionState("m", 1, VersionStatus::kArchived, Row("version.archive"));
   EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(refused.message(), HasSubstr("aliased as 'production'"));
   ASSERT_TRUE(
-      store_->SetVersionState("m", 2, VersionState::kArchived, Row("version.archive")).ok());
-  EXPECT_EQ(store_->GetVersion("m", 2)->state, VersionState::kArchived);
+      store_->SetVersionState("m", 2, VersionStatus::kArchived, Row("version.archive")).ok());
+  EXPECT_EQ(store_->GetVersion("m", 2)->state, VersionStatus::kArchived);
   EXPECT_EQ(store_->SetAlias("m", "production", 2, 1, Row("alias.set")).code(),
             absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(store_->GetAlias("m", "production")->version, 1);
@@ -239,7 +239,7 @@ TEST_F(RegistryStoreTest, OneActiveReleasePerModel) {
   EXPECT_EQ(*id, 1);
   EXPECT_EQ(store_->CreateRelease(r, Row("release.start")).status().code(),
             absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(store_->SetVersionState("m", 2, VersionState::kArchived, Row("version.archive")).code(),
+  EXPECT_EQ(store_->SetVersionState("m", 2, VersionStatus::kArchived, Row("version.archive")).code(),
             absl::StatusCode::kFailedPrecondition);
   Release next = *store_->GetRelease(1);
   next.state = ReleaseState::kPromoted;
