@@ -207,22 +207,16 @@ absl::StatusOr<std::vector<Tensor>> SplitBytesRows(const Tensor& t, absl::Span<c
 }  // namespace
 
 absl::StatusOr<std::vector<Tensor>> SplitRows(const Tensor& t, absl::Span<const int64_t> rows) {
-  if (t.dtype == DataType::kBytes && !t.shape.empty()) {
+  if (!t.shape.empty()) {
     int64_t total = 0;
     for (int64_t r : rows) total += r;
     if (total != t.shape[0]) {
       return absl::InternalError(absl::StrCat("output '", t.name, "' has ", t.shape[0],
                                               " rows but the batch holds ", total));
     }
-    return SplitBytesRows(t, rows);
+    if (t.dtype == DataType::kBytes) return SplitBytesRows(t, rows);
   }
   FERRY_ASSIGN_OR_RETURN(const size_t row_bytes, RowBytes(t));
-  int64_t total = 0;
-  for (int64_t r : rows) total += r;
-  if (total != t.shape[0]) {
-    return absl::InternalError(absl::StrCat("output '", t.name, "' has ", t.shape[0],
-                                            " rows but the batch holds ", total));
-  }
   std::vector<Tensor> pieces(rows.size());
   size_t offset = 0;
   for (size_t i = 0; i < rows.size(); ++i) {

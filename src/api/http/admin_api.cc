@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "api/http/extension_json.h"
 #include "api/http/json_codec.h"
+#include "api/http/percent_decode.h"
 #include "core/version_number.h"
 #include "registry/names.h"
 #include "server/registry_service.h"
@@ -113,33 +114,6 @@ json::object AuditJson(const AuditEntry& e) {
                       {"action", e.action},   {"model", e.model},       {"before", Embed(e.before)},
                       {"after", Embed(e.after)}, {"reason", e.reason},  {"prev_hash", e.prev_hash},
                       {"hash", e.hash}};
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// %XX-decodes `s` ('+' is a space in a query); nullopt for a malformed escape.
-std::optional<std::string> Decode(std::string_view s, bool query) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (query && s[i] == '+') {
-      out.push_back(' ');
-    } else if (s[i] != '%') {
-      out.push_back(s[i]);
-    } else {
-      if (i + 2 >= s.size()) return std::nullopt;
-      const int hi = HexValue(s[i + 1]);
-      const int lo = HexValue(s[i + 2]);
-      if (hi < 0 || lo < 0) return std::nullopt;
-      out.push_back(static_cast<char>(hi * 16 + lo));
-      i += 2;
-    }
-  }
-  return out;
 }
 
 // One parsed /api/v1 request.
@@ -500,9 +474,9 @@ void HandleAdminApi(const HttpRequest& request, const RequestContext& context,
         query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
         if (pair.empty()) continue;
         const size_t eq = pair.find('=');
-        std::optional<std::string> key = Decode(pair.substr(0, eq), true);
+        std::optional<std::string> key = PercentDecode(pair.substr(0, eq), true);
         std::optional<std::string> value =
-            Decode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1), true);
+            PercentDecode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1), true);
         if (!key || !value) {
           return respond(Error(400, absl::StrCat("the query has a malformed %-escape in '",
                                                  std::string(pair), "'")));
@@ -517,7 +491,7 @@ void HandleAdminApi(const HttpRequest& request, const RequestContext& context,
     if (!rest.empty()) rest.remove_prefix(1);
     while (!rest.empty()) {
       const size_t slash = rest.find('/');
-      std::optional<std::string> seg = Decode(rest.substr(0, slash), false);
+      std::optional<std::string> seg = PercentDecode(rest.substr(0, slash));
       if (!seg) {
         return respond(Error(400, absl::StrCat("'", call.path, "' has a malformed %-escape")));
       }

@@ -11,6 +11,7 @@
 #include "api/http/admin_api.h"
 #include "api/http/binary_framing.h"
 #include "api/http/extension_json.h"
+#include "api/http/percent_decode.h"
 
 namespace ferry {
 namespace {
@@ -20,32 +21,6 @@ namespace json = boost::json;
 constexpr char kMetricsContentType[] = "text/plain; version=0.0.4; charset=utf-8";
 
 absl::string_view AbslView(std::string_view s) { return absl::string_view(s.data(), s.size()); }
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Decodes %XX escapes in one path segment; nullopt for a malformed escape.
-std::optional<std::string> PercentDecode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out.push_back(s[i]);
-      continue;
-    }
-    if (i + 2 >= s.size()) return std::nullopt;
-    const int hi = HexValue(s[i + 1]);
-    const int lo = HexValue(s[i + 2]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out.push_back(static_cast<char>(hi * 16 + lo));
-    i += 2;
-  }
-  return out;
-}
 
 std::vector<std::string_view> Split(std::string_view path) {
   std::vector<std::string_view> parts;

@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "api/http/binary_framing.h"
+#include "api/http/percent_decode.h"
 #include "spdlog/spdlog.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -600,6 +601,23 @@ TEST_F(SimpleRouterTest, TraceSettingsAreOff) {
   EXPECT_EQ(r.status, 404);
   EXPECT_THAT(r.body, HasSubstr("Request for unknown model: 'nope' is not found"));
   EXPECT_EQ(Call("DELETE", "/v2/trace/setting").status, 405);
+}
+
+}  // namespace
+}  // namespace ferry
+
+namespace ferry {
+namespace {
+
+TEST(PercentDecodeTest, DecodesEscapesAndRefusesMalformedOnes) {
+  EXPECT_EQ(PercentDecode("fashion%5Fcnn"), "fashion_cnn");
+  EXPECT_EQ(PercentDecode("a%2fb%2F"), "a/b/");
+  EXPECT_EQ(PercentDecode("a+b"), "a+b");
+  EXPECT_EQ(PercentDecode("a+b%20c", true), "a b c");
+  EXPECT_EQ(PercentDecode(""), "");
+  for (const char* bad : {"%", "%2", "a%zz", "%g0", "x%"}) {
+    EXPECT_EQ(PercentDecode(bad), std::nullopt) << bad;
+  }
 }
 
 }  // namespace
