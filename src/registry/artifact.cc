@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/sha256.h"
+#include "common/file_sync.h"
 #include "common/status_macros.h"
 
 namespace ferry {
@@ -19,46 +20,33 @@ namespace {
 
 namespace fs = std::filesystem;
 
-absl::Status Errno(const std::string& what, const std::string& path) {
-  return absl::InternalError(absl::StrCat(what, " '", path, "': ", std::strerror(errno)));
-}
-
-absl::Status FsyncPath(const std::string& path, bool directory) {
-  const int fd = ::open(path.c_str(), (directory ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Errno("opening for fsync", path);
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return Errno("fsync", path);
-  return absl::OkStatus();
-}
-
 absl::Status CopyFile(const std::string& from, const std::string& to) {
   const int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
-  if (in < 0) return Errno("opening", from);
+  if (in < 0) return ErrnoError("opening", from);
   const int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (out < 0) {
     ::close(in);
-    return Errno("creating", to);
+    return ErrnoError("creating", to);
   }
   absl::Status status;
   std::vector<char> buffer(1 << 16);
   while (status.ok()) {
     const ssize_t n = ::read(in, buffer.data(), buffer.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) status = Errno("reading", from);
+    if (n < 0) status = ErrnoError("reading", from);
     if (n <= 0) break;
     for (ssize_t done = 0; done < n && status.ok();) {
       const ssize_t w = ::write(out, buffer.data() + done, n - done);
       if (w < 0 && errno == EINTR) continue;
       if (w < 0)
-        status = Errno("writing", to);
+        status = ErrnoError("writing", to);
       else
         done += w;
     }
   }
-  if (status.ok() && ::fsync(out) != 0) status = Errno("fsync", to);
+  if (status.ok() && ::fsync(out) != 0) status = ErrnoError("fsync", to);
   ::close(in);
-  if (::close(out) != 0 && status.ok()) status = Errno("closing", to);
+  if (::close(out) != 0 && status.ok()) status = ErrnoError("closing", to);
   return status;
 }
 
@@ -114,7 +102,7 @@ absl::StatusOr<std::vector<ArtifactFile>> CopyArtifact(const std::string& source
       FERRY_RETURN_IF_ERROR(CheckKind(*it));
       const fs::path target = fs::path(dest) / fs::relative(it->path(), source, ec);
       if (it->is_directory(ec)) {
-        if (::mkdir(target.c_str(), 0755) != 0) return Errno("creating", target.string());
+        if (::mkdir(target.c_str(), 0755) != 0) return ErrnoError("creating", target.string());
         dirs.push_back(target.string());
       } else {
         FERRY_RETURN_IF_ERROR(CopyFile(it->path().string(), target.string()));
@@ -133,7 +121,7 @@ absl::Status PublishFolder(const std::string& from, const std::string& to) {
     if (errno == EEXIST || errno == ENOTEMPTY) {
       return absl::AlreadyExistsError(absl::StrCat("'", to, "' exists"));
     }
-    return Errno(absl::StrCat("renaming '", from, "' to"), to);
+    return ErrnoError(absl::StrCat("renaming '", from, "' to"), to);
   }
   return FsyncPath(fs::path(to).parent_path().string(), true);
 }
@@ -145,7 +133,7 @@ absl::Status CreateDurableFolder(const std::string& dir) {
   if (path.has_parent_path() && path.parent_path() != path) {
     FERRY_RETURN_IF_ERROR(CreateDurableFolder(path.parent_path().string()));
   }
-  if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) return Errno("creating", dir);
+  if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoError("creating", dir);
   return FsyncPath(path.has_parent_path() ? path.parent_path().string() : ".", true);
 }
 

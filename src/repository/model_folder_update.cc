@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
+#include "common/file_sync.h"
 #include "common/status_macros.h"
 #include "core/version_number.h"
 
@@ -18,10 +19,6 @@ namespace ferry {
 namespace {
 
 namespace fs = std::filesystem;
-
-absl::Status Errno(absl::string_view what, const std::string& path) {
-  return absl::InternalError(absl::StrCat(what, " '", path, "': ", std::strerror(errno)));
-}
 
 // A single path component a client may name: not empty, not hidden, no separators.
 absl::Status CheckComponent(absl::string_view name, absl::string_view what) {
@@ -37,33 +34,24 @@ absl::Status CheckComponent(absl::string_view name, absl::string_view what) {
   return absl::OkStatus();
 }
 
-absl::Status FsyncPath(const std::string& path, bool directory) {
-  const int fd = ::open(path.c_str(), (directory ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Errno("opening", path);
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return Errno("syncing", path);
-  return absl::OkStatus();
-}
-
 absl::Status WriteFileSynced(const std::string& path, absl::string_view bytes) {
   std::error_code ec;
   fs::remove(path, ec);  // never write through a hard link to the old folder's file
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return Errno("creating", path);
+  if (fd < 0) return ErrnoError("creating", path);
   size_t done = 0;
   while (done < bytes.size()) {
     const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       ::close(fd);
-      return Errno("writing", path);
+      return ErrnoError("writing", path);
     }
     done += static_cast<size_t>(n);
   }
   const int rc = ::fsync(fd);
   ::close(fd);
-  if (rc != 0) return Errno("syncing", path);
+  if (rc != 0) return ErrnoError("syncing", path);
   return absl::OkStatus();
 }
 
@@ -95,15 +83,15 @@ absl::Status Exchange(const std::string& a, const std::string& b) {
   if (::renameat2(AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE) == 0) {
     return absl::OkStatus();
   }
-  if (errno != EINVAL && errno != ENOSYS) return Errno("swapping in", b);
+  if (errno != EINVAL && errno != ENOSYS) return ErrnoError("swapping in", b);
   const fs::path pa(a);
   const std::string aside = (pa.parent_path() / ("." + pa.filename().string() + ".swap")).string();
-  if (::rename(a.c_str(), aside.c_str()) != 0) return Errno("moving aside", a);
+  if (::rename(a.c_str(), aside.c_str()) != 0) return ErrnoError("moving aside", a);
   if (::rename(b.c_str(), a.c_str()) != 0) {
     ::rename(aside.c_str(), a.c_str());
-    return Errno("moving in", b);
+    return ErrnoError("moving in", b);
   }
-  if (::rename(aside.c_str(), b.c_str()) != 0) return Errno("moving aside", aside);
+  if (::rename(aside.c_str(), b.c_str()) != 0) return ErrnoError("moving aside", aside);
   return absl::OkStatus();
 }
 
@@ -178,7 +166,7 @@ absl::StatusOr<ModelFolderUpdate> ModelFolderUpdate::Apply(const std::string& ro
       return s;
     }
   } else if (::rename(staging.c_str(), folder.c_str()) != 0) {
-    absl::Status s = Errno("moving in", folder);
+    absl::Status s = ErrnoError("moving in", folder);
     fs::remove_all(staging, ec);
     return s;
   }
@@ -215,7 +203,7 @@ absl::Status ModelFolderUpdate::Revert() {
     const std::string doomed = StagingName(fs::path(folder_).parent_path().string(),
                                            fs::path(folder_).filename().string());
     if (::rename(folder_.c_str(), doomed.c_str()) != 0) {
-      status = Errno("removing", folder_);
+      status = ErrnoError("removing", folder_);
     } else {
       fs::remove_all(doomed, ec);
     }
